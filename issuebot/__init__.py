@@ -1,0 +1,3 @@
+"""issuebot: mentorship programs run as issues in GitLab, GitHub or an embedded tracker."""
+
+__version__ = "0.1.0"

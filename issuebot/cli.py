@@ -1,0 +1,231 @@
+"""The `issuebot` command line: init, validate, schema, plan, sync, report (and the service verbs)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import shutil
+import sys
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+from issuebot import __version__
+from issuebot.config import ConfigError, Program, default_config_path, json_schema, load_program
+from issuebot.paths import shipped
+from issuebot.providers import make_provider
+from issuebot.providers.base import AuthenticationFailed, Provider, ProviderError
+from issuebot.templates import TemplateError, Templates
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn expected failures into one clear message and an exit code, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            fail("\n".join(exc.problems))
+        except TemplateError as exc:
+            fail(f"template error: {exc}")
+        except AuthenticationFailed as exc:
+            fail(f"cannot sign in to the tracker: {exc}")
+        except ProviderError as exc:
+            fail(f"tracker error: {exc}", EXIT_FAILED)
+
+    return wrapper
+
+
+def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "-c", "--config", "config_path", type=click.Path(path_type=Path), default=None,
+        help="program file (default: $ISSUEBOT_CONFIG or ./issuebot.yml)",
+    )(func)
+
+
+def now_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--now", "now", default=None, metavar="ISO8601",
+        help="act as if it were this time (deterministic runs, rehearsals)",
+    )(func)
+
+
+def parse_now(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(timezone.utc)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"--now: not an ISO 8601 date or time: {value!r}")
+        raise
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def load(config_path: Path | None) -> Program:
+    return load_program(config_path or default_config_path())
+
+
+def templates_for(program: Program) -> Templates:
+    return Templates(program.templates_dir())
+
+
+def provider_for(program: Program, now: datetime | None = None) -> Provider:
+    clock = (lambda: now) if now is not None else None
+    return make_provider(program, clock)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="issuebot")
+@click.option("-v", "--verbose", count=True, help="more log output (-vv for debug)")
+def main(verbose: int) -> None:
+    """Run mentorship programs as issues in GitLab, GitHub or the embedded tracker."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path), default=Path("."))
+@click.option("--force", is_flag=True, help="overwrite existing files")
+def init(directory: Path, force: bool) -> None:
+    """Write a starter program file and a copy of the templates into DIRECTORY."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / "issuebot.yml"
+    templates_target = directory / "issue_templates"
+    if not force and (target.exists() or templates_target.exists()):
+        fail(f"{target} or {templates_target} already exists; use --force to overwrite")
+    text = (shipped("config") / "example.yml").read_text(encoding="utf-8")
+    text = text.replace("  # templates: issue_templates", "  templates: issue_templates")
+    target.write_text(text, encoding="utf-8")
+    shutil.copytree(shipped("issue_templates"), templates_target, dirs_exist_ok=True)
+    click.echo(f"wrote {target} and {templates_target}/")
+    click.echo(f"next: issuebot validate -c {target} && issuebot plan -c {target}")
+
+
+@main.command()
+@config_option
+@handle_errors
+def validate(config_path: Path | None) -> None:
+    """Check the program file and its templates."""
+    program = load(config_path)
+    templates = templates_for(program)
+    from issuebot.reconcile import Context, Plan, PairView
+
+    if program.pairs:
+        pair = program.pairs[0]
+        ctx = Context(program=program, templates=templates, now=datetime.now(timezone.utc), trigger="sync")
+        plan = Plan(PairView(pair=pair, project_path="", project=None), ctx)
+        sample = plan.render_context(
+            goal={"title": "sample", "due": None, "actions": []}, session={"number": 1, "due": pair.starts},
+        )
+        problems = templates.check_all(sample)
+        if problems:
+            fail("\n".join(problems))
+    click.echo(f"{program.path.name}: ok ({len(program.people)} people, {len(program.pairs)} pairs, "
+               f"provider {program.settings.provider.kind})")
+
+
+@main.command()
+def schema() -> None:
+    """Print the program file's JSON Schema (for editor completion)."""
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+def _print_plan(result: Any) -> None:
+    for pair_id, actions in result.per_pair.items():
+        if not actions:
+            click.echo(f"{pair_id}: up to date")
+            continue
+        click.echo(f"{pair_id}:")
+        for action in actions:
+            click.echo(f"  - {action.describe()}")
+    for project in result.orphans:
+        click.echo(f"{project.path}: no longer in the program file (left as it is)")
+
+
+@main.command()
+@config_option
+@now_option
+@handle_errors
+def plan(config_path: Path | None, now: str | None) -> None:
+    """List the writes `sync` would make, per pair; writes nothing."""
+    _sync(config_path, now, dry_run=True, as_json=False, max_writes=None)
+
+
+@main.command()
+@config_option
+@now_option
+@click.option("--dry-run", is_flag=True, help="print the writes instead of making them")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@click.option("--max-writes", type=click.IntRange(min=0), default=None, help="stop cleanly after N writes")
+@handle_errors
+def sync(config_path: Path | None, now: str | None, dry_run: bool, as_json: bool, max_writes: int | None) -> None:
+    """Create or update every pair's project, issues and labels."""
+    _sync(config_path, now, dry_run=dry_run, as_json=as_json, max_writes=max_writes)
+
+
+def _sync(config_path: Path | None, now_text: str | None, *, dry_run: bool, as_json: bool, max_writes: int | None) -> None:
+    from issuebot.reconcile import reconcile_program
+
+    program = load(config_path)
+    now = parse_now(now_text)
+    provider = provider_for(program, now if now_text else None)
+    result = reconcile_program(provider, program, templates_for(program), trigger="sync", now=now,
+                               max_writes=max_writes, dry_run=dry_run)
+    outcome = result.outcome
+    if as_json:
+        data = outcome.as_dict()
+        data["dry_run"] = dry_run
+        data["orphans"] = [p.path for p in result.orphans]
+        if dry_run:
+            data["actions"] = [{"pair": a.pair, "action": a.describe()} for a in outcome.actions]
+        click.echo(json.dumps(data, indent=2))
+    else:
+        if dry_run:
+            _print_plan(result)
+        else:
+            for project in result.orphans:
+                click.echo(f"{project.path}: no longer in the program file (left as it is)")
+            click.echo(f"created {len(outcome.created)}, updated {len(outcome.updated)}, "
+                       f"unchanged {len(outcome.unchanged)} pairs; {outcome.writes} writes")
+        for error in outcome.errors:
+            click.echo(f"error: {error['pair']}: {error['error']}", err=True)
+        if outcome.stopped:
+            click.echo(f"stopped after {outcome.writes} writes (--max-writes); run again to continue", err=True)
+    if outcome.errors:
+        sys.exit(EXIT_FAILED)
+
+
+@main.command()
+@config_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@handle_errors
+def report(config_path: Path | None, fmt: str) -> None:
+    """Status, sessions and goals of every pair (metadata only)."""
+    from issuebot import report as reporting
+    from issuebot.reconcile import observe_program
+
+    program = load(config_path)
+    provider = provider_for(program)
+    views, _ = observe_program(provider, program)
+    rows = reporting.rows(program, views)
+    if fmt == "json":
+        click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+    else:
+        click.echo(reporting.table(rows))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

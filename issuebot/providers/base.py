@@ -1,0 +1,162 @@
+"""The Provider protocol every tracker implements, its errors, and API-call metering."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Literal, Protocol, runtime_checkable
+
+from issuebot.models import Comment, Event, Issue, Member, Project
+
+IssueState = Literal["open", "closed", "all"]
+UNSET: object = object()
+
+
+class ProviderError(Exception):
+    """A tracker refused or failed; the message is safe to show (no secrets, no pair text)."""
+
+
+class NotFound(ProviderError):
+    pass
+
+
+class Forbidden(ProviderError):
+    pass
+
+
+class AuthenticationFailed(Forbidden):
+    """The token is missing, invalid or expired."""
+
+
+class RateLimited(ProviderError):
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ProviderUnavailable(ProviderError):
+    pass
+
+
+class InvalidRequest(ProviderError):
+    pass
+
+
+class ProjectTaken(InvalidRequest):
+    """The project path exists but issuebot did not create it: refuse and touch nothing."""
+
+
+@dataclass
+class Meter:
+    """API calls made, by kind (`read` or `write`) and by verb."""
+
+    reads: int = 0
+    writes: int = 0
+    by_verb: Counter[str] = field(default_factory=Counter)
+
+    def read(self, verb: str, calls: int = 1) -> None:
+        self.reads += calls
+        self.by_verb[verb] += calls
+
+    def write(self, verb: str, calls: int = 1) -> None:
+        self.writes += calls
+        self.by_verb[verb] += calls
+
+
+@dataclass(frozen=True)
+class ProjectSpec:
+    name: str  # short name inside the group/org/namespace
+    title: str
+    description: str
+    owner_token: str  # written into the description; proves issuebot created the project
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """Domain verbs over one tracker; every method documents its API calls.
+
+    Projects are addressed by full path, issues by (project path, number).
+    """
+
+    kind: str  # "local", "gitlab" or "github": which `Person.handles` entry applies
+    meter: Meter
+
+    def check_access(self) -> None:
+        """Verify credentials and the group/org before any write (raises AuthenticationFailed)."""
+
+    def exclusive(self) -> contextlib.AbstractContextManager[None]:
+        """Serialise writers of this tracker across processes where the tracker allows it."""
+
+    def project_path(self, name: str) -> str:
+        """The full path of pair project `name` in this provider's group/org."""
+
+    def list_projects(self) -> list[Project]:
+        """Every project in the group/org (bulk, paginated)."""
+
+    def ensure_project(self, spec: ProjectSpec) -> tuple[Project, bool]:
+        """The private project `spec.name`, created if missing: (project, created)."""
+
+    def ensure_members(self, project: str, members: Sequence[Member]) -> int:
+        """Add missing members with the configured access; returns writes made."""
+
+    def ensure_labels(self, labels: Sequence[tuple[str, str, str]], project: str | None = None) -> int:
+        """Create or fix (name, color, description) labels at group level or in `project`."""
+
+    def list_issues(
+        self,
+        project: str | None = None,
+        *,
+        labels: Sequence[str] = (),
+        state: IssueState = "open",
+        updated_after: datetime | None = None,
+    ) -> Iterator[Issue]:
+        """Issues of one project or of the whole group/org, every page, 100 per page."""
+
+    def get_issue(self, project: str, number: int) -> Issue: ...
+
+    def create_issue(
+        self,
+        project: str,
+        title: str,
+        body: str,
+        *,
+        labels: Sequence[str] = (),
+        assignees: Sequence[str] = (),
+        due: date | None = None,
+        confidential: bool = False,
+    ) -> Issue: ...
+
+    def update_issue(
+        self,
+        project: str,
+        number: int,
+        *,
+        title: str | None = None,
+        body: str | None = None,
+        add_labels: Sequence[str] = (),
+        remove_labels: Sequence[str] = (),
+        state: Literal["open", "closed"] | None = None,
+        due: date | None | object = UNSET,
+        assignees: Sequence[str] | None = None,
+    ) -> Issue: ...
+
+    def list_comments(self, project: str, number: int, since: datetime | None = None) -> list[Comment]: ...
+
+    def create_comment(self, project: str, number: int, body: str) -> Comment: ...
+
+    def archive_project(self, project: str) -> bool:
+        """Make the project read-only; returns whether it changed."""
+
+    def ensure_board(self, name: str, labels: Sequence[str]) -> bool:
+        """A coordinator board with one list per label, where the tracker has boards."""
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> Event | None:
+        """A verified delivery's payload as an Event, or None when issuebot has nothing to do."""
+
+
+@contextlib.contextmanager
+def no_lock() -> Iterator[None]:
+    yield

@@ -1,0 +1,523 @@
+"""The embedded tracker: projects, members, labels, issues and comments in one SQLite file."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from issuebot.labels import scope_of
+from issuebot.models import Comment, Event, EventKind, Issue, Member, Project
+from issuebot.providers.base import (
+    UNSET,
+    InvalidRequest,
+    IssueState,
+    Meter,
+    NotFound,
+    ProjectSpec,
+    ProjectTaken,
+)
+
+PAGE = 100
+Clock = Callable[[], datetime]
+
+_meta = sa.MetaData()
+projects_t = sa.Table(
+    "projects",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("path", sa.String, nullable=False, unique=True),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("private", sa.Boolean, nullable=False, default=True),
+    sa.Column("archived", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", sa.String, nullable=False),
+    sa.Column("next_number", sa.Integer, nullable=False, default=1),
+)
+members_t = sa.Table(
+    "members",
+    _meta,
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id"), primary_key=True),
+    sa.Column("username", sa.String, primary_key=True),
+    sa.Column("role", sa.String, nullable=False),
+)
+labels_t = sa.Table(
+    "labels",
+    _meta,
+    sa.Column("scope", sa.String, primary_key=True),  # "" = the whole namespace
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("color", sa.String, nullable=False),
+    sa.Column("description", sa.String, nullable=False, default=""),
+)
+issues_t = sa.Table(
+    "issues",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("title", sa.String, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("labels", sa.Text, nullable=False, default="[]"),
+    sa.Column("assignees", sa.Text, nullable=False, default="[]"),
+    sa.Column("state", sa.String, nullable=False, default="open"),
+    sa.Column("due", sa.String, nullable=True),
+    sa.Column("author", sa.String, nullable=False),
+    sa.Column("confidential", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", sa.String, nullable=False),
+    sa.Column("updated_at", sa.String, nullable=False),
+    sa.Column("closed_at", sa.String, nullable=True),
+    sa.UniqueConstraint("project_id", "number"),
+    sa.Index("ix_issues_state_updated", "state", "updated_at"),
+)
+comments_t = sa.Table(
+    "comments",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("issue_id", sa.Integer, sa.ForeignKey("issues.id"), nullable=False, index=True),
+    sa.Column("author", sa.String, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", sa.String, nullable=False),
+    sa.Column("updated_at", sa.String, nullable=False),
+)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class LocalProvider:
+    """The embedded tracker. Every verb is one SQLite transaction; the meter counts one read per
+    page of 100 and one write per changed object, mirroring what a forge would be charged."""
+
+    kind = "local"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        group: str = "mentoring",
+        actor: str = "issuebot",
+        clock: Clock = _utcnow,
+        engine: Engine | None = None,
+    ):
+        self.path = Path(path)
+        self.group = group
+        self.actor = actor
+        self.clock = clock
+        self.meter = Meter()
+        if engine is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(
+                f"sqlite:///{self.path}",
+                connect_args={"timeout": 60},
+            )
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+        self.engine = engine
+        _meta.create_all(self.engine)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def as_user(self, username: str) -> "LocalProvider":
+        """The same tracker, acting as `username` (for people's actions from the CLI)."""
+        other = LocalProvider.__new__(LocalProvider)
+        other.__dict__.update(self.__dict__)
+        other.actor = username
+        other.meter = Meter()
+        return other
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """An advisory file lock beside the database: concurrent `sync` runs take turns."""
+        lock_path = self.path.with_suffix(self.path.suffix + ".lock")
+        with open(lock_path, "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _now(self) -> str:
+        return self.clock().astimezone(timezone.utc).isoformat()
+
+    def check_access(self) -> None:
+        """No credentials: the file only has to be writable (0 calls)."""
+
+    def project_path(self, name: str) -> str:
+        return f"{self.group}/{name}"
+
+    def _project_id(self, conn: Connection, path: str) -> int:
+        row = conn.execute(sa.select(projects_t.c.id).where(projects_t.c.path == path)).first()
+        if row is None:
+            raise NotFound(f"project {path} does not exist")
+        return row.id
+
+    def _issue_row(self, conn: Connection, project: str, number: int) -> Any:
+        pid = self._project_id(conn, project)
+        row = conn.execute(
+            sa.select(issues_t).where(issues_t.c.project_id == pid, issues_t.c.number == number)
+        ).first()
+        if row is None:
+            raise NotFound(f"issue {project}#{number} does not exist")
+        return row
+
+    # ------------------------------------------------------------------ projects
+
+    def list_projects(self) -> list[Project]:
+        """One read per 100 projects."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(projects_t).order_by(projects_t.c.id)).all()
+        self.meter.read("list_projects", max(1, -(-len(rows) // PAGE)))
+        return [_project(row) for row in rows]
+
+    def ensure_project(self, spec: ProjectSpec) -> tuple[Project, bool]:
+        """One read; one write when created. Refuses a path issuebot did not create."""
+        path = self.project_path(spec.name)
+        self.meter.read("get_project")
+        with self._tx() as conn:
+            row = conn.execute(sa.select(projects_t).where(projects_t.c.path == path)).first()
+            if row is not None:
+                if spec.owner_token not in row.description:
+                    raise ProjectTaken(
+                        f"project {path} already exists and was not created by issuebot; "
+                        "rename it or choose another project_prefix"
+                    )
+                return _project(row), False
+            conn.execute(
+                projects_t.insert().values(
+                    path=path,
+                    name=spec.name,
+                    description=spec.description,
+                    private=True,
+                    archived=False,
+                    created_at=self._now(),
+                    next_number=1,
+                )
+            )
+            row = conn.execute(sa.select(projects_t).where(projects_t.c.path == path)).one()
+        self.meter.write("create_project")
+        return _project(row), True
+
+    def create_foreign_project(self, name: str, description: str = "") -> Project:
+        """A project issuebot did not create (as a person would): for tests and imports."""
+        with self._tx() as conn:
+            conn.execute(
+                projects_t.insert().values(
+                    path=self.project_path(name), name=name, description=description,
+                    private=False, archived=False, created_at=self._now(), next_number=1,
+                )
+            )
+            row = conn.execute(sa.select(projects_t).where(projects_t.c.path == self.project_path(name))).one()
+        return _project(row)
+
+    def ensure_members(self, project: str, members: Sequence[Member]) -> int:
+        """One read; one write per member added or changed."""
+        self.meter.read("list_members")
+        writes = 0
+        with self._tx() as conn:
+            pid = self._project_id(conn, project)
+            have = {
+                r.username: r.role
+                for r in conn.execute(sa.select(members_t).where(members_t.c.project_id == pid))
+            }
+            for member in members:
+                if have.get(member.username) == member.role:
+                    continue
+                if member.username in have:
+                    conn.execute(
+                        members_t.update()
+                        .where(members_t.c.project_id == pid, members_t.c.username == member.username)
+                        .values(role=member.role)
+                    )
+                else:
+                    conn.execute(members_t.insert().values(project_id=pid, username=member.username, role=member.role))
+                writes += 1
+        self.meter.write("add_member", writes)
+        return writes
+
+    def members(self, project: str) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            pid = self._project_id(conn, project)
+            return {r.username: r.role for r in conn.execute(sa.select(members_t).where(members_t.c.project_id == pid))}
+
+    def ensure_labels(self, labels: Sequence[tuple[str, str, str]], project: str | None = None) -> int:
+        """One read; one write per label created or fixed."""
+        scope = project or ""
+        self.meter.read("list_labels")
+        writes = 0
+        with self._tx() as conn:
+            have = {
+                r.name: (r.color, r.description)
+                for r in conn.execute(sa.select(labels_t).where(labels_t.c.scope == scope))
+            }
+            for name, color, description in labels:
+                if have.get(name) == (color, description):
+                    continue
+                if name in have:
+                    conn.execute(
+                        labels_t.update()
+                        .where(labels_t.c.scope == scope, labels_t.c.name == name)
+                        .values(color=color, description=description)
+                    )
+                else:
+                    conn.execute(labels_t.insert().values(scope=scope, name=name, color=color, description=description))
+                writes += 1
+        self.meter.write("save_label", writes)
+        return writes
+
+    def label_names(self, project: str | None = None) -> set[str]:
+        with self.engine.connect() as conn:
+            return {r.name for r in conn.execute(sa.select(labels_t.c.name).where(labels_t.c.scope == (project or "")))}
+
+    def archive_project(self, project: str) -> bool:
+        """One read; one write when it changed."""
+        self.meter.read("get_project")
+        with self._tx() as conn:
+            pid = self._project_id(conn, project)
+            changed = conn.execute(
+                projects_t.update().where(projects_t.c.id == pid, projects_t.c.archived.is_(False)).values(archived=True)
+            ).rowcount
+        if changed:
+            self.meter.write("archive_project")
+        return bool(changed)
+
+    def ensure_board(self, name: str, labels: Sequence[str]) -> bool:
+        """The embedded tracker has no boards; `report` is its board (0 calls)."""
+        return False
+
+    # ------------------------------------------------------------------ issues
+
+    def list_issues(
+        self,
+        project: str | None = None,
+        *,
+        labels: Sequence[str] = (),
+        state: IssueState = "open",
+        updated_after: datetime | None = None,
+    ) -> Iterator[Issue]:
+        """One read per page of 100 matching issues (at least one)."""
+        query = sa.select(issues_t, projects_t.c.path).join(projects_t, projects_t.c.id == issues_t.c.project_id)
+        if project is not None:
+            query = query.where(projects_t.c.path == project)
+        else:
+            query = query.where(projects_t.c.path.startswith(self.group + "/"))
+        if state != "all":
+            query = query.where(issues_t.c.state == state)
+        if updated_after is not None:
+            query = query.where(issues_t.c.updated_at > updated_after.astimezone(timezone.utc).isoformat())
+        wanted = set(labels)
+        last_id = 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(query.where(issues_t.c.id > last_id).order_by(issues_t.c.id).limit(PAGE)).all()
+            self.meter.read("list_issues")
+            for row in rows:
+                issue = _issue(row, row.path)
+                if wanted <= set(issue.labels):
+                    yield issue
+            if len(rows) < PAGE:
+                return
+            last_id = rows[-1].id
+
+    def get_issue(self, project: str, number: int) -> Issue:
+        """One read."""
+        self.meter.read("get_issue")
+        with self.engine.connect() as conn:
+            return _issue(self._issue_row(conn, project, number), project)
+
+    def create_issue(
+        self,
+        project: str,
+        title: str,
+        body: str,
+        *,
+        labels: Sequence[str] = (),
+        assignees: Sequence[str] = (),
+        due: date | None = None,
+        confidential: bool = False,
+    ) -> Issue:
+        """One write."""
+        if not title.strip():
+            raise InvalidRequest("an issue needs a title")
+        now = self._now()
+        with self._tx() as conn:
+            row = conn.execute(sa.select(projects_t).where(projects_t.c.path == project)).first()
+            if row is None:
+                raise NotFound(f"project {project} does not exist")
+            if row.archived:
+                raise InvalidRequest(f"project {project} is archived (read-only)")
+            number = row.next_number
+            conn.execute(projects_t.update().where(projects_t.c.id == row.id).values(next_number=number + 1))
+            conn.execute(
+                issues_t.insert().values(
+                    project_id=row.id, number=number, title=title, body=body,
+                    labels=json.dumps(_exclusive_labels([], labels)), assignees=json.dumps(list(assignees)),
+                    state="open", due=due.isoformat() if due else None, author=self.actor,
+                    confidential=confidential, created_at=now, updated_at=now, closed_at=None,
+                )
+            )
+            issue = _issue(self._issue_row(conn, project, number), project)
+        self.meter.write("create_issue")
+        return issue
+
+    def update_issue(
+        self,
+        project: str,
+        number: int,
+        *,
+        title: str | None = None,
+        body: str | None = None,
+        add_labels: Sequence[str] = (),
+        remove_labels: Sequence[str] = (),
+        state: Literal["open", "closed"] | None = None,
+        due: date | None | object = UNSET,
+        assignees: Sequence[str] | None = None,
+    ) -> Issue:
+        """One write when anything changes, none otherwise. Adding a scoped label removes its
+        siblings, as GitLab's scoped labels do."""
+        now = self._now()
+        with self._tx() as conn:
+            row = self._issue_row(conn, project, number)
+            values: dict[str, Any] = {}
+            labels = json.loads(row.labels)
+            new_labels = _exclusive_labels([l for l in labels if l not in set(remove_labels)], add_labels)
+            if new_labels != labels:
+                values["labels"] = json.dumps(new_labels)
+            if title is not None and title != row.title:
+                values["title"] = title
+            if body is not None and body != row.body:
+                values["body"] = body
+            if state is not None and state != row.state:
+                values["state"] = state
+                values["closed_at"] = now if state == "closed" else None
+            if due is not UNSET:
+                new_due = due.isoformat() if isinstance(due, date) else None
+                if new_due != row.due:
+                    values["due"] = new_due
+            if assignees is not None and list(assignees) != json.loads(row.assignees):
+                values["assignees"] = json.dumps(list(assignees))
+            if values:
+                values["updated_at"] = now
+                conn.execute(issues_t.update().where(issues_t.c.id == row.id).values(**values))
+                row = self._issue_row(conn, project, number)
+        if values:
+            self.meter.write("update_issue")
+        return _issue(row, project)
+
+    # ------------------------------------------------------------------ comments
+
+    def list_comments(self, project: str, number: int, since: datetime | None = None) -> list[Comment]:
+        """One read per 100 comments."""
+        with self.engine.connect() as conn:
+            row = self._issue_row(conn, project, number)
+            query = sa.select(comments_t).where(comments_t.c.issue_id == row.id).order_by(comments_t.c.id)
+            if since is not None:
+                query = query.where(comments_t.c.updated_at >= since.astimezone(timezone.utc).isoformat())
+            rows = conn.execute(query).all()
+        self.meter.read("list_comments", max(1, -(-len(rows) // PAGE)))
+        return [_comment(r, project, number) for r in rows]
+
+    def create_comment(self, project: str, number: int, body: str) -> Comment:
+        """One write; the issue's updated time moves, as on the forges."""
+        now = self._now()
+        with self._tx() as conn:
+            row = self._issue_row(conn, project, number)
+            result = conn.execute(
+                comments_t.insert().values(issue_id=row.id, author=self.actor, body=body, created_at=now, updated_at=now)
+            )
+            conn.execute(issues_t.update().where(issues_t.c.id == row.id).values(updated_at=now))
+            comment = conn.execute(sa.select(comments_t).where(comments_t.c.id == result.inserted_primary_key[0])).one()
+        self.meter.write("create_comment")
+        return _comment(comment, project, number)
+
+    # ------------------------------------------------------------------ events
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> Event | None:
+        """The embedded tracker's own events arrive as JSON `Event` fields (0 calls)."""
+        try:
+            data = json.loads(body)
+            return Event(
+                kind=EventKind(data["kind"]),
+                provider=self.kind,
+                project=str(data["project"]),
+                issue_number=int(data["issue_number"]),
+                actor=str(data["actor"]),
+                comment_id=data.get("comment_id"),
+                comment_body=str(data.get("comment_body") or ""),
+                at=datetime.fromisoformat(data["at"]) if data.get("at") else None,
+                delivery_id=str(data.get("delivery_id") or ""),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+    # Let SQLAlchemy's explicit BEGIN IMMEDIATE control transactions.
+    dbapi_conn.isolation_level = None
+
+
+def _exclusive_labels(current: list[str], added: Sequence[str]) -> list[str]:
+    labels = list(current)
+    for name in added:
+        scope = scope_of(name)
+        if scope is not None:
+            labels = [l for l in labels if scope_of(l) != scope or l == name]
+        if name not in labels:
+            labels.append(name)
+    return labels
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _project(row: Any) -> Project:
+    return Project(
+        path=row.path, name=row.name, description=row.description, private=bool(row.private),
+        archived=bool(row.archived), url=f"local:{row.path}", id=row.id,
+    )
+
+
+def _issue(row: Any, project: str) -> Issue:
+    return Issue(
+        project=project, number=row.number, title=row.title, body=row.body,
+        labels=tuple(json.loads(row.labels)), state=row.state, assignees=tuple(json.loads(row.assignees)),
+        due=date.fromisoformat(row.due) if row.due else None, author=row.author,
+        created_at=_dt(row.created_at), updated_at=_dt(row.updated_at), closed_at=_dt(row.closed_at),
+        url=f"local:{project}#{row.number}", confidential=bool(row.confidential),
+    )
+
+
+def _comment(row: Any, project: str, number: int) -> Comment:
+    return Comment(
+        id=row.id, project=project, issue_number=number, author=row.author, body=row.body,
+        created_at=_dt(row.created_at), updated_at=_dt(row.updated_at), url=f"local:{project}#{number}/{row.id}",
+    )
+
+
+def from_program(program: Any, clock: Clock | None = None) -> LocalProvider:
+    """The embedded tracker a program file names (`provider: {kind: local, path, group}`)."""
+    settings = program.settings.provider
+    return LocalProvider(program.local_db_path(), group=settings.group, clock=clock or _utcnow)

@@ -1,0 +1,13 @@
+"""WORKFLOWS: the single wiring point of the per-pair decision steps, in the order they run."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from issuebot.workflows import onboarding
+
+# Each workflow module has a one-line docstring, `triggers` (a subset of TRIGGERS) and
+# `decide(plan)`, which adds the pair's intended writes to the plan without any I/O.
+TRIGGERS = frozenset({"sync", "sweep", "event"})
+
+WORKFLOWS: tuple[ModuleType, ...] = (onboarding,)

@@ -1,0 +1,41 @@
+"""Give a pair its private project, members, labels, kickoff, goals, tracker and first session."""
+
+from __future__ import annotations
+
+from issuebot.models import SetLabels, SetMembers
+from issuebot.reconcile import Plan, fingerprint, label_specs, members_of, pair_actions_for_project
+
+triggers = frozenset({"sync", "sweep", "event"})
+
+
+def decide(plan: Plan) -> None:
+    view, program, pair, ctx = plan.view, plan.program, plan.pair, plan.ctx
+    if view.project is None:
+        if ctx.trigger != "sync":
+            return  # only `sync` creates workspaces; sweeps and events wait for it
+        plan.actions.extend(pair_actions_for_project(program, pair))
+
+    members = members_of(program, pair, ctx.provider_kind)
+    members_print = fingerprint([(m.username, m.role) for m in members])
+    if plan.state.get("members") != members_print:
+        plan.actions.append(SetMembers(pair=pair.id, project=view.project_path, members=members))
+        plan.state["members"] = members_print
+
+    if ctx.labels_per_project:
+        labels = label_specs(program)
+        labels_print = fingerprint(labels)
+        if plan.state.get("labels") != labels_print:
+            plan.actions.append(SetLabels(pair=pair.id, project=view.project_path, labels=labels))
+            plan.state["labels"] = labels_print
+
+    plan.open_issue("kickoff", "kickoff")
+    if pair.goals:
+        for number, goal in enumerate(pair.goals, start=1):
+            goal_context = {"title": goal.title, "due": goal.due, "actions": list(goal.actions)}
+            plan.open_issue(f"goal:{number}", "goal", due=goal.due, goal=goal_context)
+    else:
+        plan.open_issue("goal:define", "goals")
+
+    if not any(key.startswith("session:") for key in plan.state["issues"]):
+        due = program.settings.cadence.after(pair.starts)
+        plan.open_issue("session:1", "session", due=due, session={"number": 1, "due": due})
