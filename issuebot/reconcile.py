@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from issuebot import markers
 from issuebot.config import Program
-from issuebot.labels import LABELS, PAIR_STATUSES
+from issuebot.labels import LABELS, PAIR_STATUSES, scope_of
 from issuebot.models import (
     Action,
     ArchiveProject,
@@ -195,6 +195,17 @@ class Plan:
 
     Workflows read `view`, change `state` and `status`, and add actions; `finish()` appends the
     single write of the progress tracker (created last, so its state only names what exists).
+
+    The tracker's state block (`state`) holds what the forge cannot show by labels alone:
+      v, pair            format version and pair id
+      status             mirror of the `pair::*` label
+      issues             marker keys of every issue issuebot created (open or closed)
+      sessions           log: [{"n", "date", "minutes", "mode": sync|async, "outcome": held|skipped, "by"}]
+      paused_until       ISO date while `/pause`d
+      ends               ISO date when `/extend`ed past the program end
+      handled            ids of comments whose quick commands were carried out (last 200)
+      members, labels    fingerprints of what was last ensured
+      nudges             sweep bookkeeping: last nudge/escalation dates per rule and person
     """
 
     def __init__(self, view: PairView, ctx: Context):
@@ -277,7 +288,12 @@ class Plan:
             return
         have = set(issue.labels)
         add_names = tuple(n for n in (self.program.label(l) for l in add) if n not in have)
-        remove_names = tuple(n for n in (self.program.label(l) for l in remove) if n in have)
+        # Scoped labels are exclusive only on paid GitLab tiers: remove the siblings ourselves.
+        scopes = {scope_of(c) for c in add if scope_of(c)}
+        siblings = [l for l in issue.labels if scope_of(self.program.canonical_label(l) or "") in scopes]
+        wanted = {self.program.label(l) for l in add}
+        remove_all = [self.program.label(l) for l in remove] + [l for l in siblings if l not in wanted]
+        remove_names = tuple(dict.fromkeys(n for n in remove_all if n in have))
         new_state = state if state is not None and state != issue.state else None
         new_due = due if due is not None and due != issue.due else None
         if add_names or remove_names or new_state or new_due:

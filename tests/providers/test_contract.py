@@ -1,0 +1,197 @@
+"""The provider contract: the same scenarios against every tracker harness (local, GitLab, GitHub)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from issuebot.models import Member
+from issuebot.providers.base import (
+    AuthenticationFailed,
+    Forbidden,
+    NotFound,
+    ProjectSpec,
+    ProjectTaken,
+    ProviderUnavailable,
+    RateLimited,
+)
+
+TOKEN = "[issuebot:bob-alice]"
+
+
+def spec(name: str = "mentoring-bob-alice") -> ProjectSpec:
+    return ProjectSpec(name=name, title="Mentoring: Bob & Alice", description=f"Mentoring space {TOKEN}", owner_token=TOKEN)
+
+
+def make_project(forge, name: str = "mentoring-bob-alice") -> str:
+    project, _ = forge.provider.ensure_project(spec(name))
+    return project.path
+
+
+def test_ensure_project_twice_gives_one_private_project(forge):
+    first, created = forge.provider.ensure_project(spec())
+    writes = forge.writes
+    second, created_again = forge.provider.ensure_project(spec())
+    assert created and not created_again
+    assert first.path == second.path == forge.provider.project_path("mentoring-bob-alice")
+    assert second.private
+    assert forge.writes == writes
+    assert [p.path for p in forge.provider.list_projects()].count(first.path) == 1
+
+
+def test_project_taken_by_someone_else_is_refused_untouched(forge):
+    forge.create_foreign_project("mentoring-bob-alice")
+    writes = forge.writes
+    with pytest.raises(ProjectTaken, match="not created by issuebot"):
+        forge.provider.ensure_project(spec())
+    assert forge.writes == writes
+
+
+def test_labels_twice_changes_nothing_the_second_time(forge):
+    project = make_project(forge)
+    labels = [("pair::active", "2da44e", "Pair meets"), ("kind::goal", "c5def5", "A goal")]
+    scope = project if getattr(forge.provider, "labels_per_project", False) else None
+    assert forge.provider.ensure_labels(labels, scope) == 2
+    writes = forge.writes
+    assert forge.provider.ensure_labels(labels, scope) == 0
+    assert forge.writes == writes
+    changed = [("pair::active", "000000", "Pair meets")]
+    assert forge.provider.ensure_labels(changed, scope) == 1
+
+
+def test_members_added_once(forge):
+    project = make_project(forge)
+    for user in ("alice", "bob", "carol"):
+        forge.add_user(user)
+    members = [Member("alice", "pair"), Member("bob", "pair"), Member("carol", "coordinator")]
+    assert forge.provider.ensure_members(project, members) == 3
+    assert forge.provider.ensure_members(project, members) == 0
+
+
+def test_create_list_filter_update_comment_close(forge, clock):
+    project = make_project(forge)
+    forge.provider.ensure_labels([("kind::session", "c5def5", ""), ("session::planned", "0969da", ""), ("session::held", "1a7f37", "")],
+                                 None if not getattr(forge.provider, "labels_per_project", False) else project)
+    due = date(2027, 2, 1)
+    issue = forge.provider.create_issue(project, "Session 1", "<!-- issuebot:session:1 -->\nagenda",
+                                        labels=["kind::session", "session::planned"], due=due)
+    assert issue.number >= 1 and issue.state == "open"
+    fetched = forge.provider.get_issue(project, issue.number)
+    assert fetched.due == due
+    assert set(fetched.labels) == {"kind::session", "session::planned"}
+    assert fetched.body.startswith("<!-- issuebot:session:1 -->")
+
+    clock.advance(days=1)
+    updated = forge.provider.update_issue(project, issue.number, add_labels=["session::held"], remove_labels=["session::planned"])
+    assert set(updated.labels) == {"kind::session", "session::held"}
+
+    forge.as_user("bob").create_comment(project, issue.number, "/session 45m")
+    comments = forge.provider.list_comments(project, issue.number)
+    assert [(c.author, c.body) for c in comments] == [("bob", "/session 45m")]
+
+    closed = forge.provider.update_issue(project, issue.number, state="closed")
+    assert closed.state == "closed"
+    assert [i.number for i in forge.provider.list_issues(project, state="open")] == []
+    assert [i.number for i in forge.provider.list_issues(project, state="closed")] == [issue.number]
+
+
+def test_update_without_change_makes_no_write(forge):
+    project = make_project(forge)
+    issue = forge.provider.create_issue(project, "T", "body")
+    writes = forge.writes
+    forge.provider.update_issue(project, issue.number, body="body", title="T")
+    assert forge.writes == writes
+
+
+def test_listing_walks_every_page_and_filters(forge, clock):
+    project = make_project(forge)
+    other = make_project(forge, "mentoring-erin-dave")
+    label_scope = None if not getattr(forge.provider, "labels_per_project", False) else project
+    forge.provider.ensure_labels([("kind::goal", "c5def5", ""), ("kind::session", "c5def5", "")], label_scope)
+    if label_scope:
+        forge.provider.ensure_labels([("kind::goal", "c5def5", "")], other)
+    for n in range(260):
+        forge.provider.create_issue(project, f"issue {n}", "b", labels=["kind::goal"] if n % 2 else ["kind::session"])
+    cutoff = clock.advance(hours=1)
+    clock.advance(hours=1)
+    forge.provider.create_issue(other, "late", "b", labels=["kind::goal"])
+    reads = forge.reads
+    everything = list(forge.provider.list_issues(None))
+    assert len(everything) == 261
+    assert forge.reads - reads <= 4  # 261 issues: three pages of 100 (+1 for a provider's lookup)
+    assert len({(i.project, i.number) for i in everything}) == 261
+    goals = list(forge.provider.list_issues(project, labels=["kind::goal"]))
+    assert len(goals) == 130 and all("kind::goal" in i.labels for i in goals)
+    recent = list(forge.provider.list_issues(None, updated_after=cutoff))
+    assert [i.title for i in recent] == ["late"]
+
+
+def test_missing_issue_is_not_found(forge):
+    project = make_project(forge)
+    with pytest.raises(NotFound):
+        forge.provider.get_issue(project, 9999)
+
+
+def test_archive_is_idempotent(forge):
+    project = make_project(forge)
+    assert forge.provider.archive_project(project) is True
+    assert forge.provider.archive_project(project) is False
+
+
+# ------------------------------------------------------------------------- injected failures
+
+
+def needs_errors(forge):
+    if not forge.supports_injected_errors:
+        pytest.skip(f"{forge.name} has no HTTP layer to fail")
+
+
+def test_unknown_user_is_named(forge):
+    needs_errors(forge)
+    project = make_project(forge)
+    with pytest.raises(NotFound, match="nobody-here"):
+        forge.provider.ensure_members(project, [Member("nobody-here", "pair")])
+
+
+def test_invalid_token_fails_before_any_write(forge):
+    needs_errors(forge)
+    forge.fail_next(401)
+    with pytest.raises(AuthenticationFailed):
+        forge.provider.check_access()
+    assert forge.writes == 0
+
+
+def test_forbidden_is_reported(forge):
+    needs_errors(forge)
+    project = make_project(forge)
+    forge.fail_next(403)
+    with pytest.raises(Forbidden):
+        forge.provider.create_issue(project, "T", "b")
+
+
+def test_rate_limit_waits_then_stops_clearly(forge):
+    needs_errors(forge)
+    project = make_project(forge)
+    forge.fail_next(429, retry_after=3600, times=10)
+    with pytest.raises(RateLimited) as caught:
+        forge.provider.create_issue(project, "T", "b")
+    assert caught.value.retry_after and caught.value.retry_after > 0
+    assert "rate limit" in str(caught.value).lower()
+
+
+def test_transient_5xx_is_retried(forge):
+    needs_errors(forge)
+    project = make_project(forge)
+    forge.fail_next(502, times=1)
+    issue = forge.provider.create_issue(project, "T", "b")
+    assert issue.title == "T"
+    assert len(list(forge.provider.list_issues(project))) == 1
+
+
+def test_persistent_5xx_is_unavailable(forge):
+    needs_errors(forge)
+    project = make_project(forge)
+    forge.fail_next(503, times=50)
+    with pytest.raises(ProviderUnavailable):
+        forge.provider.get_issue(project, 1)
