@@ -21,6 +21,7 @@ from issuebot.models import (
     ArchiveProject,
     CreateProject,
     EditIssue,
+    Event,
     Issue,
     Member,
     OpenIssue,
@@ -155,6 +156,7 @@ class Context:
     trigger: str  # "sync", "sweep" or "event"
     provider_kind: str = "local"
     labels_per_project: bool = False  # GitHub: labels live in each repository
+    event: Event | None = None  # the person's action that triggered an "event" reconcile
 
     @property
     def today(self) -> date:
@@ -229,6 +231,7 @@ class Plan:
         self.original_status = view.status(ctx.program)
         self.status = self.original_status
         self.sections: dict[str, str] = {}
+        self.after_tracker: list[Action] = []  # writes that must follow the tracker's (archive)
 
     # -- helpers for workflows
 
@@ -338,7 +341,7 @@ class Plan:
                           body=markers.write_state(body, self.state), labels=tuple([*labels, status_label]),
                           assignees=tuple(a for a in rendered.assignees if a))
             )
-            return self.actions
+            return self.actions + self.after_tracker
         body = tracker.body
         for name, content in self.sections.items():
             body = markers.replace_section(body, name, content)
@@ -355,7 +358,7 @@ class Plan:
                           add_labels=add, remove_labels=stale, body=body if body != tracker.body else None,
                           reason=f"status {self.status}" if add else "")
             )
-        return self.actions
+        return self.actions + self.after_tracker
 
 
 def decide(view: PairView, ctx: Context) -> list[Action]:

@@ -83,6 +83,8 @@ class Provider(Protocol):
 
     kind: str  # "local", "gitlab" or "github": which `Person.handles` entry applies
     meter: Meter
+    bot_username: str  # the account issuebot writes as; its own events are ignored
+    labels_per_project: bool  # GitHub: labels live in each repository, not at org level
 
     def check_access(self) -> None:
         """Verify credentials and the group/org before any write (raises AuthenticationFailed)."""

@@ -97,6 +97,7 @@ class LocalProvider:
     page of 100 and one write per changed object, mirroring what a forge would be charged."""
 
     kind = "local"
+    labels_per_project = False
 
     def __init__(
         self,
@@ -110,6 +111,7 @@ class LocalProvider:
         self.path = Path(path)
         self.group = group
         self.actor = actor
+        self.bot_username = actor
         self.clock = clock
         self.meter = Meter()
         if engine is None:

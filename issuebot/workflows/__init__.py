@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from issuebot.workflows import onboarding
+from issuebot.workflows import offboarding, onboarding
 
 # Each workflow module has a one-line docstring, `triggers` (a subset of TRIGGERS) and
 # `decide(plan)`, which adds the pair's intended writes to the plan without any I/O.
 TRIGGERS = frozenset({"sync", "sweep", "event"})
 
-WORKFLOWS: tuple[ModuleType, ...] = (onboarding,)
+WORKFLOWS: tuple[ModuleType, ...] = (
+    onboarding,
+    offboarding,
+)
