@@ -227,5 +227,38 @@ def report(config_path: Path | None, fmt: str) -> None:
         click.echo(reporting.table(rows))
 
 
+@main.command("match")
+@config_option
+@now_option
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="write the proposed pairs to this file (default: print them)")
+@click.option("--explain", is_flag=True, help="give each proposed pair's reasons")
+@click.option("--no-tracker", is_flag=True, help="trust the program file alone; do not read which pairs ended")
+@handle_errors
+def match_command(config_path: Path | None, now: str | None, output: Path | None, explain: bool, no_tracker: bool) -> None:
+    """Propose pairs for everyone without one, as a `pairs:` fragment to review."""
+    from issuebot import matching
+    from issuebot.reconcile import observe_program
+
+    program = load(config_path)
+    moment = parse_now(now)
+    ended: list[str] = []
+    if not no_tracker and program.pairs:
+        views, _ = observe_program(provider_for(program), program)
+        ended = [pair_id for pair_id, view in views.items() if view.status(program) == "ended"]
+    today = moment.date()
+    pool = matching.build_pool(program, ended)
+    result = matching.match(program, pool, today=max(today, program.settings.starts))
+    starts = today if today > program.settings.starts else None
+    text = matching.proposals_yaml(program.settings.name, result, starts=starts, explain=explain, today=today)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {len(result.proposals)} proposed pair(s) to {output} (total score {result.total_score:g})")
+    for person in result.unmatched:
+        click.echo(f"not matched: {person.username} ({person.side}): {person.reason}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -221,6 +221,52 @@ class ServiceSettings(Strict):
     max_body_bytes: int = Field(1_048_576, ge=1024)
 
 
+class LevelRule(Strict):
+    """Which mentor levels a mentee of the given levels may be matched with."""
+
+    mentee_levels: list[int] = Field(min_length=1, description="mentee levels this rule covers, e.g. [1, 2]")
+    mentor_min: int | None = Field(None, description="lowest mentor level allowed")
+    mentor_max: int | None = Field(None, description="highest mentor level allowed")
+
+
+class MatchWeights(Strict):
+    """How much each kind of common ground adds to a proposed pair's score."""
+
+    skills: float = Field(3.0, description="per skill the mentee wants and the mentor offers")
+    interests: float = Field(1.0, description="per shared interest")
+    same_department: float = Field(0.0, description="added when both work in one department")
+    attributes: dict[str, float] = Field(
+        default_factory=dict,
+        description="program field -> weight per equal value (or shared list item); negative prefers difference",
+    )
+
+
+class MatchingSettings(Strict):
+    """The rules and weights `issuebot match` uses to propose pairs."""
+
+    scope: Literal["company", "department"] = Field("company", description="department: only within one department")
+    level_rules: list[LevelRule] = Field(default_factory=list, description="no rules: any levels")
+    min_level_gap: int | None = Field(None, description="mentor level minus mentee level must be at least this")
+    max_timezone_hours: float | None = Field(None, ge=0, description="largest time-zone difference allowed")
+    exclude: list[Annotated[list[str], Field(min_length=2, max_length=2)]] = Field(
+        default_factory=list, description="[person, person] never to be paired"
+    )
+    never_again: list[Annotated[list[str], Field(min_length=2, max_length=2)]] = Field(
+        default_factory=list, description="[mentor, mentee] former partners from earlier cohorts"
+    )
+    include_coordinators: bool = Field(False, description="let coordinators be matched too")
+    weights: MatchWeights = MatchWeights()
+
+
+class OnboardingIssue(Strict):
+    """An extra issue opened for every pair at kickoff from a named template."""
+
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", description="marker identity inside the pair project")
+    template: str = Field(min_length=1, description="template name (a file in the templates folder)")
+    due_after: PeriodField | None = Field(None, description="due this long after the pair starts")
+    confidential: bool = False
+
+
 class ProgramSettings(Strict):
     name: str = Field(min_length=1)
     coordinators: list[str] = Field(min_length=1)
@@ -241,6 +287,8 @@ class ProgramSettings(Strict):
     feedback: FeedbackPolicy = FeedbackPolicy()
     wrapup_before: PeriodField = Period(days=14)
     goal_reminder: PeriodField = Period(days=7)
+    matching: MatchingSettings = MatchingSettings()
+    onboarding_issues: list[OnboardingIssue] = Field(default_factory=list, description="extra kickoff issues")
 
     @field_validator("timezone")
     @classmethod

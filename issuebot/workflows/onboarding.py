@@ -29,6 +29,9 @@ def decide(plan: Plan) -> None:
             plan.state["labels"] = labels_print
 
     plan.open_issue("kickoff", "kickoff")
+    for extra in program.settings.onboarding_issues:  # e.g. KPI issues, a code of conduct to sign
+        due = extra.due_after.after(pair.starts) if extra.due_after else None
+        plan.open_issue(f"extra:{extra.key}", extra.template, due=due, confidential=extra.confidential)
     if pair.goals:
         for number, goal in enumerate(pair.goals, start=1):
             goal_context = {"title": goal.title, "due": goal.due, "actions": list(goal.actions)}
