@@ -7,12 +7,25 @@ from collections.abc import Callable
 from datetime import datetime
 
 from issuebot.config import Program
-from issuebot.providers.base import Provider
+from issuebot.providers.base import Provider, WebhookParser
 
 # kind -> "module:factory"; factories take (program, clock) and never import other forges' SDKs.
 PROVIDERS: dict[str, str] = {
     "local": "issuebot.providers.local:from_program",
 }
+
+
+# forge -> module implementing providers.base.WebhookParser (pure: no I/O, no SDK imports).
+WEBHOOK_PARSERS: dict[str, str] = {
+    "github": "issuebot.providers.github_hooks",
+    "gitlab": "issuebot.providers.gitlab_hooks",
+    "local": "issuebot.providers.local_hooks",
+}
+
+
+def webhook_parser(name: str) -> WebhookParser:
+    """The webhook parser for forge `name` (KeyError when there is none)."""
+    return importlib.import_module(WEBHOOK_PARSERS[name])  # type: ignore[return-value]
 
 
 def make_provider(program: Program, clock: Callable[[], datetime] | None = None) -> Provider:

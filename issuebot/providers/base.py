@@ -159,6 +159,41 @@ class Provider(Protocol):
         """A verified delivery's payload as an Event, or None when issuebot has nothing to do."""
 
 
+@runtime_checkable
+class WebhookParser(Protocol):
+    """Pure reading of one forge's webhook deliveries: verification, identity, normalisation.
+
+    Implementations are modules under issuebot/providers/ (see WEBHOOK_PARSERS); none does I/O
+    and none raises on an odd payload.
+    """
+
+    name: str  # "github", "gitlab" or "local": the /hooks/<name> endpoint
+
+    def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
+        """Whether the delivery carries a valid signature or token for `secret` (constant time)."""
+
+    def delivery_id(self, headers: Mapping[str, str]) -> str | None:
+        """The forge's identifier of this delivery, stable across its retries, if it sent one."""
+
+    def event_name(self, headers: Mapping[str, str]) -> str:
+        """The forge's event type header value ("" when absent)."""
+
+    def is_ping(self, headers: Mapping[str, str]) -> bool:
+        """A hook-configuration test delivery that only needs a 2xx."""
+
+    def decode(self, headers: Mapping[str, str], body: bytes) -> object:
+        """The payload as JSON data; raises ValueError when the body is malformed."""
+
+    def event_from(self, headers: Mapping[str, str], payload: object) -> Event | None:
+        """A decoded payload as an Event, or None for anything issuebot does not act on."""
+
+    def parse(self, headers: Mapping[str, str], body: bytes) -> Event | None:
+        """decode + event_from; None for malformed or unhandled deliveries, never an exception."""
+
+    def stored_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """The headers worth keeping with a delivery (never its token or signature)."""
+
+
 @contextlib.contextmanager
 def no_lock() -> Iterator[None]:
     yield
