@@ -260,5 +260,122 @@ def match_command(config_path: Path | None, now: str | None, output: Path | None
         click.echo(f"not matched: {person.username} ({person.side}): {person.reason}")
 
 
+@main.group("rematch")
+def rematch_group() -> None:
+    """Private re-match requests: file one (embedded tracker) or carry out the open ones."""
+
+
+@rematch_group.command("request")
+@config_option
+@now_option
+@click.option("--pair", "pair_id", default=None, help="the pairing (default: the person's only one)")
+@click.option("--as", "username", required=True, help="the mentor or mentee asking")
+@click.option("--note", default="", help="what did not work (read by coordinators only)")
+@handle_errors
+def rematch_request(config_path: Path | None, now: str | None, pair_id: str | None, username: str, note: str) -> None:
+    """Ask the coordinators, in a confidential issue, to re-match a pairing (the partner does not see it)."""
+    from issuebot import rematch
+
+    program = load(config_path)
+    moment = parse_now(now)
+    person = program.people.get(username)
+    if person is None:
+        fail(f"--as: {username!r} is not a person in {program.path.name}")
+    theirs = [p for p in program.pairs if username in p.usernames() and (pair_id is None or p.id == pair_id)]
+    if len(theirs) != 1:
+        fail(f"--pair: name one pairing of {username!r}" if theirs else f"{username!r} is in no such pairing")
+    provider = provider_for(program, moment if now else None)
+    acting = getattr(provider, "as_user", None)
+    if acting is None:
+        project = provider.project_path(program.settings.coordinator_project)
+        fail(f"on {provider.kind}, {username} opens a confidential issue in {project} containing "
+             f"`/rematch {theirs[0].id}` themselves")
+    issue = rematch.file_request(acting(person.handle(provider.kind)), program, templates_for(program), theirs[0],
+                                 person, note, now=moment)
+    click.echo(f"opened confidential request #{issue.number} in {issue.project}")
+
+
+@rematch_group.command("apply")
+@config_option
+@now_option
+@click.option("--dry-run", is_flag=True, help="print the writes instead of making them")
+@handle_errors
+def rematch_apply(config_path: Path | None, now: str | None, dry_run: bool) -> None:
+    """End every pairing with an open re-match request and answer the requester privately."""
+    from issuebot import rematch
+
+    program = load(config_path)
+    moment = parse_now(now)
+    provider = provider_for(program, moment if now else None)
+    if not dry_run:
+        provider.check_access()
+    outcome = rematch.carry_out(provider, program, templates_for(program), now=moment, dry_run=dry_run)
+    for action in outcome.actions if dry_run else ():
+        click.echo(f"{action.pair or '-'}: {action.describe()}")
+    click.echo(f"re-matched {len(outcome.ended)} pairing(s); {len(outcome.unclear)} request(s) left for "
+               f"coordinators; {outcome.writes} writes")
+
+
+@main.command("sweep")
+@config_option
+@now_option
+@click.option("--dry-run", is_flag=True, help="print every nudge, label and issue with its text; write nothing")
+@click.option("--max-writes", type=click.IntRange(min=0), default=None, help="stop cleanly after N writes")
+@click.option("--only", "only", default=None, metavar="PAIR", help="sweep one pair (by id); the dashboard is left alone")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@handle_errors
+def sweep_command(config_path: Path | None, now: str | None, dry_run: bool, max_writes: int | None,
+                  only: str | None, as_json: bool) -> None:
+    """Nudge quiet pairs, escalate, open reviews, feedback and wrap-ups, refresh the dashboard."""
+    from issuebot import sweep as sweeping
+
+    program = load(config_path)
+    if only is not None and only not in {p.id for p in program.pairs}:
+        fail(f"--only: no pair {only!r} in {program.path.name}")
+    moment = parse_now(now)
+    provider = provider_for(program, moment if now else None)
+    total = 1 if only else len(program.pairs)
+    show_bar = not as_json and sys.stderr.isatty()
+    seen = [0]
+
+    def progress(pair_id: str) -> None:
+        seen[0] += 1
+        if bar is not None:
+            bar.update(1)
+        elif not as_json and (seen[0] % 100 == 0 or seen[0] == total):
+            click.echo(f"swept {seen[0]}/{total} pairs", err=True)
+
+    bar = None
+    if show_bar:
+        with click.progressbar(length=total, label="sweeping", file=sys.stderr) as bar:
+            result = sweeping.sweep(provider, program, templates_for(program), now=moment, dry_run=dry_run,
+                                    max_writes=max_writes, only=only, on_pair=progress)
+    else:
+        result = sweeping.sweep(provider, program, templates_for(program), now=moment, dry_run=dry_run,
+                                max_writes=max_writes, only=only, on_pair=progress)
+    summary = result.summary()
+    if as_json:
+        if dry_run:
+            summary["actions"] = [{"pair": a.pair, "action": a.describe(), "text": sweeping.describe_with_text(a)[1:]}
+                                  for a in result.actions()]
+        click.echo(json.dumps(summary, indent=2, default=str))
+    else:
+        if dry_run:
+            for action in result.actions():
+                lines = sweeping.describe_with_text(action)
+                click.echo(f"{action.pair or 'program'}: {lines[0]}")
+                for line in lines[1:]:
+                    click.echo(line)
+        click.echo(f"{'would sweep' if dry_run else 'swept'} {summary['pairs']} pairs: "
+                   f"{len(summary['nudged'])} nudged, {len(summary['escalated'])} escalated, "
+                   f"{len(summary['opened'])} issues opened; {summary['writes']} writes; dashboard {summary['dashboard']}")
+        for error in summary["errors"]:
+            click.echo(f"error: {error['pair']}: {error['error']}", err=True)
+        if result.stopped:
+            click.echo(f"stopped after {summary['writes']} writes (--max-writes); run again to continue", err=True)
+    if summary["errors"]:
+        sys.exit(EXIT_FAILED)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

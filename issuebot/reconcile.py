@@ -247,6 +247,7 @@ class Plan:
                 "starts": settings.starts,
                 "ends": settings.end_date,
                 "timezone": settings.timezone,
+                "coordinator_project": settings.coordinator_project,
             },
             "pair": {
                 "id": pair.id,

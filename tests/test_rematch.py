@@ -1,0 +1,127 @@
+"""Re-matching end to end on the embedded tracker: private request, neutral end, back in the pool, never the same partner."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from issuebot import markers
+from issuebot.cli import main
+from issuebot.config import load_program
+from issuebot.providers.local import LocalProvider
+from issuebot.rematch import read_request
+from tests.conftest import program_data, write_program
+
+PEOPLE = [
+    {"username": "alice", "name": "Alice Adams", "role": "mentor", "skills": ["python"], "capacity": 1},
+    {"username": "frank", "name": "Frank Fox", "role": "mentor", "skills": ["go"], "capacity": 1},
+    {"username": "dave", "name": "Dave Dunn", "role": "mentor", "capacity": 1},
+    {"username": "bob", "name": "Bob Brown", "role": "mentee", "wants": ["python", "go"]},
+    {"username": "erin", "name": "Erin Evans", "role": "mentee"},
+    {"username": "carol", "name": "Carol Clark", "role": "both"},
+]
+PAIRS = [{"mentor": "alice", "mentee": "bob"}, {"mentor": "dave", "mentee": "erin"}]
+NOTE = "we never find a time that suits us both"
+
+
+def setup(tmp_path: Path) -> tuple[Path, CliRunner]:
+    data = program_data(people=PEOPLE, pairs=PAIRS)
+    data["program"]["provider"] = {"kind": "local", "path": str(tmp_path / "local.db")}
+    path = write_program(tmp_path / "program.yml", data)
+    runner = CliRunner()
+    result = runner.invoke(main, ["sync", "-c", str(path), "--now", "2027-01-11T09:00:00+00:00"])
+    assert result.exit_code == 0, result.output
+    return path, runner
+
+
+def tracker(tmp_path: Path) -> LocalProvider:
+    return LocalProvider(tmp_path / "local.db", clock=lambda: datetime(2027, 3, 1, tzinfo=timezone.utc))
+
+
+def requests(local: LocalProvider) -> list:
+    """Issues people opened in the coordinator project (the dashboard there is the bot's)."""
+    return [i for i in local.list_issues("mentoring/coordination", state="all") if i.author != local.bot_username]
+
+
+def test_a_private_request_ends_the_pair_neutrally_and_match_never_repeats_it(tmp_path: Path) -> None:
+    path, runner = setup(tmp_path)
+    pair_issues_before = {i.number for i in tracker(tmp_path).list_issues("mentoring/mentoring-bob-alice", state="all")}
+
+    asked = runner.invoke(main, ["rematch", "request", "-c", str(path), "--as", "bob", "--note", NOTE,
+                                 "--now", "2027-02-15T10:00:00+00:00"])
+    assert asked.exit_code == 0, asked.output
+    local = tracker(tmp_path)
+    [request] = requests(local)
+    assert request.confidential and request.author == "bob"
+    assert NOTE in request.body and "/rematch bob-alice" in request.body
+    # Nothing of it reaches the pair's own project, where alice would read it.
+    pair_issues = list(local.list_issues("mentoring/mentoring-bob-alice", state="all"))
+    assert {i.number for i in pair_issues} == pair_issues_before
+    assert not any(NOTE in c.body for i in pair_issues for c in local.list_comments(i.project, i.number))
+
+    done = runner.invoke(main, ["rematch", "apply", "-c", str(path), "--now", "2027-02-16T10:00:00+00:00"])
+    assert done.exit_code == 0, done.output
+    assert "re-matched 1 pairing(s)" in done.output
+    local = tracker(tmp_path)
+    progress = next(i for i in local.list_issues("mentoring/mentoring-bob-alice", state="all")
+                    if markers.find_marker(i.body) == "progress")
+    assert "pair::ended" in progress.labels
+    assert markers.read_state(progress.body)["ended"]["by"] == "coordinators"
+    [ended] = [c for c in local.list_comments(progress.project, progress.number) if markers.has_marker(c.body, "ended:2027-02-16")]
+    assert "matching you both with new partners" in ended.body
+    assert NOTE not in ended.body and "asked" not in ended.body and "bob" not in markers.read_state(progress.body)["ended"]["by"]
+    assert any(p.archived for p in local.list_projects() if p.path == "mentoring/mentoring-bob-alice")
+    assert not any(p.archived for p in local.list_projects() if p.path == "mentoring/mentoring-erin-dave")
+    request = local.get_issue("mentoring/coordination", request.number)
+    assert request.state == "closed"
+    [answer] = local.list_comments(request.project, request.number)
+    assert answer.body.count("@bob") == 1 and "back in the pool" in answer.body
+
+    again = runner.invoke(main, ["rematch", "apply", "-c", str(path), "--now", "2027-02-17T10:00:00+00:00"])
+    assert again.exit_code == 0 and "0 writes" in again.output
+    resync = runner.invoke(main, ["sync", "-c", str(path), "--now", "2027-02-17T10:00:00+00:00"])
+    assert resync.exit_code == 0, resync.output
+    assert resync.output.rstrip().endswith("; 0 writes")
+    assert "pair::ended" in tracker(tmp_path).get_issue(progress.project, progress.number).labels
+
+    proposed = runner.invoke(main, ["match", "-c", str(path), "--explain", "--now", "2027-02-17T10:00:00+00:00"])
+    assert proposed.exit_code == 0, proposed.output
+    pairs = yaml.safe_load(proposed.output)["pairs"]
+    assert {(p["mentor"], p["mentee"]) for p in pairs} == {("frank", "bob")}
+    assert "alice (mentor)" in proposed.output  # free again, with nobody she may have left
+
+
+def test_a_request_about_someone_elses_pair_is_answered_and_left_to_coordinators(tmp_path: Path) -> None:
+    path, runner = setup(tmp_path)
+    program = load_program(path)
+    erin = tracker(tmp_path).as_user("erin")
+    runner.invoke(main, ["rematch", "request", "-c", str(path), "--as", "erin", "--now", "2027-02-01T10:00:00+00:00"])
+    erin.create_issue("mentoring/coordination", "Please", "/rematch bob-alice", confidential=True)
+    assert read_request(program, requests(local := tracker(tmp_path))[0], "local").pair.id == "erin-dave"
+
+    done = runner.invoke(main, ["rematch", "apply", "-c", str(path), "--now", "2027-02-02T10:00:00+00:00"])
+    assert done.exit_code == 0, done.output
+    assert "re-matched 1 pairing(s); 1 request(s) left for coordinators" in done.output
+    local = tracker(tmp_path)
+    unclear = next(i for i in requests(local) if i.title == "Please")
+    assert unclear.state == "open"
+    [answer] = local.list_comments(unclear.project, unclear.number)
+    assert "only the mentor or the mentee of a pairing" in answer.body
+    progress = next(i for i in local.list_issues("mentoring/mentoring-bob-alice") if markers.find_marker(i.body) == "progress")
+    assert "pair::ended" not in progress.labels
+
+    again = runner.invoke(main, ["rematch", "apply", "-c", str(path), "--now", "2027-02-03T10:00:00+00:00"])
+    assert "0 writes" in again.output
+    assert len(tracker(tmp_path).list_comments(unclear.project, unclear.number)) == 1
+
+
+def test_request_command_refuses_people_outside_the_pairing(tmp_path: Path) -> None:
+    path, runner = setup(tmp_path)
+    result = runner.invoke(main, ["rematch", "request", "-c", str(path), "--as", "frank"])
+    assert result.exit_code == 2
+    assert "'frank' is in no such pairing" in result.output
+    result = runner.invoke(main, ["rematch", "request", "-c", str(path), "--as", "zed"])
+    assert result.exit_code == 2 and "'zed' is not a person" in result.output
