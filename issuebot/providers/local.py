@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -122,7 +123,10 @@ class LocalProvider:
             )
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         self.engine = engine
-        _meta.create_all(self.engine)
+        # Inside a write transaction: two processes opening a new file at once must not both
+        # create the tables ("table projects already exists").
+        with self._tx() as conn:
+            _meta.create_all(conn)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -472,7 +476,13 @@ class LocalProvider:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError:
+        # Switching to WAL needs the file to itself (https://www.sqlite.org/wal.html) and fails with
+        # "database is locked" while another process opens the same new file. WAL is stored in
+        # the file, so that process sets it; this connection works either way.
+        pass
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
