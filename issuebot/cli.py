@@ -377,5 +377,48 @@ def sweep_command(config_path: Path | None, now: str | None, dry_run: bool, max_
         sys.exit(EXIT_FAILED)
 
 
+@main.command("serve")
+@config_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="0 picks a free port")
+@click.option("--no-worker", is_flag=True, help="only receive deliveries; run `issuebot worker` elsewhere")
+@click.option("--insecure-no-verify", is_flag=True, help="accept deliveries without checking signatures (testing only)")
+@click.option("--threads", type=click.IntRange(1, 256), default=16, show_default=True, help="HTTP request threads")
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="queue worker threads")
+@handle_errors
+def serve_command(config_path: Path | None, host: str, port: int, no_worker: bool, insecure_no_verify: bool,
+                  threads: int, workers: int) -> None:
+    """Run the webhook service (production WSGI server), with the queue worker unless --no-worker."""
+    from issuebot.service import ServiceError, open_service, serve
+
+    program = load(config_path)
+    if insecure_no_verify:
+        logging.getLogger("issuebot").warning(
+            "INSECURE: --insecure-no-verify given; webhook signatures are NOT checked and anyone who can "
+            "reach this port can inject events")
+    try:
+        service = open_service(program, insecure_no_verify=insecure_no_verify)
+        serve(service, host=host, port=port, with_worker=not no_worker, threads=threads, workers=workers,
+              announce=lambda line: click.echo(line, err=True))
+    except ServiceError as exc:
+        fail(f"issuebot serve: {exc}")
+
+
+@main.command("worker")
+@config_option
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="worker threads")
+@handle_errors
+def worker_command(config_path: Path | None, workers: int) -> None:
+    """Run the queue worker alone (scale-out beside `issuebot serve --no-worker`)."""
+    from issuebot.service import ServiceError, open_service, run_worker
+
+    program = load(config_path)
+    try:
+        service = open_service(program, need_secret=False)
+        run_worker(service, workers=workers, announce=lambda line: click.echo(line, err=True))
+    except ServiceError as exc:
+        fail(f"issuebot worker: {exc}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

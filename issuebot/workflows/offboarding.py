@@ -1,9 +1,12 @@
-"""End pairs gracefully: a closing comment, `pair::ended`, and the project archived read-only."""
+"""End pairs gracefully: the wrap-up issue, asking coordinators at the end date, and `end_pair`."""
 
 from __future__ import annotations
 
+from datetime import date
+
 from issuebot.models import ArchiveProject
 from issuebot.reconcile import TRACKER, Plan
+from issuebot.workflows.nudges import book, bookkeeping
 
 triggers = frozenset({"sweep", "event"})
 
@@ -21,5 +24,38 @@ def end_pair(plan: Plan, reason: str, by: str) -> None:
     plan.after_tracker.append(ArchiveProject(pair=plan.pair.id, project=plan.view.project_path))
 
 
+def wrapup_starts(plan: Plan) -> date:
+    return plan.program.settings.wrapup_before.before(plan.ends)
+
+
+def open_wrapup(plan: Plan) -> None:
+    """Inside `wrapup_before` of the end: the wrap-up issue and `pair::wrapping-up`; an `/extend`
+    that moves the end out of that window sets the pair back to active (the issue stays)."""
+    today = plan.ctx.today
+    if plan.status in ("ended", "paused"):
+        return
+    if today >= wrapup_starts(plan):
+        plan.open_issue("wrapup", "wrapup", due=plan.ends)
+        plan.set_status("wrapping-up")
+    elif plan.status == "wrapping-up":
+        plan.set_status("active")
+
+
+def ask_coordinators_to_end(plan: Plan) -> None:
+    """At the end date the coordinators are asked, once per end date, to end the pair; never automatic."""
+    if plan.status == "ended" or plan.ctx.today < plan.ends:
+        return
+    ends = plan.ends.isoformat()
+    if book(plan.state).get("end_requested") == ends:
+        return
+    coordinators = [plan.ctx.person(plan.program.people[c]) if c in plan.program.people else {"handle": c, "name": c}
+                    for c in plan.program.settings.coordinators]
+    if plan.comment(TRACKER, f"end-request:{ends}", "end-request", coordinators=coordinators):
+        bookkeeping(plan)["end_requested"] = ends
+
+
 def decide(plan: Plan) -> None:
-    """Nothing scheduled yet: ending happens through `end_pair` (quick command or coordinator)."""
+    if plan.ctx.trigger != "sweep" or plan.view.tracker is None:
+        return
+    open_wrapup(plan)
+    ask_coordinators_to_end(plan)

@@ -1,0 +1,53 @@
+"""create_app(service): the Flask application; the only place blueprints are registered."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, Response, current_app, jsonify
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from werkzeug.exceptions import HTTPException
+
+from issuebot import webhooks
+from issuebot.service import Service
+
+status_pages = Blueprint("status", __name__)
+
+
+def current_service() -> Service:
+    return current_app.extensions["issuebot"]
+
+
+@status_pages.get("/healthz")
+def healthz() -> Response:
+    """The process answers (liveness)."""
+    return jsonify(status="ok")
+
+
+@status_pages.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    """The inbox database and the queue both answer (readiness)."""
+    problems = current_service().ready()
+    if problems:
+        return jsonify(status="unavailable", problems=problems), 503
+    return jsonify(status="ready"), 200
+
+
+@status_pages.get("/metrics")
+def metrics() -> Response:
+    return Response(generate_latest(current_service().metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+def _json_error(error: HTTPException) -> tuple[Response, int]:
+    code = error.code or 500
+    return jsonify(status="error", error=error.description), code
+
+
+def create_app(service: Service) -> Flask:
+    """The web app of one service: webhook endpoints plus health, readiness and metrics."""
+    app = Flask("issuebot")
+    # Flask refuses bodies over this size with 413 even when no Content-Length was sent.
+    app.config["MAX_CONTENT_LENGTH"] = service.program.service.max_body_bytes
+    app.extensions["issuebot"] = service
+    app.register_blueprint(webhooks.blueprint)
+    app.register_blueprint(status_pages)
+    app.register_error_handler(HTTPException, _json_error)
+    return app

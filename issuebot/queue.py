@@ -1,0 +1,241 @@
+"""The delivery queue: Huey (SQLite file or Redis), the task that handles one delivery, inbox sweepers."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from huey import RedisHuey, SqliteHuey, crontab
+from huey.api import Huey
+from huey.consumer import Consumer
+from huey.exceptions import RetryTask
+
+from issuebot.config import Program
+from issuebot.models import Event
+from issuebot.providers import make_provider, webhook_parser
+from issuebot.providers.base import Provider, ProviderError, ProviderUnavailable, RateLimited
+from issuebot.service import Metrics
+from issuebot.store import DONE, FAILED, IGNORED, Store
+from issuebot.templates import Templates
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[..., Any]  # issuebot.events.handle_event(program, provider, templates, event, *, now)
+ProviderFactory = Callable[[Program], Provider]
+Clock = Callable[[], datetime]
+
+MAX_ATTEMPTS = 8
+BACKOFF_BASE_SECONDS = 5.0
+BACKOFF_MAX_SECONDS = 600.0
+PAIR_BUSY_RETRY_SECONDS = 1.0
+SKIPPED = "skipped"  # the task found the delivery finished or leased by another worker
+RETRYING = "retrying"
+
+
+class QueueUnavailable(Exception):
+    """The queue backend cannot be reached; the message names it (never a password)."""
+
+
+def make_huey(program: Program, *, name: str = "issuebot") -> Huey:
+    """RedisHuey when `service.queue_url` is redis://..., else SqliteHuey under .issuebot/."""
+    url = program.service.queue_url
+    if url and url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisHuey(name, url=url, results=False, utc=True)
+    if url:
+        path = Path(url.removeprefix("sqlite:///"))
+        path = path if path.is_absolute() else program.base_dir / path
+    else:
+        path = program.base_dir / ".issuebot" / "queue.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey(name, filename=str(path), results=False, utc=True, timeout=30)
+
+
+def _handle_event(*args: Any, **kwargs: Any) -> Any:
+    """The real event handling, imported when first needed so the web side never loads it."""
+    from issuebot.events import handle_event
+
+    return handle_event(*args, **kwargs)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def backoff_seconds(error: ProviderError, attempts: int) -> float:
+    """How long to wait before retrying: the forge's Retry-After when it gave one, else doubling."""
+    retry_after = getattr(error, "retry_after", None)
+    if isinstance(retry_after, (int, float)) and retry_after > 0:
+        return float(retry_after)
+    return min(BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_MAX_SECONDS)
+
+
+class DeliveryQueue:
+    """Huey tasks over the inbox: `process_delivery(row id)` plus the periodic sweepers.
+
+    Exactly-once effect comes from the inbox, not from Huey: a task runs only after claiming
+    the row under a lease, so duplicate tasks and re-enqueued rows are harmless.
+    """
+
+    def __init__(
+        self,
+        huey: Huey,
+        store: Store,
+        program: Program,
+        *,
+        handler: Handler | None = None,
+        provider_factory: ProviderFactory | None = None,
+        templates: Templates | None = None,
+        clock: Clock | None = None,
+        metrics: Metrics | None = None,
+    ):
+        self.huey = huey
+        self.store = store
+        self.program = program
+        self.handler = handler or _handle_event
+        self.provider_factory = provider_factory or (lambda program: make_provider(program))
+        self.templates = templates
+        self.clock = clock or _utcnow
+        self.metrics = metrics or Metrics()
+        self.lease_seconds = program.service.lease_seconds
+        self._local = threading.local()
+        self.process_task = huey.task(name="process_delivery")(self.process)
+        huey.periodic_task(crontab(minute="*"), name="requeue_expired_deliveries")(self.requeue_expired)
+        huey.periodic_task(crontab(minute="23"), name="prune_inbox")(self.prune)
+
+    # ------------------------------------------------------------------ producer side
+
+    def enqueue(self, row_id: int) -> None:
+        self.process_task(row_id)
+
+    def pending(self) -> int:
+        return self.huey.pending_count()
+
+    def ping(self) -> None:
+        """Raise QueueUnavailable unless the queue backend answers."""
+        try:
+            self.huey.pending_count()
+        except Exception as exc:  # redis.ConnectionError, sqlite3.Error...: backend-specific
+            kind = "Redis" if isinstance(self.huey, RedisHuey) else "SQLite"
+            raise QueueUnavailable(f"queue ({kind}): {exc.__class__.__name__}: {_first_line(exc)}") from None
+
+    def consumer(self, *, workers: int = 2, periodic: bool = True) -> Consumer:
+        """A thread-based consumer; a short poll interval keeps delivery-to-labels time low."""
+        return self.huey.create_consumer(
+            workers=workers, periodic=periodic, worker_type="thread", initial_delay=0.02, backoff=1.3, max_delay=0.5,
+        )
+
+    # ------------------------------------------------------------------ worker side
+
+    def _provider(self) -> Provider:
+        provider = getattr(self._local, "provider", None)
+        if provider is None:
+            provider = self._local.provider = self.provider_factory(self.program)
+        return provider
+
+    def _templates(self) -> Templates:
+        if self.templates is None:
+            self.templates = Templates(self.program.templates_dir())
+        return self.templates
+
+    def process(self, row_id: int) -> str:
+        """Handle one inbox delivery; returns its final status, or raises RetryTask to come back."""
+        now = self.clock()
+        delivery = self.store.claim(row_id, now, self.lease_seconds)
+        if delivery is None:
+            logger.debug("delivery %s is finished or leased elsewhere; nothing to do", row_id)
+            return SKIPPED
+        try:
+            parser = webhook_parser(delivery.provider)
+        except KeyError:
+            return self._finish(delivery.id, IGNORED, now, f"no webhook parser for {delivery.provider!r}", delivery)
+        event = parser.parse(delivery.headers, delivery.body)
+        if event is None:
+            return self._finish(delivery.id, IGNORED, now, "no event issuebot acts on", delivery)
+        provider = self._provider()
+        if event.provider != provider.kind:
+            reason = f"delivery from {event.provider}, but the program runs on {provider.kind}"
+            return self._finish(delivery.id, IGNORED, now, reason, delivery)
+        owner = f"delivery-{delivery.id}"
+        if not self.store.lock_pair(event.project, owner, now, self.lease_seconds):
+            # Another worker is on this pair: come back shortly, without spending an attempt.
+            self.store.release(delivery.id, retry_at=now, lease_seconds=self.lease_seconds, count_attempt=False)
+            raise RetryTask("pair busy", delay=PAIR_BUSY_RETRY_SECONDS)
+        try:
+            return self._run_handler(delivery, event, provider, now)
+        finally:
+            self.store.unlock_pair(event.project, owner)
+
+    def _run_handler(self, delivery: Any, event: Event, provider: Provider, now: datetime) -> str:
+        reads, writes = provider.meter.reads, provider.meter.writes
+        started = time.perf_counter()
+        try:
+            outcome = self.handler(self.program, provider, self._templates(), event, now=now)
+        except (RateLimited, ProviderUnavailable) as exc:
+            self._count_calls(provider, reads, writes, "rate_limited" if isinstance(exc, RateLimited) else "unavailable")
+            if delivery.attempts >= MAX_ATTEMPTS:
+                return self._finish(delivery.id, FAILED, now, f"gave up after {delivery.attempts} attempts: {exc}", delivery)
+            delay = backoff_seconds(exc, delivery.attempts)
+            self.store.release(delivery.id, retry_at=now + timedelta(seconds=delay), lease_seconds=self.lease_seconds,
+                               error=f"{exc.__class__.__name__}: {exc}")
+            logger.warning("delivery %s: %s; retrying in %.0fs", delivery.id, exc.__class__.__name__, delay)
+            self.metrics.processed.labels(outcome=RETRYING).inc()
+            raise RetryTask(str(exc), delay=delay) from None
+        except ProviderError as exc:
+            self._count_calls(provider, reads, writes, "error")
+            return self._finish(delivery.id, FAILED, now, f"{exc.__class__.__name__}: {exc}", delivery)
+        except Exception as exc:
+            logger.exception("delivery %s: event handling failed", delivery.id)
+            return self._finish(delivery.id, FAILED, now, f"{exc.__class__.__name__}: {_first_line(exc)}", delivery)
+        self.metrics.handling_seconds.observe(time.perf_counter() - started)
+        self._count_calls(provider, reads, writes, "ok")
+        ignored = getattr(outcome, "ignored", None)
+        status = IGNORED if ignored else DONE
+        return self._finish(delivery.id, status, now, ignored or None, delivery, pair=getattr(outcome, "pair", None),
+                            writes=getattr(outcome, "writes", 0) or 0)
+
+    def _count_calls(self, provider: Provider, reads: int, writes: int, status: str) -> None:
+        made = (provider.meter.reads - reads) + (provider.meter.writes - writes)
+        if made or status != "ok":
+            self.metrics.forge_calls.labels(provider=provider.kind, status=status).inc(max(made, 1 if status != "ok" else 0))
+
+    def _finish(self, row_id: int, status: str, now: datetime, reason: str | None, delivery: Any,
+                *, pair: str | None = None, writes: int = 0) -> str:
+        finished = self.clock()
+        self.store.finish(row_id, status, finished, error=reason)
+        self.store.audit(now=finished, delivery=row_id, pair=pair, outcome=status, writes=writes, detail=reason or "")
+        self.metrics.processed.labels(outcome=status).inc()
+        self.metrics.delivery_seconds.observe(max((finished - delivery.received_at).total_seconds(), 0.0))
+        logger.info("delivery %s (%s %s): %s%s", row_id, delivery.provider, delivery.event, status,
+                    f" ({reason})" if reason else "")
+        return status
+
+    # ------------------------------------------------------------------ periodic
+
+    def requeue_expired(self, now: datetime | None = None) -> list[int]:
+        """Re-enqueue deliveries whose lease ran out (their worker died) or that never reached the
+        queue; Huey itself drops a task whose worker is killed."""
+        moment = now or self.clock()
+        taken = self.store.take_expired(moment, self.lease_seconds)
+        for row_id in taken:
+            self.enqueue(row_id)
+        self.store.drop_expired_locks(moment)
+        if taken:
+            logger.warning("re-enqueued %d deliveries whose lease expired", len(taken))
+        return taken
+
+    def prune(self, now: datetime | None = None) -> int:
+        """Delete finished deliveries older than `service.retention`."""
+        moment = now or self.clock()
+        cutoff = moment - timedelta(days=self.program.service.retention.approx_days())
+        return self.store.prune(cutoff)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
+

@@ -1,0 +1,353 @@
+"""The service's own database: the webhook inbox (deliveries and their leases), pair locks, audit log."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine, make_url
+
+QUEUED, PROCESSING, DONE, FAILED, IGNORED = "queued", "processing", "done", "failed", "ignored"
+STATUSES = (QUEUED, PROCESSING, DONE, FAILED, IGNORED)
+FINISHED = (DONE, FAILED, IGNORED)
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or used; the message names it without its password."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One inbox row."""
+
+    id: int
+    provider: str
+    delivery_id: str
+    event: str
+    headers: dict[str, str]
+    body: bytes
+    project: str
+    received_at: datetime
+    status: str
+    attempts: int
+    lease_until: datetime | None
+    error: str | None
+    done_at: datetime | None
+
+
+def database_url(url: str | None, default_path: Path) -> str:
+    """The SQLAlchemy URL for `service.database_url`: psycopg 3 for PostgreSQL, else SQLite."""
+    if not url:
+        return f"sqlite:///{default_path}"
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def shown_url(url: str) -> str:
+    """The URL safe to print: the password masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(unparseable database URL)"
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    """Stored times are naive UTC on every backend, so comparisons mean the same everywhere."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=timezone.utc) if moment is not None else None
+
+
+class Store:
+    """Inbox, pair locks and audit log over one SQLAlchemy engine (SQLite or PostgreSQL).
+
+    `prefix` names the tables (`<prefix>inbox`...), so several stores can share one database.
+    Every write is a single statement, so SQLite's one-writer rule never deadlocks a transaction
+    and PostgreSQL's row locks make claims atomic.
+    """
+
+    def __init__(self, url: str, *, prefix: str = "", pool_size: int = 10):
+        self.url = url
+        self.shown_url = shown_url(url)
+        self.prefix = prefix
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        options: dict[str, Any] = {}
+        if self.dialect == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            options["connect_args"] = {"timeout": 30, "check_same_thread": False}
+            options["pool_size"] = pool_size
+        else:
+            options.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        try:
+            self.engine: Engine = sa.create_engine(url, **options)
+        except (sa.exc.ArgumentError, ImportError) as exc:
+            raise StoreUnavailable(f"database {self.shown_url}: {exc}") from None
+        if self.dialect == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.metadata = sa.MetaData()
+        self.inbox = sa.Table(
+            f"{prefix}inbox",
+            self.metadata,
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+            sa.Column("provider", sa.String(20), nullable=False),
+            sa.Column("delivery_id", sa.String(200), nullable=False),
+            sa.Column("event", sa.String(100), nullable=False),
+            sa.Column("headers", sa.Text, nullable=False),
+            sa.Column("body", sa.LargeBinary, nullable=False),
+            sa.Column("project", sa.String(300), nullable=False, default=""),
+            sa.Column("received_at", sa.DateTime, nullable=False),
+            sa.Column("status", sa.String(20), nullable=False),
+            sa.Column("attempts", sa.Integer, nullable=False, default=0),
+            # queued: when the sweeper re-enqueues it if nobody claimed it; processing: the lease.
+            sa.Column("lease_until", sa.DateTime, nullable=True),
+            sa.Column("error", sa.Text, nullable=True),
+            sa.Column("done_at", sa.DateTime, nullable=True),
+            sa.UniqueConstraint("provider", "delivery_id", name=f"{prefix}uq_inbox_delivery"),
+            sa.Index(f"{prefix}ix_inbox_status_lease", "status", "lease_until"),
+        )
+        self.locks = sa.Table(
+            f"{prefix}pair_locks",
+            self.metadata,
+            sa.Column("key", sa.String(300), primary_key=True),
+            sa.Column("owner", sa.String(100), nullable=False),
+            sa.Column("lease_until", sa.DateTime, nullable=False),
+        )
+        self.audit_log = sa.Table(
+            f"{prefix}audit",
+            self.metadata,
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+            sa.Column("at", sa.DateTime, nullable=False),
+            sa.Column("delivery", sa.Integer, nullable=True),
+            sa.Column("pair", sa.String(200), nullable=True),
+            sa.Column("outcome", sa.String(20), nullable=False),
+            sa.Column("writes", sa.Integer, nullable=False, default=0),
+            sa.Column("detail", sa.Text, nullable=False, default=""),
+        )
+
+    @classmethod
+    def for_program(cls, program: Any) -> "Store":
+        """The store `service.database_url` names; SQLite under .issuebot/ beside the program file."""
+        default = program.base_dir / ".issuebot" / "service.db"
+        return cls(database_url(program.service.database_url, default))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def create_schema(self) -> None:
+        try:
+            self.metadata.create_all(self.engine)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreUnavailable(f"database {self.shown_url}: {_reason(exc)}") from None
+
+    def drop_schema(self) -> None:
+        self.metadata.drop_all(self.engine)
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.select(sa.func.count()).select_from(self.locks))
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreUnavailable(f"database {self.shown_url}: {_reason(exc)}") from None
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def _insert(self, table: sa.Table) -> Any:
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    # ------------------------------------------------------------------ inbox
+
+    def add_delivery(
+        self,
+        *,
+        provider: str,
+        delivery_id: str,
+        event: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        project: str,
+        now: datetime,
+        lease_seconds: int,
+    ) -> int | None:
+        """Insert-if-absent: the new row's id, or None when this delivery is already in the inbox."""
+        statement = (
+            self._insert(self.inbox)
+            .values(
+                provider=provider, delivery_id=delivery_id, event=event, headers=json.dumps(dict(headers)),
+                body=body, project=project, received_at=_naive_utc(now), status=QUEUED, attempts=0,
+                lease_until=_naive_utc(now + timedelta(seconds=lease_seconds)),
+            )
+            .on_conflict_do_nothing(index_elements=["provider", "delivery_id"])
+            .returning(self.inbox.c.id)
+        )
+        try:
+            with self.engine.begin() as conn:
+                return conn.execute(statement).scalar()
+        except sa.exc.OperationalError as exc:
+            raise StoreUnavailable(f"database {self.shown_url}: {_reason(exc)}") from None
+
+    def get(self, row_id: int) -> Delivery | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(self.inbox).where(self.inbox.c.id == row_id)).first()
+        return _delivery(row) if row is not None else None
+
+    def find(self, provider: str, delivery_id: str) -> Delivery | None:
+        query = sa.select(self.inbox).where(self.inbox.c.provider == provider, self.inbox.c.delivery_id == delivery_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return _delivery(row) if row is not None else None
+
+    def claim(self, row_id: int, now: datetime, lease_seconds: int) -> Delivery | None:
+        """Take the delivery for processing under a lease; None when it is finished or leased."""
+        t = self.inbox
+        at = _naive_utc(now)
+        statement = (
+            sa.update(t)
+            .where(t.c.id == row_id)
+            .where(sa.or_(t.c.status == QUEUED, sa.and_(t.c.status == PROCESSING, t.c.lease_until < at)))
+            .values(status=PROCESSING, attempts=t.c.attempts + 1, lease_until=at + timedelta(seconds=lease_seconds))
+            .returning(*t.c)
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(statement).first()
+        return _delivery(row) if row is not None else None
+
+    def release(self, row_id: int, *, retry_at: datetime, lease_seconds: int, error: str | None = None,
+                count_attempt: bool = True) -> None:
+        """Put a claimed delivery back in the queue, to be retried at `retry_at`."""
+        t = self.inbox
+        values: dict[str, Any] = {
+            "status": QUEUED, "error": error,
+            "lease_until": _naive_utc(retry_at + timedelta(seconds=lease_seconds)),
+        }
+        if not count_attempt:
+            values["attempts"] = t.c.attempts - 1
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(t).where(t.c.id == row_id, t.c.status == PROCESSING).values(**values))
+
+    def finish(self, row_id: int, status: str, now: datetime, *, error: str | None = None) -> None:
+        assert status in FINISHED, status
+        t = self.inbox
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(t).where(t.c.id == row_id)
+                .values(status=status, error=error, done_at=_naive_utc(now), lease_until=None)
+            )
+
+    def take_expired(self, now: datetime, lease_seconds: int, limit: int = 500) -> list[int]:
+        """Deliveries nobody finished in time (a worker died, or the task never reached the queue),
+        made claimable again; each returned id must be enqueued once more."""
+        t = self.inbox
+        at = _naive_utc(now)
+        expired = sa.and_(t.c.status.in_((QUEUED, PROCESSING)), t.c.lease_until < at)
+        with self.engine.connect() as conn:
+            ids = list(conn.execute(sa.select(t.c.id).where(expired).order_by(t.c.id).limit(limit)).scalars())
+        taken = []
+        for row_id in ids:
+            statement = (
+                sa.update(t).where(t.c.id == row_id, expired)
+                .values(status=QUEUED, lease_until=at + timedelta(seconds=lease_seconds))
+                .returning(t.c.id)
+            )
+            with self.engine.begin() as conn:
+                if conn.execute(statement).first() is not None:
+                    taken.append(row_id)
+        return taken
+
+    def prune(self, older_than: datetime) -> int:
+        """Delete finished deliveries (and audit rows) older than `older_than`; returns rows deleted."""
+        t = self.inbox
+        at = _naive_utc(older_than)
+        with self.engine.begin() as conn:
+            deleted = conn.execute(sa.delete(t).where(t.c.status.in_(FINISHED), t.c.done_at < at)).rowcount
+            conn.execute(sa.delete(self.audit_log).where(self.audit_log.c.at < at))
+        return deleted
+
+    def counts(self) -> dict[str, int]:
+        """Inbox rows by status."""
+        t = self.inbox
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.c.status, sa.func.count()).group_by(t.c.status)).all()
+        counts = dict.fromkeys(STATUSES, 0)
+        counts.update({status: total for status, total in rows})
+        return counts
+
+    # ------------------------------------------------------------------ pair locks
+
+    def lock_pair(self, key: str, owner: str, now: datetime, lease_seconds: int) -> bool:
+        """Hold `key` for `owner` until the lease ends; the same owner may take it again (a retry
+        of the same delivery after its worker died), anyone else only once the lease expired."""
+        t = self.locks
+        at = _naive_utc(now)
+        statement = self._insert(t).values(key=key, owner=owner, lease_until=at + timedelta(seconds=lease_seconds))
+        statement = statement.on_conflict_do_update(
+            index_elements=["key"],
+            set_={"owner": statement.excluded.owner, "lease_until": statement.excluded.lease_until},
+            where=sa.or_(t.c.lease_until < at, t.c.owner == owner),
+        ).returning(t.c.key)
+        with self.engine.begin() as conn:
+            return conn.execute(statement).first() is not None
+
+    def unlock_pair(self, key: str, owner: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(self.locks).where(self.locks.c.key == key, self.locks.c.owner == owner))
+
+    def drop_expired_locks(self, now: datetime) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(sa.delete(self.locks).where(self.locks.c.lease_until < _naive_utc(now))).rowcount
+
+    # ------------------------------------------------------------------ audit
+
+    def audit(self, *, now: datetime, delivery: int | None, pair: str | None, outcome: str, writes: int = 0,
+              detail: str = "") -> None:
+        """One line of what the service did (metadata only: never pair text)."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.insert(self.audit_log).values(
+                at=_naive_utc(now), delivery=delivery, pair=pair, outcome=outcome, writes=writes, detail=detail,
+            ))
+
+    def audit_rows(self, delivery: int | None = None) -> list[dict[str, Any]]:
+        query = sa.select(self.audit_log).order_by(self.audit_log.c.id)
+        if delivery is not None:
+            query = query.where(self.audit_log.c.delivery == delivery)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row.id, provider=row.provider, delivery_id=row.delivery_id, event=row.event,
+        headers=json.loads(row.headers), body=bytes(row.body), project=row.project,
+        received_at=_aware(row.received_at), status=row.status, attempts=row.attempts,  # type: ignore[arg-type]
+        lease_until=_aware(row.lease_until), error=row.error, done_at=_aware(row.done_at),
+    )
+
+
+def _reason(exc: sa.exc.SQLAlchemyError) -> str:
+    """The driver's first line, which names the problem without echoing the URL's password."""
+    original = getattr(exc, "orig", None) or exc
+    return str(original).strip().splitlines()[0] if str(original).strip() else exc.__class__.__name__
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets the web threads insert while workers read; NORMAL sync is durable across process
+    # crashes (only an OS crash can lose the last commits). https://sqlite.org/wal.html
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()

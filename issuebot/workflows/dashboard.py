@@ -1,0 +1,174 @@
+"""The coordinators' dashboard issue: a metadata table of every pair and per-pair checkboxes carried out by the sweep."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+from issuebot import markers, report
+from issuebot.config import Program, add_months
+from issuebot.models import Action, CreateProject, EditIssue, Issue, Member, OpenIssue, SetMembers
+from issuebot.reconcile import Context, PairView, Plan
+from issuebot.templates import Templates
+from issuebot.workflows import offboarding
+from issuebot.workflows.nudges import bookkeeping, book, current_session, exempt_until, last_pair_speaker, overdue_session
+
+triggers = frozenset({"sweep"})
+
+KEY = "dashboard"
+COORDINATION = "coordination"  # owner token of the coordinator project
+SNOOZE_DAYS = 14
+# What each checkbox asks for; the label is shown by the template.
+REQUESTS = ("snooze", "extend", "end", "nudge")
+_BOX_RE = re.compile(r"^[ \t]*[-*+][ \t]+\[([ xX])\][^\n]*?<!--\s*issuebot:do:(" + "|".join(REQUESTS) + r"):([a-z0-9][a-z0-9._-]*)\s*-->",
+                     re.MULTILINE)
+
+
+# ----------------------------------------------------------------------------- checkboxes (pure)
+
+
+def ticked_requests(body: str | None) -> dict[str, frozenset[str]]:
+    """pair id -> the requests whose boxes are ticked in the dashboard body."""
+    found: dict[str, set[str]] = {}
+    for mark, request, pair_id in _BOX_RE.findall(body or ""):
+        if mark in "xX":
+            found.setdefault(pair_id, set()).add(request)
+    return {pair_id: frozenset(requests) for pair_id, requests in found.items()}
+
+
+def remaining_requests(fresh_body: str | None, carried_out: dict[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+    """Boxes ticked now minus those the sweep carried out: a tick made during the sweep survives."""
+    left = {}
+    for pair_id, requests in ticked_requests(fresh_body).items():
+        rest = requests - carried_out.get(pair_id, frozenset())
+        if rest:
+            left[pair_id] = rest
+    return left
+
+
+# ----------------------------------------------------------------------------- per-pair requests
+
+
+def decide(plan: Plan) -> None:
+    """Carry out the boxes coordinators ticked for this pair (snooze, extend, end; nudge: see nudges)."""
+    requests = plan.ctx.requests.get(plan.pair.id, frozenset())
+    if not requests or plan.view.tracker is None or plan.status == "ended":
+        return
+    today = plan.ctx.today
+    done = book(plan.state).get("requests_done", {})
+    done = done if isinstance(done, dict) else {}
+
+    def first_time_today(request: str) -> bool:
+        # A sweep that stopped before clearing the box must not extend twice on its rerun.
+        return done.get(request) != today.isoformat()
+
+    carried = {}
+    if "snooze" in requests and first_time_today("snooze"):
+        bookkeeping(plan)["snoozed_until"] = date.fromordinal(today.toordinal() + SNOOZE_DAYS).isoformat()
+        carried["snooze"] = today.isoformat()
+    if "extend" in requests and first_time_today("extend"):
+        plan.state["ends"] = add_months(plan.ends, 1).isoformat()
+        carried["extend"] = today.isoformat()
+    if "end" in requests:
+        offboarding.end_pair(plan, "ended by the program coordinators", by="coordinators")
+    if carried:
+        bookkeeping(plan)["requests_done"] = {**done, **carried}
+
+
+# ----------------------------------------------------------------------------- the issue
+
+
+def projected_view(view: PairView, actions: list[Action]) -> PairView:
+    """The view as it will be once `actions` are applied (pure): the dashboard shows the result of this sweep."""
+    issues = dict(view.issues)
+    for action in actions:
+        if isinstance(action, OpenIssue):
+            issues[action.key] = Issue(project=action.project, number=0, title=action.title, body=action.body,
+                                       labels=action.labels, due=action.due)
+        elif isinstance(action, EditIssue) and action.key in issues:
+            issue = issues[action.key]
+            labels = tuple(l for l in issue.labels if l not in action.remove_labels) + tuple(
+                l for l in action.add_labels if l not in issue.labels)
+            issues[action.key] = replace(issue, labels=labels, body=action.body if action.body is not None else issue.body,
+                                         state=action.state or issue.state, due=action.due or issue.due)
+    return replace(view, issues=issues)
+
+
+def who_acts(program: Program, view: PairView, ctx: Context) -> str:
+    """Who needs to do something next, from metadata only."""
+    status = view.status(program)
+    state = view.state
+    if view.project is None:
+        return "coordinators (run sync)"
+    if status == "ended" or exempt_until(state, status, ctx.today) is not None:
+        return "-"
+    if status == "stale" or (ctx.today >= (date.fromisoformat(state["ends"]) if state.get("ends") else view.pair.ends)):
+        return "coordinators"
+    overdue = overdue_session(view, state, program, ctx.today)
+    if overdue is not None:
+        speaker = last_pair_speaker(view, overdue[0], ctx)
+        return {"mentee": "mentor", "mentor": "mentee"}.get(speaker or "", "mentee")
+    if current_session(view) is None and status != "wrapping-up":
+        return "coordinators"
+    return "-"
+
+
+def rows(program: Program, views: dict[str, PairView], ctx: Context) -> list[dict[str, Any]]:
+    table = []
+    for pair in program.pairs:
+        view = views.get(pair.id)
+        if view is None:
+            continue
+        row = report.pair_row(program, view)
+        table.append({**row.as_dict(), "act": who_acts(program, view, ctx),
+                      "url": view.tracker.url if view.tracker is not None and view.tracker.number else row.url})
+    return table
+
+
+def render_body(templates: Templates, program: Program, table: list[dict[str, Any]], ticked: dict[str, frozenset[str]]) -> tuple[str, str, tuple[str, ...]]:
+    """(title, body with marker, labels) of the dashboard; ticked boxes stay ticked."""
+    for row in table:
+        row["ticked"] = sorted(ticked.get(row["pair"], frozenset()))
+    rendered = templates.render(KEY, program={"name": program.settings.name, "coordinators": list(program.settings.coordinators)},
+                                rows=table, requests=list(REQUESTS))
+    labels = tuple(program.label(l) for l in rendered.labels)
+    return rendered.title, markers.with_marker(rendered.body, KEY), labels
+
+
+def find_dashboard(issues: list[Issue]) -> Issue | None:
+    """The dashboard issue by its marker (the oldest if a person duplicated it)."""
+    found = [i for i in issues if markers.find_marker(i.body) == KEY]
+    return min(found, key=lambda i: i.number) if found else None
+
+
+def dashboard_action(program: Program, templates: Templates, project: str, existing: Issue | None,
+                     table: list[dict[str, Any]], ticked: dict[str, frozenset[str]]) -> Action | None:
+    """Open the dashboard, or edit it when its content changed; None when it is current."""
+    title, body, labels = render_body(templates, program, table, ticked)
+    if existing is None:
+        return OpenIssue(pair="", project=project, key=KEY, title=title, body=body, labels=labels)
+    if existing.body == body:
+        return None
+    return EditIssue(pair="", project=project, number=existing.number, key=KEY, body=body, reason="dashboard refreshed")
+
+
+
+def coordinator_space(program: Program, ctx: Context, path: str, exists: bool, issues: list[Issue]) -> list[Action]:
+    """Sync's program-level writes: the coordinator project, its members, and the dashboard issue."""
+    name = program.settings.coordinator_project
+    actions: list[Action] = []
+    if not exists:
+        actions.append(CreateProject(pair="", name=name, title=f"Coordination: {program.settings.name}",
+                                     description=f"Coordinators' space of {program.settings.name} [issuebot:{COORDINATION}]"))
+    members = tuple(dict.fromkeys(
+        Member(program.people[c].handle(ctx.provider_kind) if c in program.people else c, "coordinator")
+        for c in program.settings.coordinators))
+    if not exists or not find_dashboard(issues):
+        actions.append(SetMembers(pair="", project=path, members=members))
+    if find_dashboard(issues) is None:
+        action = dashboard_action(program, ctx.templates, path, None, [], {})
+        if action is not None:
+            actions.append(action)
+    return actions

@@ -1,0 +1,348 @@
+"""Remind quiet pairs: the first-session reminder, nudges to the side that went quiet, escalations."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from issuebot import markers
+from issuebot.config import Program
+from issuebot.reconcile import TRACKER, Context, PairView, Plan
+
+triggers = frozenset({"sweep"})
+
+WEEK = 7
+KEEP_DAYS = 35  # bookkeeping older than this no longer affects any rule
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class NudgeIntent:
+    """Who should hear from issuebot about which issue today, and why."""
+
+    rule: str  # "first-session" or "overdue"
+    issue_key: str
+    recipients: tuple[str, ...]  # usernames, mentee first
+    session_number: int
+    due: date
+    days_overdue: int
+
+
+# ----------------------------------------------------------------------------- facts (pure)
+
+
+def is_working_day(program: Program, day: date) -> bool:
+    policy = program.settings.nudges
+    return WEEKDAYS[day.weekday()] not in policy.quiet_days and day not in policy.holidays
+
+
+def next_working_day(program: Program, day: date) -> date:
+    for offset in range(0, 370):
+        candidate = day + timedelta(days=offset)
+        if is_working_day(program, candidate):
+            return candidate
+    return day
+
+
+def book(state: dict[str, Any]) -> dict[str, Any]:
+    """The `nudges` bookkeeping of a tracker state (read-only view when absent)."""
+    value = state.get("nudges")
+    return value if isinstance(value, dict) else {}
+
+
+def _date(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(value)) if value else None
+    except ValueError:  # a person edited the state block by hand
+        return None
+
+
+def exempt_until(state: dict[str, Any], status: str, today: date) -> date | None:
+    """The date until which the pair hears nothing (paused or snoozed), or None when not exempt."""
+    if status == "ended":
+        return date.max
+    paused = _date(state.get("paused_until"))
+    if status == "paused":
+        return paused if paused and paused > today else (date.max if paused is None else None)
+    snoozed = _date(book(state).get("snoozed_until"))
+    return snoozed if snoozed and snoozed > today else None
+
+
+def current_session(view: PairView) -> tuple[str, Any] | None:
+    """The open session issue with the highest number (the one the pair should be working on)."""
+    best: tuple[int, str, Any] | None = None
+    for key, issue in view.issues.items():
+        if not key.startswith("session:") or issue.state != "open":
+            continue
+        try:
+            number = int(key.split(":", 1)[1])
+        except ValueError:
+            continue
+        if best is None or number > best[0]:
+            best = (number, key, issue)
+    return (best[1], best[2]) if best else None
+
+
+def effective_due(state: dict[str, Any], due: date) -> date:
+    """A pause or snooze moves the point from which a session counts as overdue."""
+    later = [d for d in (_date(state.get("paused_until")), _date(book(state).get("snoozed_until")),
+                         _date(book(state).get("resumed_on"))) if d]
+    return max([due, *later])
+
+
+def held_any(state: dict[str, Any]) -> bool:
+    return any(s.get("outcome") == "held" for s in state.get("sessions", []) if isinstance(s, dict))
+
+
+def overdue_session(view: PairView, state: dict[str, Any], program: Program, today: date) -> tuple[str, Any, int] | None:
+    """(key, issue, days overdue) of the current session issue when it is past due by `grace`."""
+    found = current_session(view)
+    if found is None or found[1].due is None:
+        return None
+    key, issue = found
+    due = effective_due(state, issue.due)
+    if program.settings.nudges.grace.after(due) > today:
+        return None
+    return key, issue, (today - due).days
+
+
+def issues_needing_comments(view: PairView, program: Program, today: date) -> list[str]:
+    """Only an overdue session issue needs its comments read (who spoke last)."""
+    found = overdue_session(view, view.state, program, today)
+    return [found[0]] if found else []
+
+
+def last_pair_speaker(view: PairView, issue_key: str, ctx: Context) -> str | None:
+    """`mentee` or `mentor`: whose comment on the issue is the latest; bot and coordinators do not count."""
+    pair = view.pair
+    sides = {pair.mentee.handle(ctx.provider_kind): "mentee", pair.mentor.handle(ctx.provider_kind): "mentor"}
+    speaker = None
+    for comment in sorted(view.comments.get(issue_key, []), key=lambda c: (c.created_at or ctx.now, c.id)):
+        if comment.author in sides and markers.find_marker(comment.body) is None:
+            speaker = sides[comment.author]
+    return speaker
+
+
+def last_nudged(view: PairView, state: dict[str, Any], issue_key: str | None = None) -> date | None:
+    """The latest nudge to this pair, from the bookkeeping and from the bot's comments (state may be lost)."""
+    days = [_date(e.get("on")) for e in book(state).get("sent", []) if isinstance(e, dict)
+            and (issue_key is None or e.get("issue") == issue_key)]
+    for key, comments in view.comments.items():
+        if issue_key is not None and key != issue_key:
+            continue
+        for comment in comments:
+            found = markers.find_marker(comment.body) or ""
+            if found.startswith("nudge:"):
+                days.append(_date(found.rsplit(":", 1)[-1]))
+    known = [d for d in days if d]
+    return max(known) if known else None
+
+
+def sent_this_week(state: dict[str, Any], today: date) -> Counter[str]:
+    """Nudges per username in the seven days up to today."""
+    counts: Counter[str] = Counter()
+    for entry in book(state).get("sent", []):
+        on = _date(entry.get("on")) if isinstance(entry, dict) else None
+        if on and today - timedelta(days=WEEK) < on <= today:
+            counts[str(entry.get("to"))] += 1
+    return counts
+
+
+def intent(view: PairView, state: dict[str, Any], status: str, ctx: Context) -> NudgeIntent | None:
+    """The nudge the pair is due today under the program's policy, before the weekly cap (pure)."""
+    program, today, pair = ctx.program, ctx.today, view.pair
+    policy = program.settings.nudges
+    if view.tracker is None or not is_working_day(program, today) or exempt_until(state, status, today):
+        return None
+    found = current_session(view)
+    if found is None or found[1].due is None:
+        return None
+    key, issue = found
+    number = int(key.split(":", 1)[1])
+    overdue = overdue_session(view, state, program, today)
+    if overdue is None:
+        if held_any(state) or book(state).get("first_session") or policy.first_session_within.after(pair.starts) > today:
+            return None
+        return NudgeIntent("first-session", key, (pair.mentee.username, pair.mentor.username), number, issue.due, 0)
+    last = last_nudged(view, state)
+    if last is not None and policy.renudge_every.after(last) > today:
+        return None
+    speaker = last_pair_speaker(view, key, ctx)
+    if speaker == "mentee":
+        recipients: tuple[str, ...] = (pair.mentor.username,)
+    elif speaker == "mentor":
+        recipients = (pair.mentee.username,)
+    elif last_nudged(view, state, key) is None:
+        recipients = (pair.mentee.username,)  # the mentee leads: they hear first
+    else:
+        recipients = (pair.mentee.username, pair.mentor.username)
+    return NudgeIntent("overdue", key, recipients, number, issue.due, overdue[2])
+
+
+def weekly_allowance(views: dict[str, PairView], ctx: Context) -> dict[str, frozenset[str]]:
+    """Who may be nudged in which pair today so nobody gets more than `max_per_person_per_week`
+    across all their pairs; pairs take turns in program order (pure, program-wide)."""
+    cap = ctx.program.settings.nudges.max_per_person_per_week
+    used: Counter[str] = Counter()
+    for view in views.values():
+        used.update(sent_this_week(view.state, ctx.today))
+    allowed: dict[str, frozenset[str]] = {}
+    # The pair nudged longest ago goes first, so a capped person's other pairs get their turn.
+    order = sorted(
+        (pair for pair in ctx.program.pairs if pair.id in views),
+        key=lambda pair: last_nudged(views[pair.id], views[pair.id].state) or date.min,
+    )
+    for pair in order:
+        view = views[pair.id]
+        wanted = intent(view, view.state, view.status(ctx.program), ctx)
+        granted = []
+        for username in wanted.recipients if wanted else ():
+            if used[username] < cap:
+                used[username] += 1
+                granted.append(username)
+        allowed[pair.id] = frozenset(granted)
+    return allowed
+
+
+# ----------------------------------------------------------------------------- decide
+
+
+def decide(plan: Plan) -> None:
+    if plan.status == "ended":
+        return
+    ctx, program, today = plan.ctx, plan.program, plan.ctx.today
+    policy = program.settings.nudges
+    resume_when_pause_is_over(plan)
+    relearn_nudges(plan)
+    wanted = intent(plan.view, plan.state, plan.status, ctx)
+    if wanted is not None:
+        if ctx.nudge_allowance is not None:
+            allowed = ctx.nudge_allowance.get(plan.pair.id, frozenset())
+        else:
+            counts = sent_this_week(plan.state, today)
+            allowed = frozenset(u for u in wanted.recipients if counts[u] < policy.max_per_person_per_week)
+        recipients = tuple(u for u in wanted.recipients if u in allowed)
+        if recipients:
+            nudge(plan, wanted, recipients)
+    if "nudge" in ctx.requests.get(plan.pair.id, frozenset()):
+        nudge_now(plan)
+    escalate_stale_pair(plan)
+
+
+def relearn_nudges(plan: Plan) -> None:
+    """Record nudges the comments show but the bookkeeping lost (a run stopped by --max-writes
+    between the comment and the tracker write, or a state block edited by hand)."""
+    today, pair, kind = plan.ctx.today, plan.pair, plan.ctx.provider_kind
+    recorded = {(e.get("issue"), e.get("on")) for e in book(plan.state).get("sent", []) if isinstance(e, dict)}
+    for issue_key, comments in plan.view.comments.items():
+        for comment in comments:
+            found = markers.find_marker(comment.body) or ""
+            on = _date(found.rsplit(":", 1)[-1]) if found.startswith("nudge:") else None
+            if on is None or (issue_key, on.isoformat()) in recorded or on <= today - timedelta(days=KEEP_DAYS):
+                continue
+            people = tuple(p.username for p in (pair.mentee, pair.mentor) if f"@{p.handle(kind)}" in comment.body)
+            entries = bookkeeping(plan).setdefault("sent", [])
+            entries.extend({"to": u, "on": on.isoformat(), "rule": "overdue", "issue": issue_key} for u in people)
+
+
+def resume_when_pause_is_over(plan: Plan) -> None:
+    """Overdue counts from the end of a pause: remember that date once the pause is lifted."""
+    paused = _date(plan.state.get("paused_until"))
+    if plan.status == "paused" and paused is not None and paused <= plan.ctx.today:
+        plan.set_status("active" if held_any(plan.state) else "kickoff")
+    was = _date(plan.original_state.get("paused_until"))
+    if was is not None and was <= plan.ctx.today and plan.status != "paused":
+        if _date(book(plan.state).get("resumed_on")) != was:
+            bookkeeping(plan)["resumed_on"] = was.isoformat()
+
+
+def _person(plan: Plan, username: str) -> dict[str, Any]:
+    pair = plan.pair
+    return plan.ctx.person(pair.mentee if username == pair.mentee.username else pair.mentor)
+
+
+def bookkeeping(plan: Plan) -> dict[str, Any]:
+    """The plan's writable `nudges` state, repaired if a person's edit broke it."""
+    value = plan.state.get("nudges")
+    if not isinstance(value, dict):
+        value = plan.state["nudges"] = {}
+    return value
+
+
+def record(plan: Plan, recipients: tuple[str, ...], rule: str, issue_key: str) -> None:
+    today = plan.ctx.today
+    bookkeeping_ = bookkeeping(plan)
+    sent = [e for e in bookkeeping_.get("sent", []) if isinstance(e, dict)
+            and (_date(e.get("on")) or today) > today - timedelta(days=KEEP_DAYS)]
+    for username in recipients:
+        entry = {"to": username, "on": today.isoformat(), "rule": rule, "issue": issue_key}
+        if entry not in sent:
+            sent.append(entry)
+    bookkeeping_["sent"] = sent
+
+
+def nudge(plan: Plan, wanted: NudgeIntent, recipients: tuple[str, ...]) -> None:
+    """One comment on the session issue naming the quiet side; recorded for the caps."""
+    today = plan.ctx.today
+    if wanted.rule == "first-session":
+        key, template = "first-session", "first-session"
+        bookkeeping(plan)["first_session"] = today.isoformat()
+    else:
+        key, template = f"nudge:{wanted.issue_key}:{today.isoformat()}", "nudge"
+    plan.comment(
+        wanted.issue_key, key, template,
+        to=[_person(plan, u) for u in recipients],
+        session={"number": wanted.session_number, "due": wanted.due, "days_overdue": wanted.days_overdue},
+    )
+    record(plan, recipients, wanted.rule, wanted.issue_key)
+
+
+def nudge_now(plan: Plan) -> None:
+    """A coordinator ticked "nudge now": remind the quiet side today, whatever the policy says."""
+    today = plan.ctx.today
+    if exempt_until(plan.state, plan.status, today) == date.max:
+        return
+    found = current_session(plan.view)
+    issue_key = found[0] if found else TRACKER
+    key = f"nudge:{issue_key}:{today.isoformat()}"
+    if any(getattr(a, "key", None) == key for a in plan.actions):
+        return  # the regular nudge of today already went out
+    speaker = last_pair_speaker(plan.view, issue_key, plan.ctx)
+    pair = plan.pair
+    recipients = {"mentee": (pair.mentor.username,), "mentor": (pair.mentee.username,)}.get(
+        speaker or "", (pair.mentee.username, pair.mentor.username))
+    due = found[1].due if found and found[1].due else today
+    number = int(issue_key.split(":", 1)[1]) if found else 0
+    plan.comment(issue_key, key, "nudge", to=[_person(plan, u) for u in recipients],
+                 session={"number": number, "due": due, "days_overdue": max(0, (today - due).days)})
+    record(plan, recipients, "coordinator", issue_key)
+
+
+def escalate_stale_pair(plan: Plan) -> None:
+    """Past `escalate_after`: `pair::stale` and one escalation per `escalate_every` to the coordinators."""
+    program, today = plan.program, plan.ctx.today
+    policy = program.settings.nudges
+    overdue = overdue_session(plan.view, plan.state, program, today)
+    if exempt_until(plan.state, plan.status, today) is not None:
+        return
+    late = overdue is not None and policy.escalate_after.after(effective_due(plan.state, overdue[1].due)) <= today
+    if not late:
+        if plan.status == "stale":
+            plan.set_status("active" if held_any(plan.state) else "kickoff")
+        return
+    if plan.status in ("kickoff", "active"):
+        plan.set_status("stale")
+    if not is_working_day(program, today):
+        return
+    last = _date(book(plan.state).get("escalated"))
+    if last is not None and policy.escalate_every.after(last) > today:
+        return
+    assert overdue is not None
+    coordinators = [plan.ctx.person(program.people[c]) if c in program.people else {"handle": c, "name": c}
+                    for c in program.settings.coordinators]
+    if plan.comment(TRACKER, f"escalation:{today.isoformat()}", "escalation", coordinators=coordinators,
+                    session={"number": int(overdue[0].split(":", 1)[1]), "due": overdue[1].due,
+                             "days_overdue": overdue[2]}):
+        bookkeeping(plan)["escalated"] = today.isoformat()
