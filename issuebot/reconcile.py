@@ -115,7 +115,8 @@ def observe_program(provider: Provider, program: Program, only: str | None = Non
     views = {}
     for path, pair in paths.items():
         view = PairView(pair=pair, project_path=path, project=projects.get(path), issues=index_issues(by_project[path]))
-        if view.project is not None and view.tracker is None:
+        # A missing tracker or a state block a person damaged: closed issues must be seen too.
+        if view.project is not None and (view.tracker is None or not view.state):
             view = _read_fully(provider, view)
         views[pair.id] = view
     known_tokens = {owner_token(p) for p in program.pairs}
@@ -135,7 +136,7 @@ def observe_pair(provider: Provider, program: Program, pair: Pair) -> PairView:
     except ProviderError:
         return PairView(pair=pair, project_path=path, project=None)
     view = PairView(pair=pair, project_path=path, project=project, issues=index_issues(issues))
-    return view if view.tracker is not None else _read_fully(provider, view)
+    return view if view.tracker is not None and view.state else _read_fully(provider, view)
 
 
 def _read_fully(provider: Provider, view: PairView) -> PairView:
