@@ -78,6 +78,8 @@ class Templates:
         try:
             body = self._env.get_template(f"{name}.md").render(**context)
             title = self._env.from_string(str(front.get("title", ""))).render(**context)
+            # Assignees are templates too ("{{ mentee.handle }}"); a forge needs real usernames.
+            assignees = [self._env.from_string(a).render(**context).strip() for a in _as_list(front.get("assignees"))]
         except jinja2.UndefinedError as exc:
             raise TemplateError(f"{path}:{_template_line(exc, path)}: {exc.message}") from None
         except jinja2.TemplateSyntaxError as exc:
@@ -91,7 +93,7 @@ class Templates:
             title=" ".join(title.split()),
             body=body.lstrip("\n").rstrip() + "\n",
             labels=tuple(_as_list(front.get("labels"))),
-            assignees=tuple(_as_list(front.get("assignees"))),
+            assignees=tuple(a for a in assignees if a),
             about=str(front.get("about", "")),
         )
 
