@@ -420,5 +420,169 @@ def worker_command(config_path: Path | None, workers: int) -> None:
         fail(f"issuebot worker: {exc}")
 
 
+@main.command("sweep")
+@config_option
+@now_option
+@click.option("--dry-run", is_flag=True, help="print every nudge, label and issue with its text; write nothing")
+@click.option("--max-writes", type=click.IntRange(min=0), default=None, help="stop cleanly after N writes")
+@click.option("--only", "only", default=None, metavar="PAIR", help="sweep one pair (by id); the dashboard is left alone")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@handle_errors
+def sweep_command(config_path: Path | None, now: str | None, dry_run: bool, max_writes: int | None,
+                  only: str | None, as_json: bool) -> None:
+    """Nudge quiet pairs, escalate, open reviews, feedback and wrap-ups, refresh the dashboard."""
+    from issuebot import sweep as sweeping
+
+    program = load(config_path)
+    if only is not None and only not in {p.id for p in program.pairs}:
+        fail(f"--only: no pair {only!r} in {program.path.name}")
+    moment = parse_now(now)
+    provider = provider_for(program, moment if now else None)
+    total = 1 if only else len(program.pairs)
+    show_bar = not as_json and sys.stderr.isatty()
+    seen = [0]
+
+    def progress(pair_id: str) -> None:
+        seen[0] += 1
+        if bar is not None:
+            bar.update(1)
+        elif not as_json and (seen[0] % 100 == 0 or seen[0] == total):
+            click.echo(f"swept {seen[0]}/{total} pairs", err=True)
+
+    bar = None
+    if show_bar:
+        with click.progressbar(length=total, label="sweeping", file=sys.stderr) as bar:
+            result = sweeping.sweep(provider, program, templates_for(program), now=moment, dry_run=dry_run,
+                                    max_writes=max_writes, only=only, on_pair=progress)
+    else:
+        result = sweeping.sweep(provider, program, templates_for(program), now=moment, dry_run=dry_run,
+                                max_writes=max_writes, only=only, on_pair=progress)
+    summary = result.summary()
+    if as_json:
+        if dry_run:
+            summary["actions"] = [{"pair": a.pair, "action": a.describe(), "text": sweeping.describe_with_text(a)[1:]}
+                                  for a in result.actions()]
+        click.echo(json.dumps(summary, indent=2, default=str))
+    else:
+        if dry_run:
+            for action in result.actions():
+                lines = sweeping.describe_with_text(action)
+                click.echo(f"{action.pair or 'program'}: {lines[0]}")
+                for line in lines[1:]:
+                    click.echo(line)
+        click.echo(f"{'would sweep' if dry_run else 'swept'} {summary['pairs']} pairs: "
+                   f"{len(summary['nudged'])} nudged, {len(summary['escalated'])} escalated, "
+                   f"{len(summary['opened'])} issues opened; {summary['writes']} writes; dashboard {summary['dashboard']}")
+        for error in summary["errors"]:
+            click.echo(f"error: {error['pair']}: {error['error']}", err=True)
+        if result.stopped:
+            click.echo(f"stopped after {summary['writes']} writes (--max-writes); run again to continue", err=True)
+    if summary["errors"]:
+        sys.exit(EXIT_FAILED)
+
+
+@main.group("tracker")
+def tracker_group() -> None:
+    """Act on the embedded tracker as a person would (the same path as a webhook delivery)."""
+
+
+def _tracker_act(config_path: Path | None, now_text: str | None, pair_id: str, issue: str, user: str,
+                 comment: str | None) -> None:
+    from issuebot.events import TrackerUsageError, act_on_tracker
+
+    program = load(config_path)
+    now = parse_now(now_text)
+    provider = provider_for(program, now if now_text else None)
+    try:
+        done = act_on_tracker(program, provider, templates_for(program), pair_id=pair_id, issue=issue, user=user,
+                              now=now, comment=comment)
+    except TrackerUsageError as exc:
+        fail(str(exc))
+        return
+    event, outcome = done.event, done.outcome
+    what = f"commented on #{event.issue_number} (comment {event.comment_id})" if comment is not None \
+        else f"closed #{event.issue_number}"
+    click.echo(f"{event.actor} {what} in {event.project}")
+    for line in outcome.commands:
+        click.echo(f"  command: {line}")
+    if outcome.ignored:
+        click.echo(f"ignored: {outcome.ignored}")
+    else:
+        click.echo(f"{outcome.pair}: {outcome.writes} writes")
+        for action in outcome.actions:
+            click.echo(f"  - {action}")
+    for reply in done.replies:
+        click.echo("issuebot replied:")
+        click.echo("\n".join(f"  {line}" for line in reply.splitlines()))
+
+
+@tracker_group.command("comment")
+@config_option
+@now_option
+@click.argument("pair_id", metavar="PAIR")
+@click.argument("issue")
+@click.argument("text")
+@click.option("--as", "user", required=True, metavar="USER", help="the person who writes the comment")
+@handle_errors
+def tracker_comment(config_path: Path | None, now: str | None, pair_id: str, issue: str, text: str, user: str) -> None:
+    """Comment TEXT on ISSUE (a number or a key such as session:1 or progress) of PAIR as USER."""
+    _tracker_act(config_path, now, pair_id, issue, user, text)
+
+
+@tracker_group.command("close")
+@config_option
+@now_option
+@click.argument("pair_id", metavar="PAIR")
+@click.argument("issue")
+@click.option("--as", "user", required=True, metavar="USER", help="the person who closes the issue")
+@handle_errors
+def tracker_close(config_path: Path | None, now: str | None, pair_id: str, issue: str, user: str) -> None:
+    """Close ISSUE (a number or a key such as session:1) of PAIR as USER."""
+    _tracker_act(config_path, now, pair_id, issue, user, None)
+
+
+@main.command("serve")
+@config_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="0 picks a free port")
+@click.option("--no-worker", is_flag=True, help="only receive deliveries; run `issuebot worker` elsewhere")
+@click.option("--insecure-no-verify", is_flag=True, help="accept deliveries without checking signatures (testing only)")
+@click.option("--threads", type=click.IntRange(1, 256), default=16, show_default=True, help="HTTP request threads")
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="queue worker threads")
+@handle_errors
+def serve_command(config_path: Path | None, host: str, port: int, no_worker: bool, insecure_no_verify: bool,
+                  threads: int, workers: int) -> None:
+    """Run the webhook service (production WSGI server), with the queue worker unless --no-worker."""
+    from issuebot.service import ServiceError, open_service, serve
+
+    program = load(config_path)
+    if insecure_no_verify:
+        logging.getLogger("issuebot").warning(
+            "INSECURE: --insecure-no-verify given; webhook signatures are NOT checked and anyone who can "
+            "reach this port can inject events")
+    try:
+        service = open_service(program, insecure_no_verify=insecure_no_verify)
+        serve(service, host=host, port=port, with_worker=not no_worker, threads=threads, workers=workers,
+              announce=lambda line: click.echo(line, err=True))
+    except ServiceError as exc:
+        fail(f"issuebot serve: {exc}")
+
+
+@main.command("worker")
+@config_option
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="worker threads")
+@handle_errors
+def worker_command(config_path: Path | None, workers: int) -> None:
+    """Run the queue worker alone (scale-out beside `issuebot serve --no-worker`)."""
+    from issuebot.service import ServiceError, open_service, run_worker
+
+    program = load(config_path)
+    try:
+        service = open_service(program, need_secret=False)
+        run_worker(service, workers=workers, announce=lambda line: click.echo(line, err=True))
+    except ServiceError as exc:
+        fail(f"issuebot worker: {exc}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

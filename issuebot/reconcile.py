@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
@@ -19,6 +19,7 @@ from issuebot.labels import LABELS, PAIR_STATUSES, scope_of
 from issuebot.models import (
     Action,
     ArchiveProject,
+    Comment,
     CreateProject,
     EditIssue,
     Event,
@@ -53,6 +54,7 @@ class PairView:
     project: Project | None
     issues: dict[str, Issue] = field(default_factory=dict)  # by marker key
     complete: bool = False  # closed issues were read too
+    comments: dict[str, list[Comment]] = field(default_factory=dict)  # by marker key, only issues that need action
 
     @property
     def tracker(self) -> Issue | None:
@@ -98,32 +100,52 @@ def index_issues(issues: Iterable[Issue]) -> dict[str, Issue]:
     return found
 
 
-def observe_program(provider: Provider, program: Program, only: str | None = None) -> tuple[dict[str, PairView], list[Project]]:
+def observe_program(
+    provider: Provider,
+    program: Program,
+    only: str | None = None,
+    *,
+    read_comments: Callable[[PairView], Iterable[str]] | None = None,
+    find_orphans: bool = True,
+) -> tuple[dict[str, PairView], list[Project]]:
     """Every pair's view from bulk reads: all projects, then all open issues of the group.
 
     Cost: ceil(projects/100) + ceil(open issues/100) list calls, plus one per-project read of
     closed issues for a pair whose progress tracker is missing (new or interrupted pairs only).
+    With `find_orphans=False` (the sweep) the project list is read only when some pair has no
+    open issue, since an open issue already proves its project exists. `read_comments(view)`
+    names the issues (marker keys) whose comments a decision needs: one read each.
     Returns the views and the bot projects of pairs no longer in the program file.
     """
-    projects = {p.path: p for p in provider.list_projects()}
     pairs = [p for p in program.pairs if only is None or p.id == only]
     paths = {provider.project_path(program.project_name(p)): p for p in pairs}
     by_project: dict[str, list[Issue]] = defaultdict(list)
     for issue in provider.list_issues(None, state="open"):
         if issue.project in paths:
             by_project[issue.project].append(issue)
+    if find_orphans or any(path not in by_project for path in paths):
+        projects = {p.path: p for p in provider.list_projects()}
+    else:
+        projects = {path: Project(path=path, name=path.rsplit("/", 1)[-1]) for path in paths}
     views = {}
     for path, pair in paths.items():
         view = PairView(pair=pair, project_path=path, project=projects.get(path), issues=index_issues(by_project[path]))
         # A missing tracker or a state block a person damaged: closed issues must be seen too.
         if view.project is not None and (view.tracker is None or not view.state):
             view = _read_fully(provider, view)
+        if read_comments is not None and view.project is not None:
+            for key in read_comments(view):
+                issue = view.issues.get(key)
+                if issue is not None:
+                    view.comments[key] = provider.list_comments(view.project_path, issue.number)
         views[pair.id] = view
     known_tokens = {owner_token(p) for p in program.pairs}
+    coordination = provider.project_path(program.settings.coordinator_project)
     orphans = [
         p for p in projects.values()
         if "[issuebot:" in p.description and not any(t in p.description for t in known_tokens)
-    ] if only is None else []
+        and p.path != coordination
+    ] if only is None and find_orphans else []
     return views, orphans
 
 
@@ -158,6 +180,8 @@ class Context:
     provider_kind: str = "local"
     labels_per_project: bool = False  # GitHub: labels live in each repository
     event: Event | None = None  # the person's action that triggered an "event" reconcile
+    requests: Mapping[str, frozenset[str]] = field(default_factory=dict)  # pair id -> dashboard boxes ticked
+    nudge_allowance: Mapping[str, frozenset[str]] | None = None  # pair id -> who may be nudged (weekly cap)
 
     @property
     def today(self) -> date:
@@ -477,6 +501,13 @@ def program_actions(program: Program, provider: Provider, ctx: Context) -> list[
     actions: list[Action] = []
     if not ctx.labels_per_project:
         actions.append(SetLabels(pair="", project=None, labels=label_specs(program)))
+    if ctx.trigger == "sync":
+        from issuebot.workflows.dashboard import coordinator_space  # pure; the reads stay here
+
+        path = provider.project_path(program.settings.coordinator_project)
+        exists = any(p.path == path for p in provider.list_projects())
+        existing = list(provider.list_issues(path, state="all")) if exists else []
+        actions.extend(coordinator_space(program, ctx, path, exists, existing))
     return actions
 
 
@@ -491,8 +522,14 @@ def reconcile_program(
     dry_run: bool = False,
     only: str | None = None,
     on_pair: Callable[[str], None] | None = None,
+    read_comments: Callable[[PairView], Iterable[str]] | None = None,
+    prepare: Callable[[dict[str, PairView], Context], Context] | None = None,
 ) -> RunResult:
-    """Observe every pair in bulk, decide each, apply (unless dry-run), stop at the write budget."""
+    """Observe every pair in bulk, decide each, apply (unless dry-run), stop at the write budget.
+
+    The sweep passes `read_comments` (issues whose comments its decisions need) and `prepare`
+    (program-wide inputs computed from all views, e.g. the weekly nudge cap, added to the Context).
+    """
     now = now or datetime.now(timezone.utc)
     ctx = Context(program=program, templates=templates, now=now, trigger=trigger, provider_kind=provider.kind,
                   labels_per_project=getattr(provider, "labels_per_project", False))
@@ -501,7 +538,10 @@ def reconcile_program(
     with provider.exclusive():
         if not dry_run:
             provider.check_access()
-        views, orphans = observe_program(provider, program, only)
+        views, orphans = observe_program(provider, program, only, read_comments=read_comments,
+                                         find_orphans=trigger != "sweep")
+        if prepare is not None:
+            ctx = prepare(views, ctx)
         per_pair: dict[str, list[Action]] = {}
         try:
             for action in program_actions(program, provider, ctx):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from issuebot.workflows import offboarding, onboarding
+from issuebot.workflows import dashboard, feedback, goals, nudges, reviews  # the scheduled sweep
 
 # Each workflow module has a one-line docstring, `triggers` (a subset of TRIGGERS) and
 # `decide(plan)`, which adds the pair's intended writes to the plan without any I/O.
@@ -12,5 +13,10 @@ TRIGGERS = frozenset({"sync", "sweep", "event"})
 
 WORKFLOWS: tuple[ModuleType, ...] = (
     onboarding,
+    dashboard,  # coordinators' ticked boxes first: they may snooze, extend or end the pair
+    nudges,
+    goals,
+    reviews,
+    feedback,
     offboarding,
 )
