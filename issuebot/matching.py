@@ -322,7 +322,9 @@ def _idle_mentors(cohort: _Cohort, used: Mapping[str, int]) -> tuple[Unmatched, 
         left = int(cohort.free[j]) - used.get(mentor.username, 0)
         if left <= 0:
             continue
-        if used.get(mentor.username):
+        if not len(cohort.mentees):
+            reason = "no mentees are looking for a mentor"
+        elif used.get(mentor.username):
             reason = f"{left} place(s) left: no other mentee may have or fits better"
         elif len(cohort.mentees) and (cohort.blocked[:, j] == 0).any():
             reason = "every mentee this mentor may have went to a better-scoring pair"
@@ -333,8 +335,6 @@ def _idle_mentors(cohort: _Cohort, used: Mapping[str, int]) -> tuple[Unmatched, 
 
 
 def _rule_summary(blocked: np.ndarray) -> str:
-    if not len(blocked):
-        return " (no mentees are looking)"
     counts = np.bincount(blocked.astype(int), minlength=len(RULES))
     parts = [f"{int(counts[k])} {RULES[k].replace('the mentee', 'their mentee')}" for k in range(1, len(RULES)) if counts[k]]
     return " (" + "; ".join(parts) + ")" if parts else ""

@@ -196,6 +196,9 @@ class Context:
             "department": person.department,
             "manager": person.manager,
             "role": person.role,
+            "skills": list(person.skills),
+            "interests": list(person.interests),
+            "attributes": dict(person.attributes),
         }
 
 

@@ -22,6 +22,7 @@ class PairRow:
     goals_total: int
     goals_done: int
     url: str
+    mentor_hours: float = 0.0  # time the mentor gave in held sessions: the report credits it
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -52,6 +53,7 @@ def pair_row(program: Program, view: PairView) -> PairRow:
         goals_total=len(goal_keys),
         goals_done=done,
         url=view.project.url if view.project else "",
+        mentor_hours=round(sum(s.get("minutes") or program.settings.session_length for s in held) / 60, 2),
     )
 
 
@@ -60,10 +62,10 @@ def rows(program: Program, views: dict[str, PairView]) -> list[PairRow]:
 
 
 def table(report_rows: list[PairRow]) -> str:
-    headers = ["pair", "status", "held", "last session", "next due", "goals", "project"]
+    headers = ["pair", "status", "held", "last session", "next due", "goals", "mentor hours", "project"]
     lines = [
         [r.pair, r.status, str(r.sessions_held), r.last_session or "-", r.next_session_due or "-",
-         f"{r.goals_done}/{r.goals_total}", r.project]
+         f"{r.goals_done}/{r.goals_total}", f"{r.mentor_hours:g}", r.project]
         for r in report_rows
     ]
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(headers)]

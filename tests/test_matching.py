@@ -243,8 +243,10 @@ def test_match_cli_writes_a_fragment_that_merges_into_a_valid_program(tmp_path: 
     merged = write_program(tmp_path / "merged.yml", data)
     program = load_program(merged)
     assert len(program.pairs) == len(fragment["pairs"])
-    validated = runner.invoke(main, ["validate", "-c", str(merged)])
-    assert validated.exit_code == 0, validated.output
+    planned = runner.invoke(main, ["plan", "-c", str(merged), "--now", "2027-02-01"])
+    assert planned.exit_code == 0, planned.output
+    for pair in program.pairs:
+        assert f"{pair.id}:\n  - create private project mentoring-{pair.id}" in planned.output
     # Everyone is now paired or has no allowed partner left: a second run proposes nobody new.
     again = runner.invoke(main, ["match", "-c", str(merged), "--no-tracker"])
     proposed = yaml.safe_load(again.output)["pairs"]
