@@ -1,0 +1,127 @@
+"""`issuebot sync` and `report` on the forge fakes: the same program as on the embedded tracker,
+a second sync with zero writes and only bulk reads, and a bulk read whose cost does not grow per pair."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from issuebot.cli import main
+from issuebot.config import load_program
+from issuebot.reconcile import observe_program
+from tests.conftest import Clock, program_data, write_program
+from tests.fakes import HARNESSES, harness
+
+NOW = "2027-01-11T09:00:00+00:00"
+FORGES = sorted(name for name in HARNESSES if name != "local")
+PEOPLE = ("alice", "bob", "carol", "dave", "erin", "dana")
+
+# GitLab calls a rerun may make: who am I, the group, paginated group-wide listings, and the
+# issues of the coordinators' project (the dashboard); never anything of one pair's project.
+GITLAB_BULK_READS = re.compile(
+    r"^/(user|groups/[^/]+|groups/[^/]+/(projects|issues|labels|boards)|projects/mentoring/coordination/issues)$"
+)
+
+
+def cohort(size: int, provider: dict[str, Any]) -> dict[str, Any]:
+    """A program of `size` pairs (mentor{i} guides mentee{i}) plus coordinator carol."""
+    data = program_data(provider)
+    data["people"] = [{"username": "carol", "name": "Carol Clark", "role": "both"}]
+    data["pairs"] = []
+    for i in range(size):
+        data["people"] += [{"username": f"mentor{i}", "role": "mentor"}, {"username": f"mentee{i}", "role": "mentee"}]
+        data["pairs"].append({"mentor": f"mentor{i}", "mentee": f"mentee{i}"})
+    return data
+
+
+def run(*args: str) -> Any:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def sync_json(program: Path) -> dict[str, Any]:
+    return json.loads(run("sync", "-c", str(program), "--now", NOW, "--json"))
+
+
+def report_rows(program: Path) -> list[dict[str, Any]]:
+    return [{k: v for k, v in row.items() if k != "url"} for row in json.loads(run("report", "-c", str(program), "--format", "json"))]
+
+
+def issues_of(forge: Any) -> set[tuple[Any, ...]]:
+    return {
+        (i.project, i.title, tuple(sorted(i.labels)), i.state, i.due, tuple(sorted(i.assignees)))
+        for i in forge.provider.list_issues(None, state="all")
+    }
+
+
+@pytest.mark.parametrize("forge_name", FORGES)
+def test_sync_and_report_match_the_embedded_tracker(forge_name, tmp_path):
+    results = {}
+    for name in ("local", forge_name):
+        clock = Clock(datetime.fromisoformat(NOW))
+        folder = tmp_path / name
+        folder.mkdir()
+        with harness(name, folder, clock) as forge:
+            for person in PEOPLE:
+                forge.add_user(person)
+            program = write_program(folder / "program.yml", program_data(forge.provider_config()))
+            first = sync_json(program)
+            assert first["errors"] == [] and first["writes"] > 0
+            results[name] = (sorted(first["created"]), report_rows(program), issues_of(forge))
+    local, remote = results["local"], results[forge_name]
+    assert remote[0] == local[0] == ["bob-alice", "erin-dave"]
+    assert remote[1] == local[1]
+    assert {row["status"] for row in remote[1]} == {"kickoff"}
+    assert remote[2] == local[2]
+    assert len(remote[2]) >= 8  # kickoff, goal, session and tracker of each pair
+
+
+@pytest.mark.parametrize("forge_name", FORGES)
+def test_second_sync_makes_zero_writes_and_only_bulk_reads(forge_name, tmp_path, clock):
+    size = 30
+    with harness(forge_name, tmp_path, clock) as forge:
+        for person in ["carol"] + [f"{role}{i}" for i in range(size) for role in ("mentor", "mentee")]:
+            forge.add_user(person)
+        program = write_program(tmp_path / "program.yml", cohort(size, forge.provider_config()))
+        assert sync_json(program)["errors"] == []
+        open_issues = sum(1 for _ in forge.provider.list_issues(None))
+        reads, writes = forge.reads, forge.writes
+        log_start = len(forge.fake.log) if hasattr(forge, "fake") else 0
+
+        again = sync_json(program)
+
+        assert again["writes"] == 0 and forge.writes == writes
+        assert len(again["unchanged"]) == size and again["created"] == again["updated"] == []
+        # Bulk: pages of issues and of projects plus a few fixed calls, far below one per pair.
+        budget = math.ceil(open_issues / 100) + math.ceil((size + 1) / 100) + 5
+        assert forge.reads - reads <= budget < size
+        if forge_name == "gitlab":
+            paths = {path for method, path in forge.fake.log[log_start:]}
+            assert all(GITLAB_BULK_READS.match(path) for path in paths), paths
+
+
+@pytest.mark.parametrize("forge_name", FORGES)
+@pytest.mark.parametrize("size", [5, 60])
+def test_steady_state_bulk_read_costs_pages_not_pairs(forge_name, size, tmp_path, clock):
+    with harness(forge_name, tmp_path, clock) as forge:
+        for person in ["carol"] + [f"{role}{i}" for i in range(size) for role in ("mentor", "mentee")]:
+            forge.add_user(person)
+        program = load_program(write_program(tmp_path / "program.yml", cohort(size, forge.provider_config())))
+        assert sync_json(program.path)["errors"] == []
+        open_issues = sum(1 for _ in forge.provider.list_issues(None))
+        assert open_issues >= 4 * size
+
+        reads = forge.reads
+        views, _ = observe_program(forge.provider, program)
+
+        assert len(views) == size and all(v.tracker is not None for v in views.values())
+        projects_pages = math.ceil((size + 1) / 100)
+        assert forge.reads - reads <= math.ceil(open_issues / 100) + projects_pages + 1
