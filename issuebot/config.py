@@ -179,6 +179,9 @@ class GitHubProviderConfig(Strict):
     pair_permission: Literal["pull", "triage", "push", "maintain", "admin"] = "push"
     coordinator_permission: Literal["pull", "triage", "push", "maintain", "admin"] = "triage"
     max_retry_wait: int = 60
+    # https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api
+    seconds_between_requests: float = Field(0.25, ge=0, description="pause between any two API calls")
+    seconds_between_writes: float = Field(1.0, ge=0, description="pause between writes (GitHub asks for 1s)")
 
 
 ProviderConfig = Annotated[

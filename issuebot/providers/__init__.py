@@ -12,6 +12,7 @@ from issuebot.providers.base import Provider, WebhookParser
 # kind -> "module:factory"; factories take (program, clock) and never import other forges' SDKs.
 PROVIDERS: dict[str, str] = {
     "local": "issuebot.providers.local:from_program",
+    "github": "issuebot.providers.github:from_program",
     "gitlab": "issuebot.providers.gitlab:from_program",
 }
 

@@ -16,6 +16,7 @@ from typing import Any
 # name -> "module:factory"; a factory is a context manager taking (tmp_path, clock, **options).
 HARNESSES: dict[str, str] = {
     "local": "tests.fakes.local:local_harness",
+    "github": "tests.fakes.github:github_harness",
     "gitlab": "tests.fakes.gitlab:gitlab_harness",
 }
 
