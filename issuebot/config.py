@@ -536,13 +536,15 @@ def _describe_errors(exc: ValidationError, shown: str, lines: dict[tuple[Any, ..
         kind = error["type"]
         if kind == "extra_forbidden":
             key = str(loc[-1])
-            model = _model_at(loc[:-1])
+            tags = [part for part in error["loc"] if isinstance(part, str) and part in _UNION_TAGS]
+            model = _PROVIDER_MODELS[tags[-1]] if tags else _model_at(loc[:-1])
             hint = _did_you_mean(key, list(model.model_fields)) if model else ""
             message = f"unknown key {key!r}{hint}"
         elif kind == "missing":
             message = "is required"
         elif kind == "union_tag_invalid":
-            message = f"unknown kind {error['input']!r}; use local, gitlab or github"
+            line = _line_of(lines, (*loc, "kind"))
+            message = f"unknown kind {error.get('ctx', {}).get('tag')!r}; use local, gitlab or github"
         else:
             message = error["msg"].removeprefix("Value error, ")
         problems.append(f"{shown}:{line}: {_dotted(loc)}: {message}")
@@ -550,6 +552,9 @@ def _describe_errors(exc: ValidationError, shown: str, lines: dict[tuple[Any, ..
 
 
 _UNION_TAGS = {"local", "gitlab", "github"}
+_PROVIDER_MODELS: dict[str, type[BaseModel]] = {
+    "local": LocalProviderConfig, "gitlab": GitLabProviderConfig, "github": GitHubProviderConfig,
+}
 
 
 def _did_you_mean(word: str, choices: Any) -> str:
