@@ -377,6 +377,66 @@ def sweep_command(config_path: Path | None, now: str | None, dry_run: bool, max_
         sys.exit(EXIT_FAILED)
 
 
+@main.group("tracker")
+def tracker_group() -> None:
+    """Act on the embedded tracker as a person would (the same path as a webhook delivery)."""
+
+
+def _tracker_act(config_path: Path | None, now_text: str | None, pair_id: str, issue: str, user: str,
+                 comment: str | None) -> None:
+    from issuebot.events import TrackerUsageError, act_on_tracker
+
+    program = load(config_path)
+    now = parse_now(now_text)
+    provider = provider_for(program, now if now_text else None)
+    try:
+        done = act_on_tracker(program, provider, templates_for(program), pair_id=pair_id, issue=issue, user=user,
+                              now=now, comment=comment)
+    except TrackerUsageError as exc:
+        fail(str(exc))
+        return
+    event, outcome = done.event, done.outcome
+    what = f"commented on #{event.issue_number} (comment {event.comment_id})" if comment is not None \
+        else f"closed #{event.issue_number}"
+    click.echo(f"{event.actor} {what} in {event.project}")
+    for line in outcome.commands:
+        click.echo(f"  command: {line}")
+    if outcome.ignored:
+        click.echo(f"ignored: {outcome.ignored}")
+    else:
+        click.echo(f"{outcome.pair}: {outcome.writes} writes")
+        for action in outcome.actions:
+            click.echo(f"  - {action}")
+    for reply in done.replies:
+        click.echo("issuebot replied:")
+        click.echo("\n".join(f"  {line}" for line in reply.splitlines()))
+
+
+@tracker_group.command("comment")
+@config_option
+@now_option
+@click.argument("pair_id", metavar="PAIR")
+@click.argument("issue")
+@click.argument("text")
+@click.option("--as", "user", required=True, metavar="USER", help="the person who writes the comment")
+@handle_errors
+def tracker_comment(config_path: Path | None, now: str | None, pair_id: str, issue: str, text: str, user: str) -> None:
+    """Comment TEXT on ISSUE (a number or a key such as session:1 or progress) of PAIR as USER."""
+    _tracker_act(config_path, now, pair_id, issue, user, text)
+
+
+@tracker_group.command("close")
+@config_option
+@now_option
+@click.argument("pair_id", metavar="PAIR")
+@click.argument("issue")
+@click.option("--as", "user", required=True, metavar="USER", help="the person who closes the issue")
+@handle_errors
+def tracker_close(config_path: Path | None, now: str | None, pair_id: str, issue: str, user: str) -> None:
+    """Close ISSUE (a number or a key such as session:1) of PAIR as USER."""
+    _tracker_act(config_path, now, pair_id, issue, user, None)
+
+
 @main.command("serve")
 @config_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")

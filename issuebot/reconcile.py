@@ -133,6 +133,8 @@ def observe_program(
         # A missing tracker or a state block a person damaged: closed issues must be seen too.
         if view.project is not None and (view.tracker is None or not view.state):
             view = _read_fully(provider, view)
+        if view.project is not None:
+            view = read_unlogged_sessions(provider, view)
         if read_comments is not None and view.project is not None:
             for key in read_comments(view):
                 issue = view.issues.get(key)
@@ -164,6 +166,24 @@ def observe_pair(provider: Provider, program: Program, pair: Pair) -> PairView:
 def _read_fully(provider: Provider, view: PairView) -> PairView:
     issues = index_issues(provider.list_issues(view.project_path, state="all"))
     return PairView(pair=view.pair, project_path=view.project_path, project=view.project, issues=issues, complete=True)
+
+
+def read_unlogged_sessions(provider: Provider, view: PairView) -> PairView:
+    """The view plus closed issues, when a session issue issuebot opened is neither open nor in the
+    session log: a person closed it (held) and the event was lost or is being handled now.
+
+    Cost: nothing in the usual case; one list call per 100 closed issues of the project otherwise.
+    """
+    if view.complete or view.project is None:
+        return view
+    logged = {f"session:{e.get('n')}" for e in view.state.get("sessions", [])}
+    missing = [k for k in view.state.get("issues", []) if k.startswith("session:") and k not in logged and k not in view.issues]
+    if not missing:
+        return view
+    closed = index_issues(provider.list_issues(view.project_path, state="closed"))
+    issues = {**{k: i for k, i in closed.items() if k.startswith("session:")}, **view.issues}
+    return PairView(pair=view.pair, project_path=view.project_path, project=view.project, issues=issues,
+                    complete=False, comments=view.comments)
 
 
 # ----------------------------------------------------------------------------- decide
@@ -345,6 +365,15 @@ class Plan:
                         body=markers.with_marker(rendered.body, comment_key))
         )
         return True
+
+    def reply(self, number: int, comment_key: str, template: str, **context: Any) -> None:
+        """Post comment `comment_key` from `template` on issue `number` of the pair's project (once),
+        e.g. the answer to a quick command written on an issue a person opened."""
+        rendered = self.ctx.templates.render(template, **self.render_context(**context))
+        self.actions.append(
+            PostComment(pair=self.pair.id, project=self.view.project_path, number=number, key=comment_key,
+                        body=markers.with_marker(rendered.body, comment_key))
+        )
 
     def set_status(self, status: str) -> None:
         if status not in PAIR_STATUSES:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from issuebot.workflows import offboarding, onboarding
+from issuebot.workflows import sessions  # after offboarding: /end calls it
 from issuebot.workflows import dashboard, feedback, goals, nudges, reviews  # the scheduled sweep
 
 # Each workflow module has a one-line docstring, `triggers` (a subset of TRIGGERS) and
@@ -13,6 +14,7 @@ TRIGGERS = frozenset({"sync", "sweep", "event"})
 
 WORKFLOWS: tuple[ModuleType, ...] = (
     onboarding,
+    sessions,
     dashboard,  # coordinators' ticked boxes first: they may snooze, extend or end the pair
     nudges,
     goals,

@@ -1,0 +1,166 @@
+"""Handle one tracker event: find its pair, carry out its quick commands, reconcile that pair."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from issuebot import commands, markers
+from issuebot.config import Program
+from issuebot.models import Event, EventKind
+from issuebot.providers.base import InvalidRequest, NotFound, Provider
+from issuebot.reconcile import Applier, Context, decide, index_issues, observe_pair, read_unlogged_sessions
+from issuebot.templates import Templates
+
+log = logging.getLogger(__name__)
+
+COMMENT_EVENTS = (EventKind.COMMENT_CREATED, EventKind.COMMENT_EDITED)
+
+
+@dataclass
+class EventOutcome:
+    """What handling one event did; `ignored` names the reason when it did nothing at all."""
+
+    pair: str | None
+    ignored: str | None = None
+    writes: int = 0
+    commands: list[str] = field(default_factory=list)  # the command lines found in the comment
+    actions: list[str] = field(default_factory=list)  # the intended writes, described
+
+    def as_dict(self) -> dict[str, object]:
+        return {"pair": self.pair, "ignored": self.ignored, "writes": self.writes,
+                "commands": self.commands, "actions": self.actions}
+
+
+_pair_locks: dict[tuple[str, str], threading.Lock] = {}
+_pair_locks_guard = threading.Lock()
+
+
+def _pair_lock(provider: Provider, project: str) -> threading.Lock:
+    """One lock per pair project in this process: threads of one worker take turns on a pair."""
+    with _pair_locks_guard:
+        return _pair_locks.setdefault((provider.kind, project), threading.Lock())
+
+
+def handle_event(program: Program, provider: Provider, templates: Templates, event: Event, *,
+                 now: datetime) -> EventOutcome:
+    """Reconcile the pair that owns `event.project`, carrying out the comment's quick commands.
+
+    Idempotent: the commands of a comment run once (its id is kept in the tracker state and every
+    reply carries a marker), so redelivering the event, or delivering it ten times at once, has
+    one effect. Provider errors propagate so the caller can retry; nothing half-done is recorded.
+    """
+    pair = program.pair_for_project(event.project)
+    if pair is None:
+        log.debug("event on %s ignored: not a pair project", event.project)
+        return EventOutcome(pair=None, ignored="not a pair project of this program")
+    project_path = provider.project_path(program.project_name(pair))
+    if event.project != project_path:
+        log.debug("event on %s ignored: outside %s", event.project, project_path)
+        return EventOutcome(pair=None, ignored=f"not a pair project of this program (expected {project_path})")
+    if event.actor.casefold() == provider.bot_username.casefold():
+        return EventOutcome(pair=pair.id, ignored="made by issuebot itself")
+    found = []
+    if event.kind in COMMENT_EVENTS:
+        found = [item.line for item in commands.parse_commands(event.comment_body)]
+    ctx = Context(program=program, templates=templates, now=now, trigger="event", provider_kind=provider.kind,
+                  labels_per_project=getattr(provider, "labels_per_project", False), event=event)
+    with _pair_lock(provider, project_path), provider.exclusive():
+        view = observe_pair(provider, program, pair)
+        if view.tracker is None and view.project is not None:
+            # No tracker yet (new or interrupted pair): only `sync` creates workspaces, and a
+            # listing that found nothing does not prove the project exists.
+            if not any(p.path == project_path for p in provider.list_projects()):
+                view = replace(view, project=None)
+        if view.project is None:
+            return EventOutcome(pair=pair.id, ignored="the pair project does not exist yet", commands=found)
+        view = read_unlogged_sessions(provider, view)
+        actions = decide(view, ctx)
+        applier = Applier(provider, program)
+        for action in actions:
+            applier.apply(action)
+        writes = applier.writes
+    log.info("%s on pair %s: %d commands, %d writes", event.kind.value, pair.id, len(found), writes)
+    return EventOutcome(pair=pair.id, writes=writes, commands=found, actions=[a.describe() for a in actions])
+
+
+# ----------------------------------------------------------------------------- acting as a person
+
+
+class TrackerUsageError(Exception):
+    """`issuebot tracker` was asked for something that does not exist or cannot be done here."""
+
+
+@dataclass
+class TrackerAction:
+    """A person's action on the embedded tracker, the event it produced and what handling it did."""
+
+    event: Event
+    outcome: EventOutcome
+    replies: list[str] = field(default_factory=list)  # visible text of issuebot's answers
+
+
+def act_on_tracker(program: Program, provider: Provider, templates: Templates, *, pair_id: str, issue: str,
+                   user: str, now: datetime, comment: str | None = None) -> TrackerAction:
+    """Comment on (or, without `comment`, close) issue `issue` of a pair as `user`, then handle the
+    resulting event exactly as a webhook delivery would be handled.
+
+    `issue` is an issue number or a marker key such as `session:1` or `progress`; `user` is a program
+    username or a tracker handle. Only the embedded tracker lets issuebot act as somebody else.
+    """
+    as_user = getattr(provider, "as_user", None)
+    if provider.kind != "local" or as_user is None:
+        raise TrackerUsageError(
+            f"`issuebot tracker` acts on the embedded tracker only; this program uses {provider.kind}, "
+            "where people act in the tracker itself"
+        )
+    try:
+        pair = program.pair(pair_id)
+    except KeyError:
+        known = ", ".join(p.id for p in program.pairs) or "none"
+        raise TrackerUsageError(f"PAIR: no pair {pair_id!r} in {program.path.name} (pairs: {known})") from None
+    path = provider.project_path(program.project_name(pair))
+    project = next((p for p in provider.list_projects() if p.path == path), None)
+    if project is None:
+        raise TrackerUsageError(f"PAIR: {pair_id} has no project yet; run `issuebot sync` first")
+    if project.archived:
+        raise InvalidRequest(f"project {path} is archived (read-only)")
+    number = _issue_number(provider, path, issue)
+    person = program.people.get(user)
+    handle = person.handle(provider.kind) if person else user
+    actor = as_user(handle)
+    if comment is not None:
+        if not comment.strip():
+            raise TrackerUsageError("TEXT: a comment needs some text")
+        written = actor.create_comment(path, number, comment)
+        event = Event(kind=EventKind.COMMENT_CREATED, provider=provider.kind, project=path, issue_number=number,
+                      actor=handle, comment_id=written.id, comment_body=written.body, at=now)
+    else:
+        actor.update_issue(path, number, state="closed")
+        event = Event(kind=EventKind.ISSUE_CLOSED, provider=provider.kind, project=path, issue_number=number,
+                      actor=handle, at=now)
+    outcome = handle_event(program, provider, templates, event, now=now)
+    replies = []
+    if event.comment_id is not None:
+        keys = {f"ack:{event.comment_id}", f"usage:{event.comment_id}"}
+        for answer in provider.list_comments(path, number):
+            if answer.author == provider.bot_username and any(markers.has_marker(answer.body, k) for k in keys):
+                replies.append(markers.visible_text(answer.body))
+    return TrackerAction(event=event, outcome=outcome, replies=replies)
+
+
+def _issue_number(provider: Provider, path: str, issue: str) -> int:
+    if issue.lstrip("#").isdigit():
+        number = int(issue.lstrip("#"))
+        try:
+            provider.get_issue(path, number)
+        except NotFound:
+            raise TrackerUsageError(f"ISSUE: {path} has no issue #{number}") from None
+        return number
+    found = index_issues(provider.list_issues(path, state="all"))
+    if issue not in found:
+        keys = ", ".join(sorted(found)) or "none"
+        raise TrackerUsageError(f"ISSUE: {path} has no issue {issue!r} (give a number or one of: {keys})")
+    return found[issue].number

@@ -1,0 +1,312 @@
+"""Session lifecycle: log held and skipped sessions, keep one session open, carry out quick commands."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from issuebot import commands
+from issuebot.commands import Command, UsageError
+from issuebot.models import EventKind, Issue
+from issuebot.reconcile import Plan
+from issuebot.workflows import offboarding
+
+triggers = frozenset({"sync", "sweep", "event"})
+
+SECTION = "session-log"  # bot-owned section of the progress tracker body
+HANDLED_KEPT = 200  # comment ids remembered in state `handled`
+OUTCOMES = ("held", "skipped")
+COMMENT_EVENTS = (EventKind.COMMENT_CREATED, EventKind.COMMENT_EDITED)
+
+
+def decide(plan: Plan) -> None:
+    """Recompute the session log from what the tracker shows, then carry out the comment's commands."""
+    if plan.view.project is None:
+        return
+    logged_now: set[int] = set()
+    recompute_from_tracker(plan, logged_now)
+    end_expired_pause(plan)
+    event = plan.ctx.event
+    if (
+        plan.ctx.trigger == "event" and event is not None and event.kind in COMMENT_EVENTS
+        and event.comment_id is not None
+    ):
+        carry_out_commands(plan, logged_now)
+    if plan.status == "kickoff" and any(e.get("outcome") == "held" for e in plan.state["sessions"]):
+        plan.set_status("active")
+    keep_one_session_open(plan, logged_now)
+    write_session_log(plan)
+
+
+# ----------------------------------------------------------------------------- reading the tracker
+
+
+def session_number(key: str) -> int | None:
+    """3 for marker key `session:3`."""
+    prefix, _, number = key.partition(":")
+    return int(number) if prefix == "session" and number.isdigit() else None
+
+
+def session_issues(plan: Plan) -> dict[int, Issue]:
+    found = {}
+    for key, issue in plan.view.issues.items():
+        number = session_number(key)
+        if number is not None:
+            found[number] = issue
+    return found
+
+
+def outcome_of(plan: Plan, issue: Issue) -> str | None:
+    """`held` or `skipped` from the issue's `session::*` label, None while planned."""
+    for label in issue.labels:
+        canonical = plan.program.canonical_label(label) or ""
+        if canonical in ("session::held", "session::skipped"):
+            return canonical.split("::", 1)[1]
+    return None
+
+
+def log_entry(plan: Plan, number: int) -> dict[str, Any] | None:
+    return next((e for e in plan.state["sessions"] if e.get("n") == number), None)
+
+
+def record(plan: Plan, entry: dict[str, Any]) -> None:
+    """Add or replace session `entry["n"]` in the tracker's session log, kept in order."""
+    sessions = [e for e in plan.state["sessions"] if e.get("n") != entry["n"]]
+    sessions.append(entry)
+    plan.state["sessions"] = sorted(sessions, key=lambda e: e.get("n", 0))
+
+
+def open_session(plan: Plan) -> tuple[int, Issue] | None:
+    """The session issue a `/session` or `/skip` applies to: the oldest open one not yet logged."""
+    for number, issue in sorted(session_issues(plan).items()):
+        if issue.state == "open" and outcome_of(plan, issue) is None and log_entry(plan, number) is None:
+            return number, issue
+    return None
+
+
+def local_day(plan: Plan, moment: datetime | None) -> date:
+    if moment is None:
+        return plan.ctx.today
+    if moment.tzinfo is None:
+        return moment.date()
+    return moment.astimezone(ZoneInfo(plan.program.settings.timezone)).date()
+
+
+def username_of(plan: Plan, handle: str) -> str:
+    """The program username behind a tracker handle (the handle itself for anyone else)."""
+    kind = plan.ctx.provider_kind
+    for person in (plan.pair.mentor, plan.pair.mentee, *plan.program.people.values()):
+        if person.handle(kind).casefold() == handle.casefold():
+            return person.username
+    return handle
+
+
+def recompute_from_tracker(plan: Plan, logged_now: set[int]) -> None:
+    """Respect what people did by hand: closed, relabelled or reopened session issues."""
+    event = plan.ctx.event
+    for number, issue in sorted(session_issues(plan).items()):
+        key = f"session:{number}"
+        entry = log_entry(plan, number)
+        outcome = outcome_of(plan, issue)
+        if entry is None:
+            if issue.state == "open" and outcome is None:
+                continue  # the planned session
+            outcome = outcome or "held"  # closing the session issue means it was held
+            by = None
+            if event is not None and event.issue_number == issue.number:
+                by = username_of(plan, event.actor)
+            held_on = local_day(plan, issue.closed_at) if issue.state == "closed" else plan.ctx.today
+            record(plan, _entry(plan, number, held_on, outcome, by, issue=issue))
+            logged_now.add(number)
+            plan.edit_issue(key, add=[f"session::{outcome}"], state="closed", reason=f"session {outcome}")
+            if outcome == "held":
+                _now_active(plan)
+        elif issue.state == "open" and (outcome is None or outcome == entry.get("outcome")):
+            # Reopened by hand: the session counts as not held and is the open session again.
+            plan.state["sessions"] = [e for e in plan.state["sessions"] if e.get("n") != number]
+            plan.edit_issue(key, add=["session::planned"], reason="reopened")
+        elif outcome is not None and outcome != entry.get("outcome"):
+            record(plan, {**entry, "outcome": outcome})  # relabelled by hand
+        elif outcome is None:
+            plan.edit_issue(key, add=[f"session::{entry.get('outcome', 'held')}"], reason="label restored")
+
+
+def _entry(plan: Plan, number: int, on: date, outcome: str, by: str | None, *, issue: Issue | None = None,
+           minutes: int | None = None, mode: str = "sync") -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "n": number,
+        "date": on.isoformat(),
+        "minutes": 0 if outcome == "skipped" else (minutes or plan.program.settings.session_length),
+        "mode": mode,
+        "outcome": outcome,
+        "by": by,
+    }
+    if outcome == "skipped" and issue is not None and issue.due is not None:
+        entry["due"] = issue.due.isoformat()
+    return entry
+
+
+def _now_active(plan: Plan) -> None:
+    if plan.status in ("kickoff", "stale"):
+        plan.set_status("active")
+
+
+def _status_after_pause(plan: Plan) -> str:
+    return "active" if any(e.get("outcome") == "held" for e in plan.state["sessions"]) else "kickoff"
+
+
+def end_expired_pause(plan: Plan) -> None:
+    """A `/pause until` date that has come ends the pause; a pause label removed by hand does too."""
+    until = plan.state.get("paused_until")
+    if plan.status != "paused":
+        plan.state.pop("paused_until", None)
+        return
+    if until and date.fromisoformat(until) <= plan.ctx.today:
+        plan.state.pop("paused_until", None)
+        plan.set_status(_status_after_pause(plan))
+
+
+def next_due(plan: Plan, entry: dict[str, Any]) -> date:
+    """One cadence after the session was held, or after a skipped session was due."""
+    base = date.fromisoformat(entry["date"])
+    if entry.get("outcome") == "skipped" and entry.get("due"):
+        base = max(base, date.fromisoformat(entry["due"]))
+    return plan.program.settings.cadence.after(base)
+
+
+def keep_one_session_open(plan: Plan, logged_now: set[int]) -> None:
+    """After the latest logged session, the next one is open (unless the pairing ends first)."""
+    sessions = plan.state["sessions"]
+    if not sessions or plan.status == "ended":
+        return
+    last = max(sessions, key=lambda e: e.get("n", 0))
+    number = last["n"] + 1
+    key = f"session:{number}"
+    due = next_due(plan, last)
+    if plan.view.known(key):
+        issue = plan.view.open_issue(key)
+        # The next session already exists (its predecessor was reopened and closed again): move
+        # its due date, but only right after logging, so a date a person set by hand stays.
+        if issue is not None and last["n"] in logged_now and outcome_of(plan, issue) is None:
+            plan.edit_issue(key, due=due, reason="next session")
+        return
+    if open_session(plan) is not None or due > plan.ends:
+        return
+    plan.open_issue(key, "session", due=due, session={"number": number, "due": due})
+
+
+def write_session_log(plan: Plan) -> None:
+    sessions = plan.state["sessions"]
+    if not sessions:
+        return
+    rendered = plan.ctx.templates.render("session-log", **plan.render_context(sessions=sessions))
+    plan.sections[SECTION] = rendered.body
+
+
+# ----------------------------------------------------------------------------- quick commands
+
+
+def carry_out_commands(plan: Plan, logged_now: set[int]) -> None:
+    """Run the quick commands of the comment that triggered this reconcile, once per comment."""
+    event = plan.ctx.event
+    assert event is not None and event.comment_id is not None
+    if event.comment_id in plan.state.get("handled", []):
+        return
+    parsed = commands.parse_commands(event.comment_body)
+    if not parsed:
+        return
+    program, pair, kind = plan.program, plan.pair, plan.ctx.provider_kind
+    coordinators = [
+        program.people[u].handle(kind) if u in program.people else u for u in program.settings.coordinators
+    ]
+    role = commands.role_of(event.actor, [pair.mentor.handle(kind), pair.mentee.handle(kind)], coordinators)
+    names = [item.name for item in parsed]
+    if not all(commands.may_use(name, role) for name in names):
+        plan.reply(event.issue_number, f"ack:{event.comment_id}", "command-refused", actor=event.actor,
+                   commands=names)
+        _remember(plan, event.comment_id)
+        return
+    by = username_of(plan, event.actor)
+    results = []
+    for item in parsed:
+        if isinstance(item, Command):
+            item = commands.check_dates(item, today=plan.ctx.today, starts=pair.starts, ends=plan.ends) or item
+        if isinstance(item, UsageError):
+            results.append(_usage(item))
+        else:
+            results.append(run_command(plan, item, by, logged_now))
+    if any(r["status"] != "usage" for r in results):
+        _remember(plan, event.comment_id)
+        plan.reply(event.issue_number, f"ack:{event.comment_id}", "command-ack", actor=event.actor, results=results)
+    else:
+        # Nothing was carried out: an edited comment with a corrected argument may still run.
+        plan.reply(event.issue_number, f"usage:{event.comment_id}", "command-ack", actor=event.actor,
+                   results=results)
+
+
+def _remember(plan: Plan, comment_id: Any) -> None:
+    handled = [c for c in plan.state.get("handled", []) if c != comment_id]
+    handled.append(comment_id)
+    plan.state["handled"] = handled[-HANDLED_KEPT:]
+
+
+def _usage(error: UsageError) -> dict[str, Any]:
+    return {"command": error.name, "line": error.line, "status": "usage", "problem": error.problem,
+            "argument": error.argument, "syntax": error.syntax}
+
+
+def run_command(plan: Plan, command: Command, by: str, logged_now: set[int]) -> dict[str, Any]:
+    """Carry out one well-formed command; the result feeds the acknowledgement template."""
+    result: dict[str, Any] = {"command": command.name, "line": command.line, "status": "done"}
+    event = plan.ctx.event
+    if command.name == "session":
+        target = open_session(plan)
+        if target is not None:
+            number = target[0]
+        else:
+            known = [n for n in (session_number(k) for k in plan.state["issues"]) if n is not None]
+            number = max([0, *known, *(e.get("n", 0) for e in plan.state["sessions"])]) + 1
+        held_on = command.on or local_day(plan, event.at if event else None)
+        entry = _entry(plan, number, held_on, "held", by, minutes=command.minutes, mode=command.mode)
+        record(plan, entry)
+        logged_now.add(number)
+        if target is not None:
+            plan.edit_issue(f"session:{number}", add=["session::held"], state="closed", reason="session held")
+        _now_active(plan)
+        result.update(number=number, date=entry["date"], minutes=entry["minutes"], mode=entry["mode"],
+                      next_due=next_due(plan, entry).isoformat())
+    elif command.name == "skip":
+        target = open_session(plan)
+        if target is None:
+            result.update(status="unchanged", problem="no_open_session")
+            return result
+        number, issue = target
+        entry = _entry(plan, number, plan.ctx.today, "skipped", by, issue=issue)
+        record(plan, entry)
+        logged_now.add(number)
+        plan.edit_issue(f"session:{number}", add=["session::skipped"], state="closed", reason="session skipped")
+        result.update(number=number, next_due=next_due(plan, entry).isoformat())
+    elif command.name == "pause":
+        plan.set_status("paused")
+        if command.until is not None:
+            plan.state["paused_until"] = command.until.isoformat()
+        else:
+            plan.state.pop("paused_until", None)
+        result.update(until=command.until.isoformat() if command.until else None)
+    elif command.name == "resume":
+        if plan.status != "paused":
+            result.update(status="unchanged", problem="not_paused")
+            return result
+        plan.state.pop("paused_until", None)
+        plan.set_status(_status_after_pause(plan))
+    elif command.name == "extend":
+        ends = commands.new_end(command, plan.ends)
+        plan.state["ends"] = ends.isoformat()
+        result.update(ends=ends.isoformat())
+    elif command.name == "end":
+        offboarding.end_pair(plan, command.reason, by)
+        result.update(reason=command.reason)
+    elif command.name == "help":
+        result.update(status="help")
+    return result

@@ -1,0 +1,79 @@
+"""handle_event: which events are ignored, and one effect for concurrent identical deliveries."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+from issuebot.events import handle_event
+from issuebot.models import Event, EventKind
+from issuebot.providers.local import LocalProvider
+from tests.conftest import Clock
+from tests.fakes.local import LocalHarness
+from tests.test_sessions import Pairing, held
+
+
+def test_events_on_projects_that_are_not_pairs_are_ignored(forge, tmp_path, clock):
+    pairing = Pairing(forge, tmp_path, clock)
+    writes = forge.writes
+    for project in (pairing.provider.project_path("coordination"), pairing.provider.project_path("mentoring-zed-amy"),
+                    "elsewhere/" + pairing.path.rsplit("/", 1)[-1]):
+        event = Event(kind=EventKind.COMMENT_CREATED, provider=pairing.provider.kind, project=project,
+                      issue_number=1, actor="bob", comment_id=99, comment_body="/session")
+        outcome = pairing.deliver(event)
+        assert outcome.pair is None and outcome.ignored and "not a pair project" in outcome.ignored
+    assert forge.writes == writes
+
+
+def test_event_without_commands_only_reconciles(forge, tmp_path, clock):
+    pairing = Pairing(forge, tmp_path, clock)
+    outcome = pairing.comment("bob", "session:1", "Agenda: career paths. See /docs later.")
+    assert outcome.ignored is None and outcome.commands == []
+    assert outcome.writes == 0
+    assert pairing.replies("session:1") == []
+
+
+def test_one_comment_with_several_commands_gets_one_reply(forge, tmp_path, clock):
+    pairing = Pairing(forge, tmp_path, clock)
+    pairing.at("2027-01-20T09:00:00")
+    outcome = pairing.comment("bob", "session:1", "/session 50m\n/extend 2w\n/extend soon")
+    assert outcome.commands == ["/session 50m", "/extend 2w", "/extend soon"]
+    (reply,) = pairing.replies("session:1")
+    assert "session 1 is logged" in reply and "now runs until 2027-07-25" in reply and "`soon` is not a period" in reply
+    assert pairing.state()["ends"] == "2027-07-25"
+
+
+def test_ten_identical_deliveries_at_once_have_one_effect(tmp_path):
+    clock = Clock()
+    pairing = Pairing(LocalHarness(tmp_path, clock), tmp_path, clock)
+    pairing.at("2027-01-20T09:00:00")
+    event = pairing.write("bob", "session:1", "/session")
+    start = threading.Barrier(10)
+
+    def deliver(_: int):
+        # Each worker thread has its own provider on the same tracker file, as separate workers would.
+        provider = LocalProvider(pairing.forge.db, clock=clock)
+        start.wait()
+        return handle_event(pairing.program, provider, pairing.templates, replace(event), now=clock.now)
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        outcomes = list(pool.map(deliver, range(10)))
+    assert sorted(o.writes > 0 for o in outcomes) == [False] * 9 + [True]
+    assert len(pairing.replies("session:1", "ack:")) == 1
+    assert held(pairing.state()) == [1]
+    assert sorted(k for k in pairing.issues() if k.startswith("session:")) == ["session:1", "session:2"]
+
+
+def test_event_before_the_pair_project_exists_is_ignored(tmp_path: Path):
+    clock = Clock()
+    pairing = Pairing(LocalHarness(tmp_path, clock), tmp_path, clock)
+    other = pairing.program.pair("erin-dave")
+    path = pairing.provider.project_path(pairing.program.project_name(other))
+    # A tracker that lost the project: the event names it but nothing can be done yet.
+    empty = LocalProvider(tmp_path / "empty.db", clock=clock)
+    event = Event(kind=EventKind.ISSUE_CLOSED, provider="local", project=path, issue_number=1, actor="erin")
+    outcome = handle_event(pairing.program, empty, pairing.templates, event, now=clock.now)
+    assert outcome.pair == "erin-dave"
+    assert outcome.writes == 0
