@@ -1,0 +1,117 @@
+"""The inbox on SQLite and PostgreSQL: insert-if-absent, leases, expiry, pruning, pair locks."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from issuebot.store import DONE, FAILED, PROCESSING, QUEUED, Store, database_url, shown_url
+
+T0 = datetime(2027, 1, 11, 9, 0, tzinfo=timezone.utc)
+
+
+def add(store: Store, delivery_id: str = "d-1", now: datetime = T0, project: str = "o/mentoring-bob-alice") -> int | None:
+    return store.add_delivery(provider="github", delivery_id=delivery_id, event="issue_comment",
+                              headers={"X-GitHub-Event": "issue_comment"}, body=b'{"a": 1}', project=project,
+                              now=now, lease_seconds=60)
+
+
+def test_duplicate_delivery_stores_nothing_new(store: Store) -> None:
+    first = add(store)
+    assert first is not None
+    assert add(store) is None and add(store, now=T0 + timedelta(hours=1)) is None
+    assert store.counts()[QUEUED] == 1
+    row = store.get(first)
+    assert row.body == b'{"a": 1}' and row.headers == {"X-GitHub-Event": "issue_comment"}
+    assert row.received_at == T0 and row.status == QUEUED and row.attempts == 0
+    # The same id from another forge is another delivery.
+    assert store.add_delivery(provider="gitlab", delivery_id="d-1", event="Note Hook", headers={}, body=b"{}",
+                              project="g/p", now=T0, lease_seconds=60) is not None
+
+
+def test_claim_is_exclusive_until_the_lease_expires(store: Store) -> None:
+    row_id = add(store)
+    claimed = store.claim(row_id, T0, 60)
+    assert claimed.status == PROCESSING and claimed.attempts == 1
+    assert store.claim(row_id, T0 + timedelta(seconds=59), 60) is None
+    again = store.claim(row_id, T0 + timedelta(seconds=61), 60)
+    assert again is not None and again.attempts == 2
+    store.finish(row_id, DONE, T0 + timedelta(seconds=62))
+    assert store.claim(row_id, T0 + timedelta(days=1), 60) is None
+    assert store.get(row_id).status == DONE and store.get(row_id).lease_until is None
+
+
+def test_concurrent_claims_have_one_winner(store: Store) -> None:
+    row_id = add(store)
+    wins: list[Any] = []
+    barrier = threading.Barrier(8)
+
+    def claim() -> None:
+        barrier.wait()
+        wins.append(store.claim(row_id, T0, 60))
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(1 for won in wins if won is not None) == 1
+
+
+def test_expired_leases_and_unclaimed_rows_are_taken_once(store: Store) -> None:
+    stuck = add(store, "stuck")
+    never_enqueued = add(store, "lost")
+    fresh = add(store, "fresh", now=T0 + timedelta(seconds=50))
+    store.claim(stuck, T0, 60)
+    later = T0 + timedelta(seconds=61)
+    assert store.take_expired(later, 60) == [stuck, never_enqueued]
+    assert store.take_expired(later, 60) == []  # their lease was renewed
+    assert store.get(stuck).status == QUEUED and store.claim(stuck, later, 60) is not None
+    assert store.get(fresh).status == QUEUED
+
+
+def test_release_puts_a_delivery_back_with_its_error(store: Store) -> None:
+    row_id = add(store)
+    store.claim(row_id, T0, 60)
+    store.release(row_id, retry_at=T0 + timedelta(seconds=30), lease_seconds=60, error="RateLimited: slow down")
+    row = store.get(row_id)
+    assert row.status == QUEUED and row.attempts == 1 and row.error == "RateLimited: slow down"
+    store.claim(row_id, T0, 60)
+    store.release(row_id, retry_at=T0, lease_seconds=60, count_attempt=False)
+    assert store.get(row_id).attempts == 1
+
+
+def test_prune_removes_only_old_finished_rows(store: Store) -> None:
+    old_done, old_failed, old_queued = add(store, "a"), add(store, "b"), add(store, "c")
+    recent = add(store, "d")
+    store.finish(old_done, DONE, T0)
+    store.finish(old_failed, FAILED, T0, error="gave up")
+    store.finish(recent, DONE, T0 + timedelta(days=20))
+    store.audit(now=T0, delivery=old_done, pair="bob-alice", outcome=DONE, writes=2)
+    assert store.prune(T0 + timedelta(days=14)) == 2
+    assert store.get(old_done) is None and store.get(old_failed) is None
+    assert store.get(old_queued) is not None and store.get(recent) is not None
+    assert store.audit_rows() == []
+
+
+def test_pair_locks_serialise_and_survive_a_dead_owner(store: Store) -> None:
+    assert store.lock_pair("o/p", "delivery-1", T0, 60)
+    assert not store.lock_pair("o/p", "delivery-2", T0 + timedelta(seconds=30), 60)
+    assert store.lock_pair("o/q", "delivery-2", T0, 60)  # another pair is free
+    assert store.lock_pair("o/p", "delivery-1", T0 + timedelta(seconds=30), 60)  # the same delivery, retried
+    assert store.lock_pair("o/p", "delivery-2", T0 + timedelta(seconds=91), 60)  # the owner died; lease over
+    store.unlock_pair("o/p", "delivery-1")  # not the owner any more: no effect
+    assert not store.lock_pair("o/p", "delivery-3", T0 + timedelta(seconds=92), 60)
+    store.unlock_pair("o/p", "delivery-2")
+    assert store.lock_pair("o/p", "delivery-3", T0 + timedelta(seconds=92), 60)
+    assert store.drop_expired_locks(T0 + timedelta(days=1)) == 2
+
+
+def test_database_urls_pick_psycopg_and_hide_passwords(tmp_path: Path) -> None:
+    assert database_url(None, tmp_path / "s.db") == f"sqlite:///{tmp_path / 's.db'}"
+    assert database_url("postgresql://u:pw@db/x", tmp_path) == "postgresql+psycopg://u:pw@db/x"
+    assert database_url("postgres://u@db/x", tmp_path) == "postgresql+psycopg://u@db/x"
+    assert "pw" not in shown_url("postgresql+psycopg://u:pw@db/x")
+    assert "pw" not in Store("postgresql+psycopg://u:pw@db/x").shown_url
