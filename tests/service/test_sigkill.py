@@ -72,6 +72,7 @@ def test_sigkilled_worker_loses_nothing_and_nothing_runs_twice(
     assert row.status == PROCESSING and row.attempts == 1
     assert service.queue.pending() == 0  # Huey dropped the task with its worker
 
+    clock.set(datetime.now(timezone.utc))  # the worker claimed under real time, moments ago
     assert service.queue.requeue_expired() == []  # the lease still runs
     clock.advance(seconds=6)
     assert service.queue.requeue_expired() == [1]
