@@ -388,6 +388,10 @@ def _tracker_act(config_path: Path | None, now_text: str | None, pair_id: str, i
 
     program = load(config_path)
     now = parse_now(now_text)
+    kind = program.settings.provider.kind
+    if kind != "local":
+        fail(f"`issuebot tracker` acts on the embedded tracker only; {program.path.name} uses {kind}, "
+             "where people act in the tracker itself")
     provider = provider_for(program, now if now_text else None)
     try:
         done = act_on_tracker(program, provider, templates_for(program), pair_id=pair_id, issue=issue, user=user,
