@@ -231,6 +231,12 @@ class LevelRule(Strict):
     mentor_min: int | None = Field(None, description="lowest mentor level allowed")
     mentor_max: int | None = Field(None, description="highest mentor level allowed")
 
+    @model_validator(mode="after")
+    def _ordered(self) -> "LevelRule":
+        if self.mentor_min is not None and self.mentor_max is not None and self.mentor_min > self.mentor_max:
+            raise ValueError(f"mentor_min ({self.mentor_min}) is above mentor_max ({self.mentor_max})")
+        return self
+
 
 class MatchWeights(Strict):
     """How much each kind of common ground adds to a proposed pair's score."""
@@ -590,6 +596,12 @@ def _resolve(path: Path, parsed: ProgramFile, shown: str, lines: dict[tuple[Any,
         )
 
     settings = parsed.program
+    for key in ("exclude", "never_again"):  # matching rules must name people of this program
+        for index, names in enumerate(getattr(settings.matching, key)):
+            for side, username in enumerate(names):
+                if username not in people:
+                    problem(("program", "matching", key, index, side),
+                            f"unknown person {username!r}{_did_you_mean(username, people)}")
     pairs: list[Pair] = []
     seen: dict[str, int] = {}
     for index, entry in enumerate(parsed.pairs):

@@ -259,3 +259,17 @@ def test_match_cli_reports_a_bad_matching_section_without_a_traceback(tmp_path: 
     result = CliRunner().invoke(main, ["match", "-c", str(path), "--no-tracker"])
     assert result.exit_code == 2
     assert "program.matching.weights.skils: unknown key 'skils' (did you mean 'skills'?)" in result.output
+
+
+def test_matching_rules_naming_unknown_people_or_upside_down_levels_are_config_errors(tmp_path: Path) -> None:
+    rules = {"exclude": [["e0", "mm1"]], "level_rules": [{"mentee_levels": [1], "mentor_min": 5, "mentor_max": 4}]}
+    path = make_program(tmp_path, cohort(1), rules)
+    result = CliRunner().invoke(main, ["match", "-c", str(path), "--no-tracker"])
+    assert result.exit_code == 2
+    assert "program.matching.level_rules[0]: mentor_min (5) is above mentor_max (4)" in result.output
+    rules["level_rules"] = []
+    path = make_program(tmp_path, cohort(1), rules)
+    result = CliRunner().invoke(main, ["match", "-c", str(path), "--no-tracker"])
+    assert result.exit_code == 2
+    assert "program.matching.exclude[0][1]: unknown person 'mm1' (did you mean 'm1'?)" in result.output
+    assert "program.yml:" in result.output
