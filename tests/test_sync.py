@@ -391,3 +391,18 @@ def test_sync_json_and_report_json_fields(tmp_path):
     assert (bob["goals_total"], bob["goals_done"]) == (1, 0)
     assert bob["url"]
     assert rows["erin-dave"]["goals_total"] == 0
+
+
+def test_truncated_state_block_is_repaired_once_not_on_every_run(forge, tmp_path):
+    program = program_for(forge, tmp_path)
+    run_sync(forge.provider, program)
+    bob = forge.provider.project_path("mentoring-bob-alice")
+    tracker = issues_by_key(forge, bob)["progress"]
+    cut = tracker.body[: tracker.body.index('"status"')] + " -->\n"  # a person's edit lost the end of the JSON
+    forge.as_user("bob").update_issue(bob, tracker.number, body=cut)
+
+    assert run_sync(forge.provider, program).outcome.writes == 1
+    repaired = issues_by_key(forge, bob)["progress"].body
+    assert repaired.count("issuebot:state") == 1
+    assert sorted(markers.read_state(repaired)["issues"]) == ["goal:1", "kickoff", "session:1"]
+    assert run_sync(forge.provider, program).outcome.writes == 0
