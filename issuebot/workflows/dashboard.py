@@ -9,7 +9,7 @@ from typing import Any
 
 from issuebot import markers, report
 from issuebot.config import Program, add_months
-from issuebot.models import Action, CreateProject, EditIssue, Issue, Member, OpenIssue, SetMembers
+from issuebot.models import Action, CreateProject, EditIssue, Issue, Member, OpenIssue, Project, SetMembers
 from issuebot.reconcile import Context, PairView, Plan
 from issuebot.templates import Templates
 from issuebot.workflows import offboarding
@@ -83,8 +83,11 @@ def decide(plan: Plan) -> None:
 def projected_view(view: PairView, actions: list[Action]) -> PairView:
     """The view as it will be once `actions` are applied (pure): the dashboard shows the result of this sweep."""
     issues = dict(view.issues)
+    project = view.project
     for action in actions:
-        if isinstance(action, OpenIssue):
+        if isinstance(action, CreateProject) and project is None:
+            project = Project(path=view.project_path, name=action.name)
+        elif isinstance(action, OpenIssue):
             issues[action.key] = Issue(project=action.project, number=0, title=action.title, body=action.body,
                                        labels=action.labels, due=action.due)
         elif isinstance(action, EditIssue) and action.key in issues:
@@ -93,7 +96,7 @@ def projected_view(view: PairView, actions: list[Action]) -> PairView:
                 l for l in action.add_labels if l not in issue.labels)
             issues[action.key] = replace(issue, labels=labels, body=action.body if action.body is not None else issue.body,
                                          state=action.state or issue.state, due=action.due or issue.due)
-    return replace(view, issues=issues)
+    return replace(view, project=project, issues=issues)
 
 
 def who_acts(program: Program, view: PairView, ctx: Context) -> str:
