@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -36,6 +37,7 @@ from issuebot.providers.base import (
 )
 from issuebot.templates import Templates
 
+log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 PER_PAGE = 100  # GitHub's maximum page size
 MAX_RETRIES = 5  # transient 5xx and short rate-limit waits; urllib3 backs off 0.5s, 1s, 2s, ...
@@ -540,8 +542,23 @@ class GitHubProvider:
             extra["labels"] = list(labels)
         if assignees:
             extra["assignees"] = list(assignees)
+        repo = self._repo(project)
+        text = join_due(body, due, self._due_line(due))
         with self._api(f"create an issue in {project}", verb="create_issue"):
-            created = self._repo(project).create_issue(title, body=join_due(body, due, self._due_line(due)), **extra)
+            try:
+                created = repo.create_issue(title, body=text, **extra)
+            except GithubException as exc:
+                if not (assignees and exc.status == 422 and _invalid_fields(exc) == {"assignees"}):
+                    raise
+                # A person who has not accepted the repository invitation yet cannot be assigned
+                # (422 assignees invalid): open the issue with those who can be.
+                with self._tally.verb("list_assignees"):
+                    assignable = {str(_json(u)["login"]).lower() for u in repo.get_assignees()}
+                extra["assignees"] = [a for a in assignees if a.lower() in assignable]
+                left_out = [a for a in assignees if a.lower() not in assignable]
+                log.warning("%s: not assigned yet (no access to the repository until they accept the invitation): %s",
+                            project, ", ".join(left_out))
+                created = repo.create_issue(title, body=text, **extra)
         return self._issue(_json(created))
 
     def update_issue(
@@ -637,6 +654,12 @@ class GitHubProvider:
 
 
 # --------------------------------------------------------------------------- pure helpers
+
+
+def _invalid_fields(exc: GithubException) -> set[str]:
+    """The fields GitHub's 422 `errors[]` names."""
+    data = exc.data if isinstance(exc.data, dict) else {}
+    return {str(e.get("field")) for e in data.get("errors", []) if isinstance(e, dict) and e.get("field")}
 
 
 def _rank_of(permissions: Any) -> int:

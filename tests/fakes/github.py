@@ -31,7 +31,7 @@ from issuebot.providers.github import GitHubProvider
 
 HOST = "https://github.example.test"
 BASE = HOST + "/api/v3"  # a GitHub Enterprise Server style base URL
-ORG = "mentoring-org"
+ORG = "mentoring"  # the same namespace as the embedded tracker's default group
 BOT = "issuebot-bot"
 DOCS = "https://docs.github.com/rest"
 
@@ -86,6 +86,7 @@ class FakeGitHub:
         self.prefix = urlsplit(self.base).path
         self.org = org
         self.users: dict[str, Json] = {}
+        self.outside: set[str] = set()  # logins that are not members of the organisation
         self.tokens: dict[str, str] = {}  # token -> login
         self.installation_tokens: dict[str, tuple[int, datetime]] = {}  # token -> (installation, expires)
         self.app: Json | None = None
@@ -118,6 +119,7 @@ class FakeGitHub:
             ("GET", "/repos/{owner}/{repo}/collaborators/{username}", self._check_collaborator),
             ("PUT", "/repos/{owner}/{repo}/collaborators/{username}", self._add_collaborator),
             ("GET", "/repos/{owner}/{repo}/invitations", self._list_invitations),
+            ("GET", "/repos/{owner}/{repo}/assignees", self._list_assignees),
             ("GET", "/repos/{owner}/{repo}/labels", self._list_labels),
             ("POST", "/repos/{owner}/{repo}/labels", self._create_label),
             ("GET", "/repos/{owner}/{repo}/labels/{name}", self._get_label),
@@ -189,6 +191,11 @@ class FakeGitHub:
         return {"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "4999", "X-RateLimit-Reset": str(reset),
                 "X-RateLimit-Used": "1", "X-RateLimit-Resource": "core", "X-GitHub-Api-Version-Selected": "2022-11-28"}
 
+    @property
+    def log(self) -> list[tuple[str, str]]:
+        """(method, path) of every request received."""
+        return [(call.method, call.path) for call in self.calls]
+
     # ------------------------------------------------------------------ test knobs
 
     def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1, rate_limited: bool = False) -> None:
@@ -213,11 +220,14 @@ class FakeGitHub:
             raise Refusal(429, "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.", headers=headers)
         raise Refusal(status, "Server Error" if status >= 500 else "Error", headers=headers)
 
-    def add_user(self, login: str, *, token: str | None = None, kind: str = "User") -> Json:
+    def add_user(self, login: str, *, token: str | None = None, kind: str = "User", outside: bool = False) -> Json:
+        """A GitHub account; a member of the organisation unless `outside` (an outside collaborator)."""
         user = self.users.get(login.lower())
         if user is None:
             user = _user(login, next(self._ids), self.base, kind)
             self.users[login.lower()] = user
+        if outside:
+            self.outside.add(login.lower())
         if token:
             self.tokens[token] = login
         return user
@@ -361,13 +371,14 @@ class FakeGitHub:
         return self._paginated(repos, query, f"/orgs/{self.org}/repos")
 
     def _create_repo(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
-        self._needs_user(actor)
+        creator = self._needs_user(actor)
         self._check_org(params["org"])
         if not body or not body.get("name"):
             raise Refusal(422, "Validation Failed", [{"resource": "Repository", "code": "missing_field", "field": "name"}])
         data = self._new_repo(body["name"], body.get("description") or "", private=bool(body.get("private")),
                               owner_login=self.org, has_issues=body.get("has_issues", True),
                               has_wiki=body.get("has_wiki", True), has_projects=body.get("has_projects", True))
+        self.repos[data["full_name"].lower()].collaborators[creator["login"].lower()] = "admin"
         return 201, {}, data
 
     def _get_repo(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
@@ -423,12 +434,21 @@ class FakeGitHub:
         if login in repo.invitations:
             repo.invitations[login]["permissions"] = role
             return 204, {}, None
+        if login not in self.outside:
+            repo.collaborators[login] = role  # an organisation member is added directly: 204
+            return 204, {}, None
         invitation = {"id": next(self._ids), "node_id": "I_inv", "repository": _minimal_repo(repo.data),
                       "invitee": user, "inviter": inviter, "permissions": role, "created_at": _ts(self.clock()),
                       "expired": False, "url": f"{self.base}/user/repository_invitations/1",
                       "html_url": f"{repo.data['html_url']}/invitations"}
         repo.invitations[login] = invitation
         return 201, {}, invitation
+
+    def _list_assignees(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
+        self._needs_user(actor)
+        repo = self._repo(params["owner"], params["repo"])
+        people = [self.users[login] for login in repo.collaborators]
+        return self._paginated(people, query, f"/repos/{repo.data['full_name']}/assignees")
 
     def _list_invitations(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
         self._needs_user(actor)
@@ -490,7 +510,6 @@ class FakeGitHub:
 
     def _new_issue(self, repo: Repo, title: str, body: str | None, user: Json, labels: list[str], assignees: list[str]) -> Json:
         number = repo.next_number
-        repo.next_number += 1
         now = _ts(self.clock())
         url = f"{repo.data['url']}/issues/{number}"
         issue = {
@@ -503,14 +522,19 @@ class FakeGitHub:
             "comments": 0, "closed_at": None, "created_at": now, "updated_at": now, "closed_by": None,
             "author_association": "MEMBER", "reactions": {"url": url + "/reactions", "total_count": 0},
         }
-        self._assign(repo, issue, assignees)
+        self._assign(repo, issue, assignees)  # may refuse: the number is not used up then
+        repo.next_number += 1
         repo.issues[number] = issue
         repo.comments[number] = []
         return issue
 
     def _assign(self, repo: Repo, issue: Json, logins: list[str]) -> None:
-        # GitHub drops assignees who cannot be assigned in the repository (no access yet).
-        people = [self.users[l.lower()] for l in logins if l.lower() in repo.collaborators and l.lower() in self.users]
+        # Assignees need access to the repository; a pending invitation is not access yet.
+        invalid = [l for l in logins if l.lower() not in repo.collaborators]
+        if invalid:
+            raise Refusal(422, "Validation Failed", [
+                {"value": l, "resource": "Issue", "field": "assignees", "code": "invalid"} for l in invalid])
+        people = [self.users[l.lower()] for l in dict.fromkeys(logins)]
         issue["assignees"] = people
         issue["assignee"] = people[0] if people else None
 
