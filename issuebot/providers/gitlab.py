@@ -98,6 +98,8 @@ class GitLabProvider:
         # Set when the token may not manage group labels: they go into each project instead.
         self._project_label_specs: tuple[tuple[str, str, str], ...] | None = None
         self._labelled_projects: set[str] = set()
+        self._group_handle: Any = None
+        self._project_handles: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ plumbing
 
@@ -164,10 +166,16 @@ class GitLabProvider:
         return f"{self.group}/{name}"
 
     def _group(self) -> Any:
-        return self.gl.groups.get(self.group, lazy=True)
+        if self._group_handle is None:
+            self._group_handle = self.gl.groups.get(self.group, lazy=True)
+        return self._group_handle
 
     def _project(self, path: str) -> Any:
-        return self.gl.projects.get(path, lazy=True)
+        """A lazy project handle (no call); cached, as python-gitlab builds ~80 managers for each."""
+        handle = self._project_handles.get(path)
+        if handle is None:
+            handle = self._project_handles[path] = self.gl.projects.get(path, lazy=True)
+        return handle
 
     def _issue(self, project: str, number: int) -> Any:
         return self._project(project).issues.get(number, lazy=True)

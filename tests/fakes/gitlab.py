@@ -58,9 +58,11 @@ class FakeGitLab:
         self.groups: dict[int, dict[str, Any]] = {}
         self.group_members: dict[int, dict[int, int]] = {}
         self.projects: dict[int, dict[str, Any]] = {}
+        self.project_ids: dict[str, int] = {}  # path_with_namespace -> id
         self.members: dict[int, dict[int, int]] = {}
         self.labels: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
         self.issues: dict[int, dict[str, Any]] = {}
+        self.issue_ids: dict[tuple[int, int], int] = {}  # (project id, iid) -> id
         self.notes: dict[int, list[dict[str, Any]]] = {}
         self.boards: dict[int, list[dict[str, Any]]] = {}
         self.failures: list[tuple[int, int | None]] = []
@@ -139,7 +141,8 @@ class FakeGitLab:
         self.denied.append((method.upper(), re.compile(path_pattern)))
 
     def project_by_path(self, path: str) -> dict[str, Any] | None:
-        return next((p for p in self.projects.values() if p["path_with_namespace"] == path), None)
+        pid = self.project_ids.get(path)
+        return self.projects[pid] if pid is not None else None
 
     # ------------------------------------------------------------------ dispatch
 
@@ -180,13 +183,16 @@ class FakeGitLab:
             headers.update(exc.headers)
             return exc.status, headers, json.dumps({"message": exc.message})
 
-    def page(self, items: list[dict[str, Any]], query: dict[str, str], url: Any) -> tuple[int, Any, dict[str, str]]:
+    def page(self, items: list[dict[str, Any]], query: dict[str, str], url: Any,
+             render: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> tuple[int, Any, dict[str, str]]:
         """One page the way GitLab's offset pagination answers (per_page at most 100)."""
         per_page = max(1, min(int(query.get("per_page") or 20), 100))
         number = max(1, int(query.get("page") or 1))
         total = len(items)
         pages = max(1, math.ceil(total / per_page))
         chunk = items[(number - 1) * per_page : number * per_page]
+        if render is not None:
+            chunk = [render(item) for item in chunk]
 
         def link(to: int) -> str:
             params = dict(query, page=str(to), per_page=str(per_page))
@@ -219,7 +225,7 @@ class FakeGitLab:
         return found
 
     def _issue(self, project: dict[str, Any], iid: str) -> dict[str, Any]:
-        found = next((i for i in self.issues.values() if i["project_id"] == project["id"] and i["iid"] == int(iid)), None)
+        found = self.issues.get(self.issue_ids.get((project["id"], int(iid)), -1))
         if found is None:
             raise HttpError(404, "404 Issue Not Found")
         return found
@@ -292,6 +298,7 @@ class FakeGitLab:
             "creator_id": creator, "_next_iid": 1,
         }
         self.projects[pid] = project
+        self.project_ids[full] = pid
         self.members[pid] = {}
         self.labels[("project", pid)] = {}
         return project
@@ -443,12 +450,12 @@ class FakeGitLab:
             if self.projects[i["project_id"]]["namespace"]["id"] == group["id"]
             and (include_archived or not self.projects[i["project_id"]]["archived"])
         ]
-        return self.page([self._issue_json(i) for i in self._filter_issues(found, query)], query, url)
+        return self.page(self._filter_issues(found, query), query, url, self._issue_json)
 
     def list_project_issues(self, ident: str, *, query: dict[str, str], url: Any, **_: Any) -> Any:
         project = self._project(ident)
         found = [i for i in self.issues.values() if i["project_id"] == project["id"]]
-        return self.page([self._issue_json(i) for i in self._filter_issues(found, query)], query, url)
+        return self.page(self._filter_issues(found, query), query, url, self._issue_json)
 
     def get_issue(self, ident: str, iid: str, **_: Any) -> tuple[int, Any]:
         return 200, self._issue_json(self._issue(self._project(ident), iid))
@@ -483,6 +490,7 @@ class FakeGitLab:
             "confidential": bool(body.get("confidential")),
         }
         self.issues[issue["id"]] = issue
+        self.issue_ids[(project["id"], iid)] = issue["id"]
         self.notes[issue["id"]] = []
         return 201, self._issue_json(issue)
 
@@ -647,6 +655,14 @@ class GitLabHarness:
 
     def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1) -> None:
         self.fake.fail_next(status, retry_after=retry_after, times=times)
+
+    def members(self, project: str) -> dict[str, str]:
+        """Direct members by username, as the roles ("pair", "coordinator") their access level means."""
+        roles = {int(level): role for role, level in self.provider.access.items()}
+        return {user: roles.get(level, str(level)) for user, level in self.fake.member_levels(project).items()}
+
+    def label_names(self, project: str | None = None) -> set[str]:
+        return self.fake.label_names(project)
 
     @property
     def reads(self) -> int:
