@@ -101,3 +101,27 @@ def test_max_writes_stops_and_the_next_run_continues(program_path):
 def test_progress_lines_when_not_a_terminal(program_path):
     done = run(program_path, "--now", "2027-01-12T09:00:00")
     assert "swept 2/2 pairs" in done.output and "dashboard" in done.output
+
+
+CI = Path(__file__).resolve().parent.parent / "config" / "ci"
+
+
+def test_ci_templates_schedule_a_sweep_and_offer_a_dry_run():
+    import yaml
+
+    gitlab = yaml.safe_load((CI / "gitlab-ci.yml").read_text())
+    scheduled, manual = gitlab["issuebot-sweep"], gitlab["issuebot-sweep-dry-run"]
+    assert scheduled["rules"][0]["if"] == '$CI_PIPELINE_SOURCE == "schedule"'
+    assert any(line.startswith("issuebot sweep --json") for line in scheduled["script"])
+    assert manual["rules"][0]["when"] == "manual" and all("--dry-run" in line for line in manual["script"])
+    assert "pip install" in " ".join(gitlab[".issuebot"]["before_script"])
+
+    github = yaml.safe_load((CI / "github-sweep.yml").read_text())
+    triggers = github[True]  # YAML 1.1 reads the key `on` as True
+    assert triggers["schedule"][0]["cron"] and triggers["workflow_dispatch"]["inputs"]["dry_run"]["type"] == "boolean"
+    steps = " ".join(step.get("run", "") for step in github["jobs"]["sweep"]["steps"])
+    assert "pip install" in steps and "issuebot sweep --dry-run" in steps and "issuebot sweep --json" in steps
+
+    help_text = CliRunner().invoke(main, ["sweep", "--help"]).output
+    for flag in ("--dry-run", "--json", "--max-writes", "--only", "--now"):
+        assert flag in help_text
