@@ -7,6 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
+from issuebot import markers
+
 from issuebot.events import handle_event
 from issuebot.models import Event, EventKind
 from issuebot.providers.local import LocalProvider
@@ -77,3 +81,72 @@ def test_event_before_the_pair_project_exists_is_ignored(tmp_path: Path):
     outcome = handle_event(pairing.program, empty, pairing.templates, event, now=clock.now)
     assert outcome.pair == "erin-dave"
     assert outcome.writes == 0
+
+
+class Killed(BaseException):
+    """The worker process dying: not an error anything may catch."""
+
+
+class DiesAfterWrites:
+    """The embedded tracker, but the process 'dies' right after its N-th write."""
+
+    WRITES = frozenset({"ensure_members", "ensure_labels", "create_issue", "update_issue", "create_comment",
+                        "archive_project"})
+
+    def __init__(self, provider: LocalProvider, writes: int):
+        self._provider, self._left = provider, writes
+
+    def __getattr__(self, name: str):
+        value = getattr(self._provider, name)
+        if name not in self.WRITES:
+            return value
+
+        def write(*args, **kwargs):
+            if self._left <= 0:
+                raise Killed()
+            result = value(*args, **kwargs)
+            self._left -= 1
+            return result
+        return write
+
+
+def outcome_of(pairing: Pairing) -> dict:
+    issues = pairing.issues()
+    comments = [
+        markers.find_marker(c.body)
+        for i in issues.values() for c in pairing.provider.list_comments(pairing.path, i.number)
+        if c.author == pairing.provider.bot_username
+    ]
+    state = pairing.state()
+    return {
+        "issues": {k: (i.state, sorted(i.labels), i.due) for k, i in issues.items()},
+        "replies": sorted(comments),
+        "sessions": state["sessions"],
+        "status": pairing.status(),
+    }
+
+
+def test_killed_after_any_write_then_redelivered_has_the_effect_of_one_clean_run(tmp_path):
+    clock = Clock()
+    clean = Pairing(LocalHarness(tmp_path / "clean", clock), tmp_path / "clean", clock)
+    clean.at("2027-01-20T09:00:00")
+    writes = clean.comment("bob", "session:1", "/session").writes
+    expected = outcome_of(clean)
+    assert [s["n"] for s in expected["sessions"]] == [1] and "ack:1" in expected["replies"]
+
+    assert writes == 4  # close session 1, open session 2, reply, tracker
+    for dies_after in range(writes):
+        where = tmp_path / f"killed-{dies_after}"
+        pairing = Pairing(LocalHarness(where, clock), where, clock)
+        pairing.at("2027-01-20T09:00:00")
+        event = pairing.write("bob", "session:1", "/session")
+        dying = DiesAfterWrites(pairing.provider, dies_after)
+        try:
+            handle_event(pairing.program, dying, pairing.templates, event, now=clock.now)  # type: ignore[arg-type]
+        except Killed:
+            pass
+        else:
+            pytest.fail(f"the run with {dies_after} writes should have been killed")
+        pairing.deliver(event)  # the lease expired: the delivery runs again
+        pairing.deliver(event)
+        assert outcome_of(pairing) == expected, f"killed after {dies_after} writes"

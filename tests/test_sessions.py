@@ -338,3 +338,19 @@ def test_events_by_issuebot_itself_are_ignored(pairing):
     assert outcome.ignored == "made by issuebot itself"
     assert pairing.forge.writes == writes
     assert pairing.issue("session:1").state == "open"
+
+
+def test_close_with_comment_is_one_session_described_by_the_command(pairing):
+    pairing.at("2027-01-21T18:00:00")
+    number = pairing.issue("session:1").number
+    comment = pairing.write("bob", "session:1", "/session 2027-01-20 1h async")
+    pairing.forge.as_user("bob").update_issue(pairing.path, number, state="closed")
+    pairing.deliver(comment)  # the comment's delivery arrives first and already sees the issue closed
+    pairing.deliver(Event(kind=EventKind.ISSUE_CLOSED, provider=pairing.provider.kind, project=pairing.path,
+                          issue_number=number, actor="bob", at=pairing.clock.now))
+    assert pairing.state()["sessions"] == [
+        {"n": 1, "date": "2027-01-20", "minutes": 60, "mode": "async", "outcome": "held", "by": "bob"}
+    ]
+    assert pairing.issue("session:2").due == date(2027, 2, 3)
+    assert "session:3" not in pairing.issues()
+    assert len(pairing.replies("session:1", "ack:")) == 1

@@ -28,15 +28,21 @@ def decide(plan: Plan) -> None:
     recompute_from_tracker(plan, logged_now)
     end_expired_pause(plan)
     event = plan.ctx.event
+    reply = None
     if (
         plan.ctx.trigger == "event" and event is not None and event.kind in COMMENT_EVENTS
         and event.comment_id is not None
     ):
-        carry_out_commands(plan, logged_now)
+        reply = carry_out_commands(plan, logged_now)
     if plan.status == "kickoff" and any(e.get("outcome") == "held" for e in plan.state["sessions"]):
         plan.set_status("active")
     keep_one_session_open(plan, logged_now)
     write_session_log(plan)
+    if reply is not None:
+        # The reply goes after the session writes: once it exists, a redelivery treats the
+        # comment as carried out (see events.handle_event), so nothing it announces may be missing.
+        number, key, template, context = reply
+        plan.reply(number, key, template, **context)
 
 
 # ----------------------------------------------------------------------------- reading the tracker
@@ -207,15 +213,19 @@ def write_session_log(plan: Plan) -> None:
 # ----------------------------------------------------------------------------- quick commands
 
 
-def carry_out_commands(plan: Plan, logged_now: set[int]) -> None:
-    """Run the quick commands of the comment that triggered this reconcile, once per comment."""
+Reply = tuple[int, str, str, dict[str, Any]]  # issue number, comment marker key, template, its context
+
+
+def carry_out_commands(plan: Plan, logged_now: set[int]) -> Reply | None:
+    """Run the quick commands of the comment that triggered this reconcile, once per comment;
+    returns the one reply to post."""
     event = plan.ctx.event
     assert event is not None and event.comment_id is not None
     if event.comment_id in plan.state.get("handled", []):
-        return
+        return None
     parsed = commands.parse_commands(event.comment_body)
     if not parsed:
-        return
+        return None
     program, pair, kind = plan.program, plan.pair, plan.ctx.provider_kind
     coordinators = [
         program.people[u].handle(kind) if u in program.people else u for u in program.settings.coordinators
@@ -223,10 +233,8 @@ def carry_out_commands(plan: Plan, logged_now: set[int]) -> None:
     role = commands.role_of(event.actor, [pair.mentor.handle(kind), pair.mentee.handle(kind)], coordinators)
     names = [item.name for item in parsed]
     if not all(commands.may_use(name, role) for name in names):
-        plan.reply(event.issue_number, f"ack:{event.comment_id}", "command-refused", actor=event.actor,
-                   commands=names)
         _remember(plan, event.comment_id)
-        return
+        return event.issue_number, f"ack:{event.comment_id}", "command-refused", {"actor": event.actor, "commands": names}
     by = username_of(plan, event.actor)
     results = []
     for item in parsed:
@@ -236,13 +244,12 @@ def carry_out_commands(plan: Plan, logged_now: set[int]) -> None:
             results.append(_usage(item))
         else:
             results.append(run_command(plan, item, by, logged_now))
+    context = {"actor": event.actor, "results": results}
     if any(r["status"] != "usage" for r in results):
         _remember(plan, event.comment_id)
-        plan.reply(event.issue_number, f"ack:{event.comment_id}", "command-ack", actor=event.actor, results=results)
-    else:
-        # Nothing was carried out: an edited comment with a corrected argument may still run.
-        plan.reply(event.issue_number, f"usage:{event.comment_id}", "command-ack", actor=event.actor,
-                   results=results)
+        return event.issue_number, f"ack:{event.comment_id}", "command-ack", context
+    # Nothing was carried out: an edited comment with a corrected argument may still run.
+    return event.issue_number, f"usage:{event.comment_id}", "command-ack", context
 
 
 def _remember(plan: Plan, comment_id: Any) -> None:
@@ -256,13 +263,25 @@ def _usage(error: UsageError) -> dict[str, Any]:
             "argument": error.argument, "syntax": error.syntax}
 
 
+def _closed_just_now(plan: Plan, logged_now: set[int], outcome: str) -> int | None:
+    """The session this reconcile found closed with `outcome` but not yet logged, if any."""
+    found = [n for n in logged_now if (log_entry(plan, n) or {}).get("outcome") == outcome]
+    return max(found) if found else None
+
+
 def run_command(plan: Plan, command: Command, by: str, logged_now: set[int]) -> dict[str, Any]:
     """Carry out one well-formed command; the result feeds the acknowledgement template."""
     result: dict[str, Any] = {"command": command.name, "line": command.line, "status": "done"}
     event = plan.ctx.event
     if command.name == "session":
         target = open_session(plan)
-        if target is not None:
+        just_closed = _closed_just_now(plan, logged_now, "held")
+        if just_closed is not None:
+            # The session issue was closed with this comment ("close with comment"), or by a run
+            # that died before it could reply: one session, described by the command.
+            number = just_closed
+            target = None
+        elif target is not None:
             number = target[0]
         else:
             known = [n for n in (session_number(k) for k in plan.state["issues"]) if n is not None]
@@ -278,6 +297,11 @@ def run_command(plan: Plan, command: Command, by: str, logged_now: set[int]) -> 
                       next_due=next_due(plan, entry).isoformat())
     elif command.name == "skip":
         target = open_session(plan)
+        just_skipped = _closed_just_now(plan, logged_now, "skipped")
+        if just_skipped is not None:
+            entry = log_entry(plan, just_skipped) or {}
+            result.update(number=just_skipped, next_due=next_due(plan, entry).isoformat())
+            return result
         if target is None:
             result.update(status="unchanged", problem="no_open_session")
             return result
