@@ -52,6 +52,9 @@ _DUE_BLOCK_RE = re.compile(
     r"(?:\r?\n)*<!--\s*issuebot:begin:due\s+(?P<date>\d{4}-\d{2}-\d{2})\s*-->.*?<!--\s*issuebot:end:due\s*-->[ \t]*(?:\r?\n)?",
     re.DOTALL,
 )
+_DUE_SUFFIX_RE = re.compile(
+    r"\n\n<!-- issuebot:begin:due (?P<date>\d{4}-\d{2}-\d{2}) -->\n(?:(?!<!--).)*<!-- issuebot:end:due -->\n\Z", re.DOTALL
+)
 
 
 def _utcnow() -> datetime:
@@ -145,9 +148,10 @@ def _json(obj: GithubObject) -> dict[str, Any]:
 
 
 def split_due(raw: str | None) -> tuple[str, date | None]:
-    """(body without the provider's due block, the due date it held)."""
+    """(body without the provider's due block, the due date it held). The block `join_due`
+    appended comes off exactly; one a person moved or re-wrapped comes off with its blank lines."""
     text = raw or ""
-    match = _DUE_BLOCK_RE.search(text)
+    match = _DUE_SUFFIX_RE.search(text) or _DUE_BLOCK_RE.search(text)
     if match is None:
         return text, None
     try:
