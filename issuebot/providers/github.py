@@ -496,8 +496,6 @@ class GitHubProvider:
                     raise  # mid-way: falling back would repeat what was already yielded
                 self._org_listing = False
         for repo in self.list_projects():
-            if repo.archived and state == "open":
-                continue
             yield from self.list_issues(repo.path, labels=labels, state=state, updated_after=updated_after)
 
     def _listing(self, url: str, params: dict[str, Any], what: str, updated_after: datetime | None) -> Iterator[Issue]:
