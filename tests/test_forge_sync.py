@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from issuebot import markers
 from issuebot.cli import main
 from issuebot.config import load_program
 from issuebot.reconcile import observe_program
@@ -125,3 +126,63 @@ def test_steady_state_bulk_read_costs_pages_not_pairs(forge_name, size, tmp_path
         assert len(views) == size and all(v.tracker is not None for v in views.values())
         projects_pages = math.ceil((size + 1) / 100)
         assert forge.reads - reads <= math.ceil(open_issues / 100) + projects_pages + 1
+
+
+# ------------------------------------------------------------------ GitLab: failures a coordinator sees
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def gitlab(tmp_path, clock):
+    with harness("gitlab", tmp_path, clock) as made:
+        for person in PEOPLE:
+            made.add_user(person)
+        yield made
+
+
+def test_missing_token_stops_before_any_call_naming_the_variable(gitlab, tmp_path, monkeypatch):
+    config = dict(gitlab.provider_config(), token_env="ISSUEBOT_UNSET_TOKEN")
+    monkeypatch.delenv("ISSUEBOT_UNSET_TOKEN", raising=False)
+    program = write_program(tmp_path / "program.yml", program_data(config))
+    result = invoke("sync", "-c", str(program), "--now", NOW)
+    assert result.exit_code == 2
+    assert "ISSUEBOT_UNSET_TOKEN" in result.output and "Traceback" not in result.output
+    assert gitlab.reads == gitlab.writes == 0
+
+
+def test_rejected_token_stops_before_any_write_without_showing_it(gitlab, tmp_path, monkeypatch):
+    config = gitlab.provider_config()
+    monkeypatch.setenv(config["token_env"], "glpat-revoked-token")
+    program = write_program(tmp_path / "program.yml", program_data(config))
+    result = invoke("sync", "-c", str(program), "--now", NOW)
+    assert result.exit_code == 2
+    assert "rejected the access token" in result.output and "glpat-revoked-token" not in result.output
+    assert gitlab.writes == 0
+
+
+def test_unknown_username_is_named_and_the_rest_is_synced(gitlab, tmp_path):
+    data = program_data(gitlab.provider_config())
+    data["people"][3]["handles"] = {"gitlab": "erin-typo"}  # erin's GitLab handle is wrong
+    program = write_program(tmp_path / "program.yml", data)
+    result = invoke("sync", "-c", str(program), "--now", NOW)
+    assert result.exit_code == 1
+    assert "erin-dave" in result.output and "'erin-typo'" in result.output and "program file" in result.output
+    assert {i.project for i in gitlab.provider.list_issues(None)} >= {"mentoring/mentoring-bob-alice"}
+
+
+def test_rate_limit_mid_sync_stops_clearly_and_a_rerun_finishes_without_duplicates(gitlab, tmp_path):
+    program = write_program(tmp_path / "program.yml", program_data(gitlab.provider_config()))
+    gitlab.fail_next(429, retry_after=3600, times=40, after=25)
+    stopped = invoke("sync", "-c", str(program), "--now", NOW)
+    assert stopped.exit_code == 1
+    assert "rate limit" in stopped.output.lower() and "run again later" in stopped.output
+    assert gitlab.sleeps == []  # an hour-long wait is refused, not slept
+    gitlab.fake.failures.clear()
+
+    assert sync_json(program)["errors"] == []
+    assert sync_json(program)["writes"] == 0
+    keys = [(i.project, markers.find_marker(i.body)) for i in gitlab.provider.list_issues(None, state="all")]
+    assert len(keys) == len(set(keys)) >= 8

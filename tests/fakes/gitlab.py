@@ -65,7 +65,7 @@ class FakeGitLab:
         self.issue_ids: dict[tuple[int, int], int] = {}  # (project id, iid) -> id
         self.notes: dict[int, list[dict[str, Any]]] = {}
         self.boards: dict[int, list[dict[str, Any]]] = {}
-        self.failures: list[tuple[int, int | None]] = []
+        self.failures: list[tuple[int, int | None] | None] = []  # None: answer that call normally
         self.denied: list[tuple[str, re.Pattern[str]]] = []
         self.bot_token = self.add_user(BOT)
         self.group = self.add_group(group)
@@ -133,8 +133,9 @@ class FakeGitLab:
         self.boards[gid] = []
         return group
 
-    def fail_next(self, status: int, retry_after: int | None = None, times: int = 1) -> None:
-        self.failures.extend([(status, retry_after)] * times)
+    def fail_next(self, status: int, retry_after: int | None = None, times: int = 1, after: int = 0) -> None:
+        """Answer `status` to `times` calls, once `after` more calls were answered normally."""
+        self.failures.extend([None] * after + [(status, retry_after)] * times)
 
     def deny(self, method: str, path_pattern: str) -> None:
         """Answer 403 to every `method` call whose API path matches `path_pattern` (a regex)."""
@@ -157,8 +158,9 @@ class FakeGitLab:
             self.writes += 1
         headers = {"Content-Type": "application/json"}
         try:
-            if self.failures:
-                status, retry_after = self.failures.pop(0)
+            failure = self.failures.pop(0) if self.failures else None
+            if failure is not None:
+                status, retry_after = failure
                 extra = {"Retry-After": str(retry_after)} if retry_after is not None else {}
                 raise HttpError(status, f"{status} injected failure", extra)
             uid = self.tokens.get(request.headers.get("PRIVATE-TOKEN", ""))
@@ -653,8 +655,8 @@ class GitLabHarness:
         someone = self.fake.tokens[self.fake.add_user("someone")]
         self.fake.add_project(self.fake.group, name, name, "a project somebody made by hand", "public", someone)
 
-    def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1) -> None:
-        self.fake.fail_next(status, retry_after=retry_after, times=times)
+    def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1, after: int = 0) -> None:
+        self.fake.fail_next(status, retry_after=retry_after, times=times, after=after)
 
     def members(self, project: str) -> dict[str, str]:
         """Direct members by username, as the roles ("pair", "coordinator") their access level means."""
