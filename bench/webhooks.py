@@ -137,7 +137,7 @@ def program_file(folder: Path, **service: Any) -> Path:
 
 
 def receive_path(label: str, program: Path, args: argparse.Namespace) -> None:
-    process, port = start_server(program, args.threads)
+    process, port = start_server(program, args.threads, *(["--no-worker"] if args.no_worker else []))
     try:
         load(port, args.clients, 1.0)  # warm-up: connections, SQLite pages, imports
         figures = load(port, args.clients, args.seconds)
@@ -167,6 +167,18 @@ def drop_postgres() -> None:
     RedisHuey("issuebot", url=BENCH_REDIS).flush()
 
 
+def next_session(tracker: Any, project: str, session: str, held: str) -> Any:
+    """The open session issue, once the worker has finished opening it after the previous one."""
+    waited = time.perf_counter()
+    while True:
+        open_sessions = [i for i in tracker.list_issues(project, labels=[session]) if held not in i.labels]
+        if open_sessions:
+            return open_sessions[0]
+        if time.perf_counter() - waited > 30:
+            raise SystemExit(f"no open session issue in {project} after 30 s")
+        time.sleep(0.01)
+
+
 def delivery_to_labels(folder: Path, args: argparse.Namespace) -> None:
     """Comment /session as the mentee on the embedded tracker, deliver it, time until session::held."""
     from issuebot.config import load_program
@@ -189,10 +201,7 @@ def delivery_to_labels(folder: Path, args: argparse.Namespace) -> None:
     try:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         for _ in range(args.sessions):
-            open_sessions = [i for i in tracker.list_issues(project, labels=[session]) if held not in i.labels]
-            if not open_sessions:
-                break
-            issue = open_sessions[0]
+            issue = next_session(tracker, project, session, held)
             comment = mentee.create_comment(project, issue.number, "/session 45m")
             event = Event(kind=EventKind.COMMENT_CREATED, provider="local", project=project, issue_number=issue.number,
                           actor=pair.mentee.username, comment_id=comment.id, comment_body=comment.body, at=comment.created_at)
@@ -227,6 +236,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=16, help="waitress threads of issuebot serve")
     parser.add_argument("--sessions", type=int, default=5, help="sessions logged for delivery-to-labels")
     parser.add_argument("--skip-labels", action="store_true", help="skip the delivery-to-labels run")
+    parser.add_argument("--no-worker", action="store_true", help="receive-path runs without the in-process worker")
     args = parser.parse_args()
     print(f"{args.clients} client processes, {args.seconds:.0f} s per run, {args.threads} server threads, "
           f"{os.cpu_count()} CPUs")
