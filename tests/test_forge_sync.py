@@ -186,3 +186,61 @@ def test_rate_limit_mid_sync_stops_clearly_and_a_rerun_finishes_without_duplicat
     assert sync_json(program)["writes"] == 0
     keys = [(i.project, markers.find_marker(i.body)) for i in gitlab.provider.list_issues(None, state="all")]
     assert len(keys) == len(set(keys)) >= 8
+
+
+# ----------------------------------------------------------------------------- GitHub specifics
+
+
+@pytest.fixture
+def github(tmp_path, clock):
+    with harness("github", tmp_path, clock) as made:
+        for person in PEOPLE:
+            made.add_user(person)
+        yield made
+
+
+def test_github_app_sync_writes_as_the_app_and_a_rerun_writes_nothing(tmp_path, clock):
+    with harness("github", tmp_path, clock, app=True) as hub:
+        for person in PEOPLE:
+            hub.add_user(person)
+        program = write_program(tmp_path / "program.yml", program_data(hub.provider_config()))
+        assert sync_json(program)["errors"] == []
+        authors = {i.author for i in hub.provider.list_issues(None, state="all")}
+        assert authors == {"issuebot-app[bot]"}
+        writes = hub.writes
+        assert sync_json(program)["writes"] == 0 and hub.writes == writes  # new tokens are not writes
+        assert {row["status"] for row in report_rows(program)} == {"kickoff"}
+
+
+def test_github_rejected_token_stops_before_any_write_without_showing_it(github, tmp_path, monkeypatch):
+    config = github.provider_config()
+    monkeypatch.setenv(config["token_env"], "ghp_revoked_token")
+    program = write_program(tmp_path / "program.yml", program_data(config))
+    result = invoke("sync", "-c", str(program), "--now", NOW)
+    assert result.exit_code == 2
+    assert "GITHUB_TOKEN" in result.output and "ghp_revoked_token" not in result.output
+    assert github.writes == 0
+
+
+def test_github_unknown_username_is_named_and_the_rest_is_synced(github, tmp_path):
+    data = program_data(github.provider_config())
+    data["people"][3]["handles"] = {"github": "erin-typo"}
+    program = write_program(tmp_path / "program.yml", data)
+    result = invoke("sync", "-c", str(program), "--now", NOW)
+    assert result.exit_code == 1
+    assert "erin-dave" in result.output and "'erin-typo'" in result.output and "program file" in result.output
+    assert {i.project for i in github.provider.list_issues(None)} >= {"mentoring/mentoring-bob-alice"}
+
+
+def test_github_rate_limit_mid_sync_stops_clearly_and_a_rerun_finishes_without_duplicates(github, tmp_path):
+    program = write_program(tmp_path / "program.yml", program_data(github.provider_config()))
+    github.fail_next(429, retry_after=3600, times=40, after=25)
+    stopped = invoke("sync", "-c", str(program), "--now", NOW)
+    assert stopped.exit_code == 1
+    assert "rate limit" in stopped.output.lower() and "run again later" in stopped.output
+    github.fake.failures.clear()
+
+    assert sync_json(program)["errors"] == []
+    assert sync_json(program)["writes"] == 0
+    keys = [(i.project, markers.find_marker(i.body)) for i in github.provider.list_issues(None, state="all")]
+    assert len(keys) == len(set(keys)) >= 8

@@ -198,13 +198,18 @@ class FakeGitHub:
 
     # ------------------------------------------------------------------ test knobs
 
-    def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1, rate_limited: bool = False) -> None:
-        """The next `times` requests fail with `status` (a 403 with `rate_limited` is GitHub's primary rate limit)."""
+    def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1, rate_limited: bool = False,
+                  after: int = 0) -> None:
+        """After `after` more good answers, `times` requests fail with `status` (a 403 with
+        `rate_limited` is GitHub's primary rate limit)."""
+        self.failures.extend([(0, None, False)] * after)
         for _ in range(times):
             self.failures.append((status, retry_after, rate_limited))
 
     def _inject_failure(self) -> None:
         status, retry_after, rate_limited = self.failures.popleft()
+        if status == 0:
+            return  # a good answer before the failures start
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
         if status == 401:
             raise Refusal(401, "Bad credentials", headers=headers)
@@ -808,8 +813,9 @@ class GitHubHarness:
     def create_foreign_project(self, name: str) -> None:
         self.fake.create_foreign_repo(name, "a repository somebody made by hand")
 
-    def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1, rate_limited: bool = False) -> None:
-        self.fake.fail_next(status, retry_after=retry_after, times=times, rate_limited=rate_limited)
+    def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1, rate_limited: bool = False,
+                  after: int = 0) -> None:
+        self.fake.fail_next(status, retry_after=retry_after, times=times, rate_limited=rate_limited, after=after)
 
     @property
     def reads(self) -> int:
