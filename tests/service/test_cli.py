@@ -1,0 +1,75 @@
+"""`issuebot serve` and `issuebot worker`: refusals with exit 2, and a real server answering deliveries."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from issuebot.cli import main
+from tests.service.conftest import service_program
+from tests.service.helpers import SECRET, SECRET_ENV, comment_body, github_headers
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_serve_refuses_to_start_without_the_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+    result = CliRunner().invoke(main, ["serve", "-c", str(service_program(tmp_path))])
+    assert result.exit_code == 2
+    assert SECRET_ENV in result.output and "--insecure-no-verify" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_serve_names_an_unreachable_database_without_its_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    program = service_program(tmp_path, database_url="postgresql://bot:hunter2@127.0.0.1:1/inbox")
+    result = CliRunner().invoke(main, ["serve", "-c", str(program)])
+    assert result.exit_code == 2
+    assert "cannot open the inbox" in result.output and "127.0.0.1:1" in result.output
+    assert "hunter2" not in result.output
+
+
+def test_worker_names_an_unreachable_queue(tmp_path: Path) -> None:
+    program = service_program(tmp_path, queue_url="redis://127.0.0.1:1/0")
+    result = CliRunner().invoke(main, ["worker", "-c", str(program)])
+    assert result.exit_code == 2
+    assert "cannot reach the queue" in result.output and "Redis" in result.output
+
+
+def test_serve_answers_deliveries_and_stops_on_sigterm(tmp_path: Path) -> None:
+    program = service_program(tmp_path)
+    env = {**os.environ, SECRET_ENV: SECRET, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "issuebot.cli", "serve", "-c", str(program), "--port", "0", "--no-worker"],
+        cwd=REPO, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        port = int(re.search(r"listening on http://127\.0\.0\.1:(\d+)", line).group(1))  # type: ignore[union-attr]
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        body = comment_body()
+        answers: list[Any] = []
+        for path, method, data, headers in [
+            ("/readyz", "GET", None, {}),
+            ("/hooks/github", "POST", body, github_headers("issue_comment", body, delivery="cli-1")),
+            ("/hooks/github", "POST", body, github_headers("issue_comment", body, delivery="cli-1")),
+        ]:
+            connection.request(method, path, body=data, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            answers.append(response.status)
+        assert answers == [200, 202, 200]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    finally:
+        process.kill()
