@@ -105,6 +105,8 @@ def test_every_program_file_is_valid_and_documented(name: str) -> None:
         goal={"title": "sample", "due": None, "actions": []}, session={"number": 1, "due": date(2027, 1, 1)})
     for template in own + [extra.template for extra in program.settings.onboarding_issues]:
         templates.render(template, **sample)  # raises TemplateError naming file and line
+    validated = CliRunner().invoke(main, ["validate", "-c", str(path)])
+    assert validated.exit_code == 0 and f"{name}.yml: ok" in validated.output, validated.output
 
 
 def test_pal_two_way_kpis_one_to_ones_quarterly_review_and_mentor_feedback(tmp_path: Path) -> None:
