@@ -36,7 +36,7 @@ class Request:
     issue: Issue
     pair: Pair | None
     requester: Person | None
-    problem: str = ""  # why it cannot be carried out: "unknown-pair", "not-a-member", "which-pair"
+    problem: str = ""  # why it cannot be carried out: "unknown-pair", "not-a-member", "which-pair", "not-started"
 
 
 @dataclass
@@ -122,7 +122,9 @@ def carry_out(provider: Provider, program: Program, templates: Templates, *, now
                   labels_per_project=getattr(provider, "labels_per_project", False))
     project = coordinator_project(provider, program)
     with provider.exclusive():
-        for request in open_requests(provider, program):
+        requests = open_requests(provider, program)
+        existing = {p.path for p in provider.list_projects()} if requests else set()
+        for request in requests:
             number = request.issue.number
             if request.problem or request.pair is None or request.requester is None:
                 answer = _answer(ctx, request, "rematch-unclear", f"rematch-unclear:{number}", problem=request.problem)
@@ -130,11 +132,15 @@ def carry_out(provider: Provider, program: Program, templates: Templates, *, now
                 _run(applier, outcome, [answer], dry_run)
                 continue
             view = observe_pair(provider, program, request.pair)
+            if view.project is None or view.project_path not in existing:  # never synced: edit the file instead
+                outcome.unclear.append(number)
+                _run(applier, outcome, [_answer(ctx, request, "rematch-unclear", f"rematch-unclear:{number}",
+                                                problem="not-started")], dry_run)
+                continue
             plan = Plan(view, ctx)
-            if view.project is not None:
-                reason = templates.render("rematch-reason", **plan.render_context()).body.strip()
-                offboarding.end_pair(plan, reason=reason, by=ENDED_BY)
-            actions = plan.finish() if view.project is not None else []
+            reason = templates.render("rematch-reason", **plan.render_context()).body.strip()
+            offboarding.end_pair(plan, reason=reason, by=ENDED_BY)
+            actions = plan.finish()
             actions.append(_answer(ctx, request, "rematch-done", f"rematched:{request.pair.id}", plan=plan))
             _run(applier, outcome, actions, dry_run)
             if not dry_run:

@@ -125,3 +125,20 @@ def test_request_command_refuses_people_outside_the_pairing(tmp_path: Path) -> N
     assert "'frank' is in no such pairing" in result.output
     result = runner.invoke(main, ["rematch", "request", "-c", str(path), "--as", "zed"])
     assert result.exit_code == 2 and "'zed' is not a person" in result.output
+
+
+def test_a_request_for_a_pairing_that_never_started_is_left_to_coordinators(tmp_path: Path) -> None:
+    data = program_data(people=PEOPLE, pairs=PAIRS)
+    data["program"]["provider"] = {"kind": "local", "path": str(tmp_path / "local.db")}
+    path = write_program(tmp_path / "program.yml", data)
+    runner = CliRunner()
+    asked = runner.invoke(main, ["rematch", "request", "-c", str(path), "--as", "bob", "--now", "2027-01-05T09:00:00+00:00"])
+    assert asked.exit_code == 0, asked.output
+    done = runner.invoke(main, ["rematch", "apply", "-c", str(path), "--now", "2027-01-06T09:00:00+00:00"])
+    assert "re-matched 0 pairing(s); 1 request(s) left for coordinators" in done.output
+    local = tracker(tmp_path)
+    [request] = requests(local)
+    assert request.state == "open"
+    [answer] = local.list_comments(request.project, request.number)
+    assert "it has not started yet" in answer.body and "@bob" in answer.body
+    assert not any(p.path.endswith("mentoring-bob-alice") for p in local.list_projects())
