@@ -101,7 +101,8 @@ def sweep(
     run = reconcile_program(
         provider, program, templates, trigger="sweep", now=now, max_writes=max_writes, dry_run=dry_run, only=only,
         on_pair=on_pair, prepare=prepare,
-        read_comments=lambda view: nudges.issues_needing_comments(view, program, today),
+        read_comments=lambda view: nudges.issues_needing_comments(view, program, today,
+                                                                  "nudge" in requests.get(view.pair.id, ())),
     )
     result = SweepResult(run=run, dry_run=dry_run, errors=list(run.outcome.errors))
     if only is not None:

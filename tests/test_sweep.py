@@ -301,3 +301,12 @@ def test_box_ticked_while_the_sweep_runs_is_not_lost(world, monkeypatch):
     world.sweep("2027-01-14")
     assert world.state("erin-dave")["ends"] == "2027-08-11"
     assert "[x]" not in world.dashboard().body
+
+
+def test_steady_state_sweep_costs_only_its_bulk_reads(world):
+    world.sweep("2027-01-28")  # nudges both pairs
+    open_issues = sum(1 for _ in world.forge.provider.list_issues(None, state="open"))
+    reads, writes = world.forge.reads, world.forge.writes
+    assert world.sweep("2027-01-29").writes_made == 0
+    calls = world.forge.reads - reads + world.forge.writes - writes
+    assert calls <= -(-open_issues // 100) + 5, world.forge.provider.meter.by_verb

@@ -13,7 +13,7 @@ from issuebot.models import Action, CreateProject, EditIssue, Issue, Member, Ope
 from issuebot.reconcile import Context, PairView, Plan
 from issuebot.templates import Templates
 from issuebot.workflows import offboarding
-from issuebot.workflows.nudges import bookkeeping, book, current_session, exempt_until, last_pair_speaker, overdue_session
+from issuebot.workflows.nudges import book, bookkeeping, current_session, exempt_until, last_recipients, overdue_session
 
 triggers = frozenset({"sweep"})
 
@@ -111,8 +111,10 @@ def who_acts(program: Program, view: PairView, ctx: Context) -> str:
         return "coordinators"
     overdue = overdue_session(view, state, program, ctx.today)
     if overdue is not None:
-        speaker = last_pair_speaker(view, overdue[0], ctx)
-        return {"mentee": "mentor", "mentor": "mentee"}.get(speaker or "", "mentee")
+        # From the nudge bookkeeping, not from comments: comments are read only on days a nudge is due.
+        sides = [side for side, person in (("mentee", view.pair.mentee), ("mentor", view.pair.mentor))
+                 if person.username in last_recipients(state)]
+        return " & ".join(sides) if sides else "mentee"
     if current_session(view) is None and status != "wrapping-up":
         return "coordinators"
     return "-"

@@ -108,10 +108,33 @@ def overdue_session(view: PairView, state: dict[str, Any], program: Program, tod
     return key, issue, (today - due).days
 
 
-def issues_needing_comments(view: PairView, program: Program, today: date) -> list[str]:
-    """Only an overdue session issue needs its comments read (who spoke last)."""
+def issues_needing_comments(view: PairView, program: Program, today: date, requested: bool = False) -> list[str]:
+    """The issue whose comments today's decision needs (who spoke last): the session issue of a
+    pair that is overdue and due a nudge, or any pair a coordinator asked to nudge now. In the
+    steady state that is none, so a sweep costs only its bulk reads."""
+    if view.tracker is None:
+        return []
+    current = current_session(view)
+    if requested:
+        return [current[0]] if current else []
     found = overdue_session(view, view.state, program, today)
-    return [found[0]] if found else []
+    if found is None or not is_working_day(program, today):
+        return []
+    if exempt_until(view.state, view.status(program), today) is not None:
+        return []
+    last = last_nudged(view, view.state)  # the bookkeeping alone; a lost state block reads again
+    if last is not None and program.settings.nudges.renudge_every.after(last) > today:
+        return []
+    return [found[0]]
+
+
+def last_recipients(state: dict[str, Any]) -> tuple[str, ...]:
+    """Usernames of the pair's most recent nudge (metadata for the dashboard)."""
+    sent = [e for e in book(state).get("sent", []) if isinstance(e, dict) and _date(e.get("on"))]
+    if not sent:
+        return ()
+    latest = max(str(e["on"]) for e in sent)
+    return tuple(dict.fromkeys(str(e.get("to")) for e in sent if str(e["on"]) == latest))
 
 
 def last_pair_speaker(view: PairView, issue_key: str, ctx: Context) -> str | None:
