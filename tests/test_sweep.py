@@ -310,3 +310,16 @@ def test_steady_state_sweep_costs_only_its_bulk_reads(world):
     assert world.sweep("2027-01-29").writes_made == 0
     calls = world.forge.reads - reads + world.forge.writes - writes
     assert calls <= -(-open_issues // 100) + 5, world.forge.provider.meter.by_verb
+
+
+def test_quiet_days_follow_the_program_time_zone(forge, clock, tmp_path):
+    world = World(forge, clock, tmp_path, timezone="Pacific/Auckland")
+    saturday_there = datetime(2027, 1, 29, 20, 0, tzinfo=timezone.utc)  # Friday in UTC, Saturday 09:00 in Auckland
+    clock.set(saturday_there)
+    sweep(forge.provider, world.program, world.templates, now=saturday_there)
+    assert world.comments("bob-alice", "session:1", "nudge:") == []
+    monday_there = datetime(2027, 1, 31, 20, 0, tzinfo=timezone.utc)
+    clock.set(monday_there)
+    sweep(forge.provider, world.program, world.templates, now=monday_there)
+    nudges = world.comments("bob-alice", "session:1", "nudge:")
+    assert len(nudges) == 1 and markers.find_marker(nudges[0].body).endswith("2027-02-01")
