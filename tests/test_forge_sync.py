@@ -1,5 +1,4 @@
-"""`issuebot sync` and `report` on the forge fakes: the same program as on the embedded tracker,
-a second sync with zero writes and only bulk reads, and a bulk read whose cost does not grow per pair."""
+"""`issuebot sync` and `report` on the forge fakes: same outcome as locally, cheap reruns and bulk reads."""
 
 from __future__ import annotations
 

@@ -51,12 +51,16 @@ _NAME_UNSAFE = re.compile(r"[^\w.+\- ]+")
 
 
 class _BoundedGitlab(gitlab.Gitlab):
-    """python-gitlab whose retries of 429 and transient errors stop after `max_retries`."""
+    """python-gitlab that obeys rate limits and retries transient errors, at most `max_retries` times.
+
+    Retries: https://python-gitlab.readthedocs.io/en/stable/api-usage-advanced.html#rate-limits
+    """
 
     max_retries = MAX_RETRIES
 
     def http_request(self, verb: str, path: str, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("max_retries", self.max_retries)
+        kwargs.setdefault("obey_rate_limit", True)
         return super().http_request(verb, path, *args, **kwargs)
 
 
@@ -183,6 +187,9 @@ class GitLabProvider:
     @property
     def bot_username(self) -> str:
         """The token's user (GET /user once, cached)."""
+        return self._authenticate()
+
+    def _authenticate(self) -> str:
         if self._bot is None:
             with self._api("whoami", "reading the token's user"):
                 self.gl.auth()
@@ -191,7 +198,7 @@ class GitLabProvider:
 
     def check_access(self) -> None:
         """GET /user (is the token valid), GET /groups/:path (does the group exist for it)."""
-        self.bot_username  # noqa: B018 - authenticates
+        self._authenticate()
         try:
             with self._api("get_group", f"reading group {self.group}"):
                 self._group_id = self.gl.groups.get(self.group).id

@@ -1,7 +1,7 @@
 """A stateful fake GitLab REST API (v4) on `responses`, driven by the real python-gitlab client.
 
-It keeps users, groups, projects, members, labels, issues (iid per project), notes and boards;
-paginates, filters and fails the way https://docs.gitlab.com/ee/api/rest/ documents.
+Users, groups, projects, members, labels, issues (iid per project), notes and boards; it paginates,
+filters and fails the way https://docs.gitlab.com/ee/api/rest/ documents.
 """
 
 from __future__ import annotations

@@ -1,5 +1,4 @@
-"""GitLab specifics beyond the contract: group labels and their fallback, boards, iids, due dates,
-access levels, user lookup, refused projects, access checks and rate limits without real sleeping."""
+"""GitLab specifics beyond the provider contract, on the fake GitLab with the real python-gitlab."""
 
 from __future__ import annotations
 
