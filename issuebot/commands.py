@@ -56,14 +56,20 @@ class Command:
         return SYNTAX[self.name]
 
 
+# Why an argument could not be used; issue_templates/command-ack.md explains each one.
+PROBLEMS = (
+    "not_a_date", "not_a_duration", "not_a_period", "repeated", "unexpected", "missing_date",
+    "in_future", "before_start", "not_later", "in_past", "one_per_comment",
+)
+
+
 @dataclass(frozen=True)
 class UsageError:
     """A command whose argument could not be used; `problem` is a code the usage template explains."""
 
     name: str
     line: str
-    problem: str  # not_a_date, not_a_duration, not_a_period, repeated, unexpected, missing_date,
-    #               in_future, before_start, not_later, in_past, one_per_comment
+    problem: str  # one of PROBLEMS
     argument: str = ""
 
     @property

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from issuebot import markers
+from issuebot.commands import PROBLEMS
 from issuebot.config import load_program
 from issuebot.events import EventOutcome, handle_event
 from issuebot.models import Comment, Event, EventKind, Issue
@@ -354,3 +355,47 @@ def test_close_with_comment_is_one_session_described_by_the_command(pairing):
     assert pairing.issue("session:2").due == date(2027, 2, 3)
     assert "session:3" not in pairing.issues()
     assert len(pairing.replies("session:1", "ack:")) == 1
+
+
+def test_an_edited_comment_with_a_corrected_argument_runs(pairing):
+    pairing.at("2027-01-20T09:00:00")
+    event = pairing.write("bob", "session:1", "/session 2027-01-32")
+    pairing.deliver(event)
+    assert len(pairing.replies("session:1", "usage:")) == 1 and pairing.state()["sessions"] == []
+    edited = Event(kind=EventKind.COMMENT_EDITED, provider=event.provider, project=event.project,
+                   issue_number=event.issue_number, actor="bob", comment_id=event.comment_id,
+                   comment_body="/session 2027-01-19", at=pairing.clock.now)
+    pairing.deliver(edited)
+    pairing.deliver(edited)
+    assert held(pairing.state()) == [1] and pairing.state()["sessions"][0]["date"] == "2027-01-19"
+    assert len(pairing.replies("session:1", "ack:")) == 1
+    # A later edit of a comment already carried out does nothing.
+    outcome = pairing.deliver(Event(kind=EventKind.COMMENT_EDITED, provider=event.provider, project=event.project,
+                                    issue_number=event.issue_number, actor="bob", comment_id=event.comment_id,
+                                    comment_body="/end"))
+    assert outcome.writes == 0 and pairing.status() == "active"
+
+
+# ----------------------------------------------------------------------------- wiring
+
+
+def test_sessions_workflow_is_wired_after_onboarding_for_every_trigger():
+    from issuebot.workflows import TRIGGERS, WORKFLOWS, onboarding, sessions
+
+    assert WORKFLOWS.index(sessions) == WORKFLOWS.index(onboarding) + 1
+    assert sessions.triggers == TRIGGERS
+
+
+@pytest.mark.parametrize("problem", PROBLEMS)
+def test_every_usage_problem_is_explained_by_the_reply_template(problem, tmp_path, clock):
+    from issuebot.reconcile import Context, PairView, Plan
+
+    program = load_program(write_program(tmp_path / "program.yml", program_data()))
+    pair = program.pair("bob-alice")
+    ctx = Context(program=program, templates=Templates(), now=START, trigger="event")
+    plan = Plan(PairView(pair=pair, project_path="", project=None), ctx)
+    result = {"command": "session", "line": "/session x", "status": "usage", "problem": problem,
+              "argument": "x", "syntax": "/session [YYYY-MM-DD] [45m|1h] [async]"}
+    body = ctx.templates.render("command-ack", **plan.render_context(actor="bob", results=[result])).body
+    assert "the argument does not fit" not in body  # the fallback for an unexplained problem
+    assert "Nothing was changed. Usage: `/session [YYYY-MM-DD] [45m|1h] [async]`" in body
