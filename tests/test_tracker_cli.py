@@ -118,3 +118,17 @@ def test_refused_on_a_forge(tmp_path):
     code, out = run("tracker", "comment", "bob-alice", "progress", "/help", "--as", "bob", "-c", str(config))
     assert code == 2
     assert "embedded tracker only" in out and "gitlab" in out
+
+
+def test_as_accepts_a_program_username_with_its_own_tracker_handle(tmp_path):
+    data = program_data()
+    bob = next(p for p in data["people"] if p["username"] == "bob")
+    bob["handles"] = {"local": "bobby"}
+    config = write_program(tmp_path / "program.yml", data)
+    assert run("sync", "-c", str(config), "--now", "2027-01-11T09:00:00+00:00")[0] == 0
+    code, out = run("tracker", "comment", "bob-alice", "session:1", "/session", "--as", "bob", "-c", str(config),
+                    "--now", "2027-01-20T10:00:00Z")
+    assert code == 0, out
+    assert out.startswith("bobby commented") and "Thanks @bobby" in out
+    issues, _ = tracker(config)
+    assert markers.read_state(issues["progress"].body)["sessions"][0]["by"] == "bob"
