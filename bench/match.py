@@ -86,8 +86,19 @@ def main() -> None:
             sys.exit(f"match failed ({done.returncode}): {done.stderr.strip()}")
         proposals = yaml.safe_load(output.read_text(encoding="utf-8"))["pairs"]
         unmatched = sum(1 for line in done.stdout.splitlines() if line.startswith("not matched:"))
+        sys.path.insert(0, str(ROOT))
+        from issuebot.config import load_program
+        from issuebot.matching import build_pool, match
+
+        started = time.perf_counter()
+        loaded = load_program(program)
+        loading = time.perf_counter() - started
+        started = time.perf_counter()
+        match(loaded, build_pool(loaded))
+        solving = time.perf_counter() - started
     print(f"people: {args.people}  proposed pairs: {len(proposals)}  not matched: {unmatched}")
     print(f"wall time: {elapsed:.2f} s (target < 30 s)  peak memory: {peak_kib / 1024:.0f} MiB")
+    print(f"in process: loading the program {loading:.2f} s, rules + scores + assignment {solving:.2f} s")
 
 
 if __name__ == "__main__":
