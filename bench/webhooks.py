@@ -122,6 +122,12 @@ def load(port: int, clients: int, seconds: float) -> dict[str, Any]:
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def answers(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -140,11 +146,13 @@ def receive_path(label: str, program: Path, args: argparse.Namespace) -> None:
     process, port = start_server(program, args.threads, *(["--no-worker"] if args.no_worker else []))
     try:
         load(port, args.clients, 1.0)  # warm-up: connections, SQLite pages, imports
+        cpu_before = cpu_seconds(process.pid)
         figures = load(port, args.clients, args.seconds)
+        cpu_ms = 1000 * (cpu_seconds(process.pid) - cpu_before) / max(figures["requests"], 1)
     finally:
         stop_server(process)
     print(f"{label:<28} {figures['rps']:8.0f} req/s  p50 {figures['p50_ms']:6.1f} ms  p99 {figures['p99_ms']:6.1f} ms"
-          f"  ({figures['requests']} requests, status {figures['codes']})")
+          f"  server CPU {cpu_ms:.2f} ms/request  ({figures['requests']} requests, status {figures['codes']})")
 
 
 def postgres_ready() -> bool:

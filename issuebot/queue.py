@@ -208,8 +208,7 @@ class DeliveryQueue:
     def _finish(self, row_id: int, status: str, now: datetime, reason: str | None, delivery: Any,
                 *, pair: str | None = None, writes: int = 0) -> str:
         finished = self.clock()
-        self.store.finish(row_id, status, finished, error=reason)
-        self.store.audit(now=finished, delivery=row_id, pair=pair, outcome=status, writes=writes, detail=reason or "")
+        self.store.finish(row_id, status, finished, error=reason, pair=pair, writes=writes)
         self.metrics.processed.labels(outcome=status).inc()
         self.metrics.delivery_seconds.observe(max((finished - delivery.received_at).total_seconds(), 0.0))
         logger.info("delivery %s (%s %s): %s%s", row_id, delivery.provider, delivery.event, status,

@@ -253,7 +253,9 @@ class Store:
         with self._writing() as conn:
             conn.execute(sa.update(t).where(t.c.id == row_id, t.c.status == PROCESSING).values(**values))
 
-    def finish(self, row_id: int, status: str, now: datetime, *, error: str | None = None) -> None:
+    def finish(self, row_id: int, status: str, now: datetime, *, error: str | None = None,
+               pair: str | None = None, writes: int = 0) -> None:
+        """Mark the delivery finished and write its audit line, in one transaction."""
         assert status in FINISHED, status
         t = self.inbox
         with self._writing() as conn:
@@ -261,6 +263,9 @@ class Store:
                 sa.update(t).where(t.c.id == row_id)
                 .values(status=status, error=error, done_at=_naive_utc(now), lease_until=None)
             )
+            conn.execute(sa.insert(self.audit_log).values(
+                at=_naive_utc(now), delivery=row_id, pair=pair, outcome=status, writes=writes, detail=error or "",
+            ))
 
     def take_expired(self, now: datetime, lease_seconds: int, limit: int = 500) -> list[int]:
         """Deliveries nobody finished in time (a worker died, or the task never reached the queue),
