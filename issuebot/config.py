@@ -486,9 +486,14 @@ def _parse_yaml(text: str, shown: str) -> tuple[dict[tuple[Any, ...], int], Any]
     return lines, data
 
 
-def _load_yaml(text: str, loader: Any) -> tuple[Any, Any]:
-    """(node tree for line numbers, data) with one of PyYAML's safe loaders."""
-    return yaml.compose(text, Loader=loader), yaml.load(text, Loader=loader)  # noqa: S506 - safe loaders only
+def _load_yaml(text: str, loader_class: Any) -> tuple[Any, Any]:
+    """(node tree for line numbers, data) from one parse with one of PyYAML's safe loaders."""
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    finally:
+        loader.dispose()
 
 
 def _index_lines(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> None:
