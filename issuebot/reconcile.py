@@ -62,7 +62,16 @@ class PairView:
 
     @property
     def state(self) -> dict[str, Any]:
-        return markers.read_state(self.tracker.body) if self.tracker else {}
+        """The tracker's state block, parsed once per body (a sweep asks for it many times per pair).
+        Treat it as read-only: Plan works on a deep copy."""
+        if self.tracker is None:
+            return {}
+        body = self.tracker.body
+        cached = self.__dict__.get("_parsed_state")
+        if cached is None or cached[0] is not body:
+            cached = (body, markers.read_state(body))
+            self.__dict__["_parsed_state"] = cached
+        return cached[1]
 
     def known(self, key: str) -> bool:
         """Whether issuebot already created the issue `key` (open, closed or recorded)."""

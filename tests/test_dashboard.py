@@ -92,3 +92,23 @@ def test_dashboard_rows_hold_metadata_only(forge, clock, tmp_path):
     assert "Ship a service" not in body  # goal titles are pair text: not on the dashboard
     assert markers.find_marker(body) == "dashboard" and "Test mentoring" in title
     assert index_issues([Issue(project="p", number=1, title=title, body=body)]).keys() == {"dashboard"}
+
+
+def test_a_dashboard_too_big_for_one_issue_lists_the_pairs_that_need_someone(tmp_path):
+    people = [{"username": "carol", "role": "both"}]
+    pairs = []
+    for i in range(400):
+        people += [{"username": f"mentor{i}", "role": "mentor"}, {"username": f"mentee{i}", "role": "mentee"}]
+        pairs.append({"mentor": f"mentor{i}", "mentee": f"mentee{i}"})
+    program = load_program(write_program(tmp_path / "program.yml", program_data(people=people, pairs=pairs)))
+    table = [{"pair": p.id, "mentor": p.mentor.username, "mentee": p.mentee.username, "status": "active",
+              "last_session": None, "next_session_due": "2027-02-01", "sessions_held": 1, "goals_done": 0,
+              "goals_total": 1, "url": "", "act": "mentee" if n % 40 == 0 else "-"} for n, p in enumerate(program.pairs)]
+    ticked = {program.pairs[1].id: frozenset({"extend"})}
+    _, body, _ = dashboard.render_body(Templates(), program, table, ticked, max_chars=20_000)
+    assert len(body) <= 20_000
+    assert f"| [{program.pairs[40].id}]" in body and f"| [{program.pairs[2].id}]" not in body
+    assert dashboard.ticked_requests(body) == ticked  # a ticked pair stays listed
+    assert "389 more pairs are not listed" in body and "389 active" in body
+    _, small, _ = dashboard.render_body(Templates(), program, table, ticked, max_chars=3_000)
+    assert len(small) <= 3_000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -19,6 +20,10 @@ triggers = frozenset({"sweep"})
 
 KEY = "dashboard"
 COORDINATION = "coordination"  # owner token of the coordinator project
+# GitHub refuses issue bodies over 65,536 characters (GitLab allows 1,048,576); stay below both.
+# ("body is too long (maximum is 65536 characters)": https://github.com/PyGithub/PyGithub/issues/1906)
+MAX_BODY_CHARS = 60_000
+MIN_ROW_CHARS = 250  # a table row plus its four checkboxes is never shorter
 SNOOZE_DAYS = 14
 # What each checkbox asks for; the label is shown by the template.
 REQUESTS = ("snooze", "extend", "end", "nudge")
@@ -132,14 +137,35 @@ def rows(program: Program, views: dict[str, PairView], ctx: Context) -> list[dic
     return table
 
 
-def render_body(templates: Templates, program: Program, table: list[dict[str, Any]], ticked: dict[str, frozenset[str]]) -> tuple[str, str, tuple[str, ...]]:
-    """(title, body with marker, labels) of the dashboard; ticked boxes stay ticked."""
+def render_body(templates: Templates, program: Program, table: list[dict[str, Any]], ticked: dict[str, frozenset[str]],
+                max_chars: int = MAX_BODY_CHARS) -> tuple[str, str, tuple[str, ...]]:
+    """(title, body with marker, labels) of the dashboard; ticked boxes stay ticked.
+
+    When every pair does not fit in one issue body, the pairs on track are counted instead of
+    listed (those where someone must act, or with a ticked box, always stay listed)."""
     for row in table:
         row["ticked"] = sorted(ticked.get(row["pair"], frozenset()))
-    rendered = templates.render(KEY, program={"name": program.settings.name, "coordinators": list(program.settings.coordinators)},
-                                rows=table, requests=list(REQUESTS))
-    labels = tuple(program.label(l) for l in rendered.labels)
-    return rendered.title, markers.with_marker(rendered.body, KEY), labels
+
+    def render(shown: list[dict[str, Any]]) -> tuple[str, str, tuple[str, ...]]:
+        left = [r for r in table if r not in shown]
+        rendered = templates.render(
+            KEY, program={"name": program.settings.name, "coordinators": list(program.settings.coordinators)},
+            rows=shown, requests=list(REQUESTS), not_listed=len(left),
+            not_listed_by_status=sorted(Counter(r["status"] for r in left).items()))
+        return rendered.title, markers.with_marker(rendered.body, KEY), tuple(program.label(l) for l in rendered.labels)
+
+    if len(table) * MIN_ROW_CHARS <= max_chars:  # skip rendering all rows when they cannot fit
+        result = render(table)
+        if len(result[1]) <= max_chars:
+            return result
+    shown = [r for r in table if r["act"] != "-" or r["ticked"]]
+    result = render(shown)
+    while len(result[1]) > max_chars and shown:
+        per_row = max(1, len(result[1]) // max(1, len(shown)))
+        keep = max(0, min(len(shown) - 1, len(shown) - (len(result[1]) - max_chars) // per_row - 1))
+        shown = shown[:keep]
+        result = render(shown)
+    return result
 
 
 def find_dashboard(issues: list[Issue]) -> Issue | None:
