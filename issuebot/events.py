@@ -77,10 +77,6 @@ def handle_event(program: Program, provider: Provider, templates: Templates, eve
         if view.project is None:
             return EventOutcome(pair=pair.id, ignored="the pair project does not exist yet", commands=found)
         view = read_unlogged_sessions(provider, view)
-        if found and _already_answered(provider, view.project_path, event, view.state.get("handled", [])):
-            # A run killed after replying but before recording the comment as handled: the reply
-            # is the record. What the commands changed is recomputed from the tracker.
-            ctx = replace(ctx, event=replace(event, comment_body=""))
         actions = decide(view, ctx)
         applier = Applier(provider, program)
         for action in actions:
@@ -88,18 +84,6 @@ def handle_event(program: Program, provider: Provider, templates: Templates, eve
         writes = applier.writes
     log.info("%s on pair %s: %d commands, %d writes", event.kind.value, pair.id, len(found), writes)
     return EventOutcome(pair=pair.id, writes=writes, commands=found, actions=[a.describe() for a in actions])
-
-
-def _already_answered(provider: Provider, project: str, event: Event, handled: list[object]) -> bool:
-    """Whether issuebot already acknowledged this comment's commands (one read, only when the
-    tracker state does not list the comment as handled)."""
-    if event.comment_id is None or event.comment_id in handled:
-        return False
-    key = f"ack:{event.comment_id}"
-    return any(
-        c.author.casefold() == provider.bot_username.casefold() and markers.has_marker(c.body, key)
-        for c in provider.list_comments(project, event.issue_number)
-    )
 
 
 # ----------------------------------------------------------------------------- acting as a person

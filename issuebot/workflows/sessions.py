@@ -16,7 +16,6 @@ triggers = frozenset({"sync", "sweep", "event"})
 
 SECTION = "session-log"  # bot-owned section of the progress tracker body
 HANDLED_KEPT = 200  # comment ids remembered in state `handled`
-OUTCOMES = ("held", "skipped")
 COMMENT_EVENTS = (EventKind.COMMENT_CREATED, EventKind.COMMENT_EDITED)
 
 
@@ -39,8 +38,9 @@ def decide(plan: Plan) -> None:
     keep_one_session_open(plan, logged_now)
     write_session_log(plan)
     if reply is not None:
-        # The reply goes after the session writes: once it exists, a redelivery treats the
-        # comment as carried out (see events.handle_event), so nothing it announces may be missing.
+        # After the session writes, before the tracker's: a run that dies in between is carried
+        # out again on redelivery (every step is idempotent against what the tracker shows) and
+        # the reply, found by its marker, is not posted twice.
         number, key, template, context = reply
         plan.reply(number, key, template, **context)
 
