@@ -239,6 +239,9 @@ class GitHubProvider:
     @property
     def gh(self) -> github.Github:
         """The PyGithub client, built on first use (building it reads the secrets)."""
+        return self._connect()
+
+    def _connect(self) -> github.Github:
         if self._client is None:
             self._client = github.Github(
                 auth=self._credentials(), base_url=self.settings.url, per_page=PER_PAGE, lazy=True,
@@ -329,7 +332,7 @@ class GitHubProvider:
                 with self._api("read the authenticated user", verb="get_user"):
                     self._bot_username = str(self.gh.get_user().login)
             else:
-                self.gh  # resolves the installation and validates the key first
+                self._connect()  # validates the key and resolves the installation first
                 key = secret(app.private_key_env) or ""
                 with self._api("read the GitHub App", verb="get_app"):
                     slug = self._integration(Auth.AppAuth(app.app_id, key)).get_app().slug
@@ -339,7 +342,7 @@ class GitHubProvider:
     def check_access(self) -> None:
         """The credentials and the organisation, before any write: GET /user (token) or GET /app
         (App; plus POST /app/installations/{id}/access_tokens), then GET /orgs/{org}. 2-3 reads."""
-        self.bot_username
+        log.debug("signed in to GitHub as %s", self.bot_username)
         with self._api(f"read organization {self.org}", verb="get_org"):
             try:
                 self.gh.get_organization(self.org).complete()

@@ -25,7 +25,7 @@ from issuebot.providers.base import (
     RateLimited,
 )
 from issuebot.providers.github import GitHubProvider, join_due, split_due
-from tests.fakes.github import BASE, github_harness
+from tests.fakes.github import github_harness
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "github"
 TOKEN = "[issuebot:bob-alice]"
