@@ -230,3 +230,14 @@ class ArchiveProject(Action):
 
     def describe(self) -> str:
         return f"archive {self.project} (read-only)"
+
+
+@dataclass(frozen=True)
+class EnsureBoard(Action):
+    """The coordinators' board: one list per pair status label (where the tracker has boards)."""
+
+    name: str
+    labels: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"ensure board {self.name!r} with lists {', '.join(self.labels)}"

@@ -22,6 +22,7 @@ from issuebot.models import (
     Comment,
     CreateProject,
     EditIssue,
+    EnsureBoard,
     Event,
     Issue,
     Member,
@@ -510,6 +511,8 @@ class Applier:
                 provider.create_comment(action.project, action.number, action.body)
         elif isinstance(action, ArchiveProject):
             provider.archive_project(action.project)
+        elif isinstance(action, EnsureBoard):
+            provider.ensure_board(action.name, action.labels)
         else:  # pragma: no cover - guarded by the meta test over Action subclasses
             raise TypeError(f"no way to apply {type(action).__name__}")
 
@@ -549,6 +552,9 @@ def program_actions(program: Program, provider: Provider, ctx: Context) -> list[
         exists = any(p.path == path for p in provider.list_projects())
         existing = list(provider.list_issues(path, state="all")) if exists else []
         actions.extend(coordinator_space(program, ctx, path, exists, existing))
+        # Coordinators see every pair by status on a board (GitLab); other trackers make no calls.
+        actions.append(EnsureBoard(pair="", name=program.settings.name,
+                                   labels=tuple(program.label(f"pair::{s}") for s in PAIR_STATUSES)))
     return actions
 
 

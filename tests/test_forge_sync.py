@@ -100,8 +100,9 @@ def test_second_sync_makes_zero_writes_and_only_bulk_reads(forge_name, tmp_path,
 
         assert again["writes"] == 0 and forge.writes == writes
         assert len(again["unchanged"]) == size and again["created"] == again["updated"] == []
-        # Bulk: pages of issues and of projects plus a few fixed calls, far below one per pair.
-        budget = math.ceil(open_issues / 100) + math.ceil((size + 1) / 100) + 5
+        # Bulk: pages of issues and of projects (read twice: pairs, coordinators' project) plus fixed
+        # calls (who am I, the group, its labels, the board, the dashboard's issues); never per pair.
+        budget = math.ceil(open_issues / 100) + 2 * math.ceil((size + 1) / 100) + 5
         assert forge.reads - reads <= budget < size
         if forge_name == "gitlab":
             paths = {path for method, path in forge.fake.log[log_start:]}
@@ -243,3 +244,14 @@ def test_github_rate_limit_mid_sync_stops_clearly_and_a_rerun_finishes_without_d
     assert sync_json(program)["writes"] == 0
     keys = [(i.project, markers.find_marker(i.body)) for i in github.provider.list_issues(None, state="all")]
     assert len(keys) == len(set(keys)) >= 8
+
+
+def test_sync_gives_coordinators_a_board_of_pairs_by_status(gitlab, tmp_path):
+    program = write_program(tmp_path / "program.yml", program_data(gitlab.provider_config()))
+    assert sync_json(program)["errors"] == []
+    [board] = gitlab.fake.boards[gitlab.fake.group["id"]]
+    assert board["name"] == "Test mentoring"
+    assert [entry["label"]["name"] for entry in board["lists"]] == [
+        "pair::kickoff", "pair::active", "pair::stale", "pair::paused", "pair::wrapping-up", "pair::ended",
+    ]
+    assert sync_json(program)["writes"] == 0

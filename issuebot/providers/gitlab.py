@@ -493,16 +493,29 @@ class GitLabProvider:
     # ------------------------------------------------------------------ board
 
     def ensure_board(self, name: str, labels: Sequence[str]) -> bool:
-        """GET /groups/:path/boards (lists included); POST a board when none is called `name`;
-        GET /groups/:path/labels for label ids; POST one list per missing label.
+        """GET /groups/:path/boards (lists included: 1 call when the board is already right);
+        otherwise GET /groups/:path/labels for label ids, POST the board when none is called
+        `name`, and POST one list per missing label.
 
         GitLab Free allows one group board (https://docs.gitlab.com/ee/user/project/issue_board.html#multiple-issue-boards):
-        when creating a second one is refused, the existing board gets the lists.
+        when creating a second one is refused, the existing board gets the lists. Without the
+        labels at group level (the project-label fallback) there is no board: a warning says so.
         """
         group = self._group()
         with self._api("list_boards", f"listing boards of group {self.group}"):
             boards = list(group.boards.list(iterator=True))
         board = next((b for b in boards if b.attributes.get("name") == name), None)
+        lists = board.attributes.get("lists") or [] if board is not None else []
+        listed = {(lst.get("label") or {}).get("name") for lst in lists}
+        if board is not None and all(label in listed for label in labels):
+            return False
+        with self._api("list_labels", f"listing labels of group {self.group}"):
+            label_ids = {l.name: l.id for l in group.labels.list(iterator=True)}
+        missing = [l for l in labels if l not in label_ids]
+        if missing:
+            log.warning("no board %r in GitLab group %s: its labels are not group labels (%s)",
+                        name, self.group, ", ".join(missing))
+            return False
         changed = False
         if board is None:
             try:
@@ -515,13 +528,6 @@ class GitLabProvider:
                 board = boards[0]
                 log.warning("GitLab allows one board in group %s here; using board %r for the pair lists",
                             self.group, board.attributes.get("name"))
-        with self._api("list_labels", f"listing labels of group {self.group}"):
-            label_ids = {l.name: l.id for l in group.labels.list(iterator=True)}
-        missing = [l for l in labels if l not in label_ids]
-        if missing:
-            raise InvalidRequest(
-                f"board {name!r} needs group labels that do not exist yet: {', '.join(missing)}; run `issuebot sync` first"
-            )
         have = {(lst.get("label") or {}).get("id") for lst in board.attributes.get("lists") or []}
         for label in labels:
             if label_ids[label] in have:

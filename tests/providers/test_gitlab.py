@@ -153,12 +153,22 @@ def test_board_gets_one_list_per_label_and_nothing_the_second_time(gl):
     assert gl.provider.ensure_board("Pairs", statuses) is True
     [board] = gl.fake.boards[gl.fake.group["id"]]
     assert board["name"] == "Pairs" and [l["label"]["name"] for l in board["lists"]] == statuses
-    writes = gl.writes
+    reads, writes = gl.reads, gl.writes
     assert gl.provider.ensure_board("Pairs", statuses) is False
-    assert gl.writes == writes
+    assert (gl.reads, gl.writes) == (reads + 1, writes)  # the board listing carries its lists
     gl.provider.ensure_labels([("pair::ended", "57606a", "")])
     assert gl.provider.ensure_board("Pairs", [*statuses, "pair::ended"]) is True
     assert len(gl.fake.boards[gl.fake.group["id"]]) == 1 and len(board["lists"]) == 4
+
+
+def test_board_is_skipped_with_a_warning_when_its_labels_are_not_group_labels(gl, caplog):
+    gl.fake.deny("POST", r"^/groups/[^/]+/labels$")
+    gl.provider.ensure_labels([("pair::active", "2da44e", "")])
+    writes = gl.writes
+    with caplog.at_level(logging.WARNING, logger="issuebot.providers.gitlab"):
+        assert gl.provider.ensure_board("Pairs", ["pair::active"]) is False
+    assert gl.writes == writes and gl.fake.boards[gl.fake.group["id"]] == []
+    assert "not group labels (pair::active)" in caplog.text
 
 
 def test_board_uses_the_single_board_when_a_second_is_refused(gl, caplog):
