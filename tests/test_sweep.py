@@ -227,6 +227,9 @@ def test_reviews_feedback_goal_reminder_wrapup_and_end_request(forge, clock, tmp
     world.sweep("2027-07-13")
     assert len(world.comments("bob-alice", TRACKER, "end-request:")) == 1
     assert "pair::ended" not in world.labels("bob-alice")  # never auto-ended
+    world.sweep("2027-07-19")
+    late = [c for c in world.comments("bob-alice", "session:1", "nudge:") if markers.find_marker(c.body) > "nudge:session:1:2027-07-11"]
+    assert late == []  # past the end date the pair is not nudged any more
     assert all(i.state == "open" for i in world.issues("bob-alice").values())
 
 

@@ -59,6 +59,11 @@ def _date(value: Any) -> date | None:
         return None
 
 
+def pair_ends(view: PairView, state: dict[str, Any]) -> date:
+    """The pair's end date, moved by `/extend` or the dashboard."""
+    return _date(state.get("ends")) or view.pair.ends
+
+
 def exempt_until(state: dict[str, Any], status: str, today: date) -> date | None:
     """The date until which the pair hears nothing (paused or snoozed), or None when not exempt."""
     if status == "ended":
@@ -120,7 +125,7 @@ def issues_needing_comments(view: PairView, program: Program, today: date, reque
     found = overdue_session(view, view.state, program, today)
     if found is None or not is_working_day(program, today):
         return []
-    if exempt_until(view.state, view.status(program), today) is not None:
+    if exempt_until(view.state, view.status(program), today) is not None or today >= pair_ends(view, view.state):
         return []
     last = last_nudged(view, view.state)  # the bookkeeping alone; a lost state block reads again
     if last is not None and program.settings.nudges.renudge_every.after(last) > today:
@@ -179,6 +184,8 @@ def intent(view: PairView, state: dict[str, Any], status: str, ctx: Context) -> 
     policy = program.settings.nudges
     if view.tracker is None or not is_working_day(program, today) or exempt_until(state, status, today):
         return None
+    if today >= pair_ends(view, state):
+        return None  # past the end only the coordinators are asked (offboarding), the pair is not nudged
     found = current_session(view)
     if found is None or found[1].due is None:
         return None
@@ -348,7 +355,7 @@ def escalate_stale_pair(plan: Plan) -> None:
     program, today = plan.program, plan.ctx.today
     policy = program.settings.nudges
     overdue = overdue_session(plan.view, plan.state, program, today)
-    if exempt_until(plan.state, plan.status, today) is not None:
+    if exempt_until(plan.state, plan.status, today) is not None or today >= plan.ends:
         return
     late = overdue is not None and policy.escalate_after.after(effective_due(plan.state, overdue[1].due)) <= today
     if not late:
