@@ -392,3 +392,24 @@ def test_every_request_is_a_documented_github_operation(tmp_path, clock):
         required = _schema_required(content["schema"])
         for item in call.response if isinstance(call.response, list) else [call.response]:
             assert required <= set(item), (call.method, call.template, call.status, required - set(item))
+
+
+def test_each_verb_costs_what_its_docstring_says(hub):
+    project = make_project(hub)
+
+    def cost(action):
+        reads, writes = hub.reads, hub.writes
+        action()
+        return hub.reads - reads, hub.writes - writes
+
+    created = []
+    assert cost(lambda: created.append(hub.provider.create_issue(project, "T", "b", labels=["x"]))) == (0, 1)
+    number = created[0].number
+    assert cost(lambda: hub.provider.get_issue(project, number)) == (1, 0)
+    assert cost(lambda: hub.provider.update_issue(project, number, add_labels=["y"], remove_labels=["x"], state="closed")) == (1, 1)
+    assert cost(lambda: hub.provider.update_issue(project, number, state="closed")) == (1, 0)
+    assert cost(lambda: hub.provider.create_comment(project, number, "c")) == (0, 1)
+    assert cost(lambda: hub.provider.list_comments(project, number)) == (1, 0)
+    assert cost(lambda: list(hub.provider.list_issues(project, state="all"))) == (1, 0)
+    assert cost(lambda: hub.provider.ensure_project(spec())) == (1, 0)
+    assert cost(lambda: hub.provider.ensure_board("Pairs", ["pair::active"])) == (0, 0)
