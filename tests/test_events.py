@@ -156,3 +156,17 @@ def test_killed_after_any_write_then_redelivered_has_the_effect_of_one_clean_run
         pairing.deliver(event)  # the lease expired: the delivery runs again
         pairing.deliver(event)
         assert outcome_of(pairing) == expected, f"killed after {dies_after} writes"
+
+
+def test_api_calls_of_a_command_and_of_its_redelivery(forge, tmp_path, clock):
+    pairing = Pairing(forge, tmp_path, clock)
+    pairing.at("2027-01-20T09:00:00")
+    event = pairing.write("bob", "session:1", "/session 1h")
+    reads, writes = forge.reads, forge.writes
+    pairing.deliver(event)
+    # open issues of the project, the commented issue's replies; close, open next, reply, tracker
+    assert forge.writes - writes == 4
+    assert forge.reads - reads <= 4  # a forge adapter may add a project lookup per verb
+    reads, writes = forge.reads, forge.writes
+    pairing.deliver(event)
+    assert (forge.reads - reads, forge.writes - writes) == (1, 0)  # one listing, nothing else
