@@ -413,3 +413,15 @@ def test_each_verb_costs_what_its_docstring_says(hub):
     assert cost(lambda: list(hub.provider.list_issues(project, state="all"))) == (1, 0)
     assert cost(lambda: hub.provider.ensure_project(spec())) == (1, 0)
     assert cost(lambda: hub.provider.ensure_board("Pairs", ["pair::active"])) == (0, 0)
+
+
+@pytest.mark.skipif(not (CORPUS / "webhooks" / "issue_comment.created.1.json").is_file(), reason="corpus not present")
+def test_webhook_payload_becomes_an_event_without_calls(hub):
+    body = (CORPUS / "webhooks" / "issue_comment.created.1.json").read_bytes()
+    payload = json.loads(body)
+    event = hub.provider.parse_webhook({"X-GitHub-Event": "issue_comment", "X-GitHub-Delivery": "d-1"}, body)
+    assert event is not None and event.provider == "github"
+    assert (event.project, event.issue_number) == (payload["repository"]["full_name"], payload["issue"]["number"])
+    assert event.comment_body == payload["comment"]["body"] and event.delivery_id == "d-1"
+    assert hub.provider.parse_webhook({"X-GitHub-Event": "ping"}, b"{}") is None
+    assert hub.fake.calls == []
