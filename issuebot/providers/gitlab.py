@@ -127,6 +127,9 @@ class GitLabProvider:
                     f"max_retry_wait ({self.max_retry_wait:g}s); run again later to continue",
                     retry_after=wait,
                 )
+            # python-gitlab reads Retry-After with int(): the HTTP-date form would crash its retry.
+            if not (response.headers.get("Retry-After") or "0").strip().isdigit():
+                raise RateLimited("GitLab rate limit reached; run again later to continue", retry_after=wait)
         return response
 
     @contextlib.contextmanager

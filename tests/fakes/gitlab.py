@@ -65,7 +65,7 @@ class FakeGitLab:
         self.issue_ids: dict[tuple[int, int], int] = {}  # (project id, iid) -> id
         self.notes: dict[int, list[dict[str, Any]]] = {}
         self.boards: dict[int, list[dict[str, Any]]] = {}
-        self.failures: list[tuple[int, int | None] | None] = []  # None: answer that call normally
+        self.failures: list[tuple[int, int | str | None] | None] = []  # None: answer that call normally
         self.denied: list[tuple[str, re.Pattern[str]]] = []
         self.bot_token = self.add_user(BOT)
         self.group = self.add_group(group)
@@ -133,7 +133,7 @@ class FakeGitLab:
         self.boards[gid] = []
         return group
 
-    def fail_next(self, status: int, retry_after: int | None = None, times: int = 1, after: int = 0) -> None:
+    def fail_next(self, status: int, retry_after: int | str | None = None, times: int = 1, after: int = 0) -> None:
         """Answer `status` to `times` calls, once `after` more calls were answered normally."""
         self.failures.extend([None] * after + [(status, retry_after)] * times)
 
@@ -655,7 +655,7 @@ class GitLabHarness:
         someone = self.fake.tokens[self.fake.add_user("someone")]
         self.fake.add_project(self.fake.group, name, name, "a project somebody made by hand", "public", someone)
 
-    def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1, after: int = 0) -> None:
+    def fail_next(self, status: int, *, retry_after: int | str | None = None, times: int = 1, after: int = 0) -> None:
         self.fake.fail_next(status, retry_after=retry_after, times=times, after=after)
 
     def members(self, project: str) -> dict[str, str]:

@@ -262,3 +262,11 @@ def test_parse_webhook_delegates_to_the_gitlab_parser(gl):
     payload = json.loads(body)
     assert event is not None and event.kind == EventKind.COMMENT_CREATED
     assert event.issue_number == payload["issue"]["iid"]
+
+
+def test_retry_after_as_a_date_stops_cleanly(gl):
+    project = make_project(gl)
+    gl.fail_next(429, retry_after="Wed, 21 Oct 2015 07:28:00 GMT")  # already past: no wait
+    with pytest.raises(RateLimited, match="rate limit"):
+        gl.provider.get_issue(project, 1)
+    assert gl.sleeps == []
