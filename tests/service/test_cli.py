@@ -73,3 +73,18 @@ def test_serve_answers_deliveries_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert process.wait(30) == 0
     finally:
         process.kill()
+
+
+def test_insecure_mode_warns_loudly_and_a_busy_port_is_a_clear_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import socket
+
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["serve", "-c", str(service_program(tmp_path)), "--port", str(port),
+                                           "--insecure-no-verify"])
+    assert result.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert any("INSECURE" in record.getMessage() and record.levelname == "WARNING" for record in caplog.records)
