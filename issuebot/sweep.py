@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -61,7 +61,7 @@ class SweepResult:
         }
 
 
-def _today(program: Program, now: datetime):
+def _today(program: Program, now: datetime) -> date:
     return now.astimezone(ZoneInfo(program.settings.timezone)).date()
 
 
@@ -115,6 +115,8 @@ def sweep(
         result.dashboard_note = "closed by a person: left alone"
     else:
         refresh_dashboard(provider, program, templates, run, board, requests, result, max_writes, now)
+    log.info("sweep of %d pairs: %d writes, %d errors; dashboard %s", len(run.views), run.outcome.writes,
+             len(result.errors), result.dashboard_note)
     return result
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -244,12 +244,11 @@ def test_done_goal_gets_no_reminder(world):
 
 
 def tick(world, request: str, pair_id: str) -> None:
+    """A coordinator ticks one box by editing the dashboard, as in the tracker's web editor."""
     board = world.dashboard()
-    line = f"] {'x'}"
-    body = board.body.replace(f"- [ ] ", "- [ ] ")  # keep everything else as it is
     needle = f"<!-- issuebot:do:{request}:{pair_id} -->"
-    lines = [l.replace("- [ ]", "- [x]", 1) if needle in l else l for l in body.splitlines()]
-    assert any(needle in l for l in lines), line
+    lines = [l.replace("- [ ]", "- [x]", 1) if needle in l else l for l in board.body.splitlines()]
+    assert any(needle in l for l in lines), needle
     path = world.forge.provider.project_path(world.program.settings.coordinator_project)
     world.forge.as_user("carol").update_issue(path, board.number, body="\n".join(lines) + "\n")
 
