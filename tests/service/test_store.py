@@ -31,6 +31,23 @@ def test_duplicate_delivery_stores_nothing_new(store: Store) -> None:
                               project="g/p", now=T0, lease_seconds=60) is not None
 
 
+def test_ten_simultaneous_copies_of_a_delivery_make_one_row(store: Store) -> None:
+    ids: list[int | None] = []
+    barrier = threading.Barrier(10)
+
+    def deliver() -> None:
+        barrier.wait()
+        ids.append(add(store, "simultaneous"))
+
+    threads = [threading.Thread(target=deliver) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(ids) == 10 and len([row_id for row_id in ids if row_id is not None]) == 1
+    assert store.counts()[QUEUED] == 1
+
+
 def test_claim_is_exclusive_until_the_lease_expires(store: Store) -> None:
     row_id = add(store)
     claimed = store.claim(row_id, T0, 60)
