@@ -101,7 +101,11 @@ def projected_view(view: PairView, actions: list[Action]) -> PairView:
                 l for l in action.add_labels if l not in issue.labels)
             issues[action.key] = replace(issue, labels=labels, body=action.body if action.body is not None else issue.body,
                                          state=action.state or issue.state, due=action.due or issue.due)
-    return replace(view, project=project, issues=issues)
+    projected = replace(view, project=project, issues=issues)
+    parsed = view.__dict__.get("_parsed_state")
+    if parsed is not None and projected.tracker is not None and projected.tracker.body is parsed[0]:
+        projected.__dict__["_parsed_state"] = parsed  # the same tracker text: reuse its parsed state
+    return projected
 
 
 def who_acts(program: Program, view: PairView, ctx: Context) -> str:
