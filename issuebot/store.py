@@ -104,6 +104,8 @@ class Store:
         # this process's writers on a lock instead wakes the next one at once (better p99).
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
         self._add_statement: Any = None
+        self._claim_statement: Any = None
+        self._finish_statement: Any = None
         self.metadata = sa.MetaData()
         self.inbox = sa.Table(
             f"{prefix}inbox",
@@ -143,6 +145,8 @@ class Store:
             sa.Column("writes", sa.Integer, nullable=False, default=0),
             sa.Column("detail", sa.Text, nullable=False, default=""),
         )
+
+        self._audit_insert = sa.insert(self.audit_log)
 
     @classmethod
     def for_program(cls, program: Any) -> "Store":
@@ -229,15 +233,18 @@ class Store:
         """Take the delivery for processing under a lease; None when it is finished or leased."""
         t = self.inbox
         at = _naive_utc(now)
-        statement = (
-            sa.update(t)
-            .where(t.c.id == row_id)
-            .where(sa.or_(t.c.status == QUEUED, sa.and_(t.c.status == PROCESSING, t.c.lease_until < at)))
-            .values(status=PROCESSING, attempts=t.c.attempts + 1, lease_until=at + timedelta(seconds=lease_seconds))
-            .returning(*t.c)
-        )
+        if self._claim_statement is None:  # built once: every task runs it
+            self._claim_statement = (
+                sa.update(t)
+                .where(t.c.id == sa.bindparam("b_id"))
+                .where(sa.or_(t.c.status == QUEUED,
+                              sa.and_(t.c.status == PROCESSING, t.c.lease_until < sa.bindparam("b_now"))))
+                .values(status=PROCESSING, attempts=t.c.attempts + 1, lease_until=sa.bindparam("b_until"))
+                .returning(*t.c)
+            )
+        params = {"b_id": row_id, "b_now": at, "b_until": at + timedelta(seconds=lease_seconds)}
         with self._writing() as conn:
-            row = conn.execute(statement).first()
+            row = conn.execute(self._claim_statement, params).first()
         return _delivery(row) if row is not None else None
 
     def release(self, row_id: int, *, retry_at: datetime, lease_seconds: int, error: str | None = None,
@@ -258,14 +265,17 @@ class Store:
         """Mark the delivery finished and write its audit line, in one transaction."""
         assert status in FINISHED, status
         t = self.inbox
-        with self._writing() as conn:
-            conn.execute(
-                sa.update(t).where(t.c.id == row_id)
-                .values(status=status, error=error, done_at=_naive_utc(now), lease_until=None)
+        if self._finish_statement is None:  # built once: every task runs it
+            self._finish_statement = (
+                sa.update(t).where(t.c.id == sa.bindparam("b_id"))
+                .values(status=sa.bindparam("b_status"), error=sa.bindparam("b_error"),
+                        done_at=sa.bindparam("b_done"), lease_until=None)
             )
-            conn.execute(sa.insert(self.audit_log).values(
-                at=_naive_utc(now), delivery=row_id, pair=pair, outcome=status, writes=writes, detail=error or "",
-            ))
+        at = _naive_utc(now)
+        with self._writing() as conn:
+            conn.execute(self._finish_statement, {"b_id": row_id, "b_status": status, "b_error": error, "b_done": at})
+            conn.execute(self._audit_insert, {"at": at, "delivery": row_id, "pair": pair, "outcome": status,
+                                              "writes": writes, "detail": error or ""})
 
     def take_expired(self, now: datetime, lease_seconds: int, limit: int = 500) -> list[int]:
         """Deliveries nobody finished in time (a worker died, or the task never reached the queue),
