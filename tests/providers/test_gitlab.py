@@ -270,3 +270,27 @@ def test_retry_after_as_a_date_stops_cleanly(gl):
     with pytest.raises(RateLimited, match="rate limit"):
         gl.provider.get_issue(project, 1)
     assert gl.sleeps == []
+
+
+def test_fake_paginates_like_gitlab(gl):
+    project = make_project(gl)
+    for n in range(205):
+        gl.provider.create_issue(project, f"issue {n}", "b")
+    listing = gl.provider.gl.projects.get(project, lazy=True).issues.list(iterator=True, per_page=500)
+    assert (listing.total, listing.total_pages, listing.per_page, listing.current_page) == (205, 3, 100, 1)
+    assert listing.next_page == 2 and listing.prev_page is None
+    reads = gl.reads
+    assert len(list(listing)) == 205
+    assert gl.reads - reads == 2  # pages 2 and 3, followed through the Link header
+
+
+def test_group_listing_filters_labels_with_and_and_state(gl, clock):
+    project = make_project(gl)
+    both = gl.provider.create_issue(project, "both", "b", labels=["kind::goal", "pair::active"])
+    gl.provider.create_issue(project, "one", "b", labels=["kind::goal"])
+    gl.provider.update_issue(project, both.number, state="closed")
+    assert [i.title for i in gl.provider.list_issues(None, labels=["kind::goal", "pair::active"])] == []
+    assert [i.title for i in gl.provider.list_issues(None, labels=["kind::goal", "pair::active"], state="all")] == ["both"]
+    assert [i.title for i in gl.provider.list_issues(None, labels=["kind::goal"])] == ["one"]
+    closed = next(gl.provider.list_issues(None, state="closed"))
+    assert closed.closed_at == clock() and closed.project == project
