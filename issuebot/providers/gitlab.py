@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import gitlab
 import requests
@@ -615,8 +616,9 @@ def _project(data: Mapping[str, Any]) -> Project:
 
 
 def _issue(data: Mapping[str, Any], project: str | None) -> Issue:
-    if project is None:  # group listings: "group/project#iid"
-        project = (data.get("references") or {}).get("full", "").rsplit("#", 1)[0]
+    if project is None:  # group listings: references.full is "group/project#iid" (GitLab 12.6+)
+        full = (data.get("references") or {}).get("full")
+        project = full.rsplit("#", 1)[0] if full else urlsplit(data.get("web_url") or "").path.split("/-/issues/")[0].strip("/")
     return Issue(
         project=project, number=int(data["iid"]), title=data.get("title") or "", body=data.get("description") or "",
         labels=tuple(data.get("labels") or ()), state=_state(data),
