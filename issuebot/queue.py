@@ -158,7 +158,10 @@ class DeliveryQueue:
         event = parser.parse(delivery.headers, delivery.body)
         if event is None:
             return self._finish(delivery.id, IGNORED, now, "no event issuebot acts on", delivery)
-        provider = self._provider()
+        try:
+            provider = self._provider()
+        except ProviderError as exc:  # e.g. a refused token: retrying cannot help; the sweep catches up
+            return self._finish(delivery.id, FAILED, now, f"cannot reach the tracker: {exc}", delivery)
         if event.provider != provider.kind:
             reason = f"delivery from {event.provider}, but the program runs on {provider.kind}"
             return self._finish(delivery.id, IGNORED, now, reason, delivery)

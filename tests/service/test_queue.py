@@ -178,3 +178,18 @@ def test_processing_status_is_visible_while_a_handler_runs(service: Service, cli
     deliver(client)
     run_queued(service)
     assert seen == [PROCESSING]
+
+
+def test_a_tracker_that_refuses_the_token_fails_the_delivery(
+        program: Any, handler: Any, clock: Any, huey: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from issuebot.providers.base import AuthenticationFailed
+
+    def refused(_program: Any) -> Any:
+        raise AuthenticationFailed("401 Bad credentials")
+
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    service = open_service(program, handler=handler, provider_factory=refused, clock=clock, huey=huey)
+    deliver(create_app(service).test_client())
+    assert service.queue.process(1) == FAILED and handler.events == []
+    assert service.store.get(1).error == "cannot reach the tracker: 401 Bad credentials"
+    service.close()
