@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,7 @@ class DeliveryQueue:
         self.clock = clock or _utcnow
         self.metrics = metrics or Metrics()
         self.lease_seconds = program.service.lease_seconds
+        self.renew_every = self.lease_seconds / 3
         self._local = threading.local()
         self.process_task = huey.task(name="process_delivery")(self.process)
         huey.periodic_task(crontab(minute="*"), name="requeue_expired_deliveries")(self.requeue_expired)
@@ -171,9 +173,32 @@ class DeliveryQueue:
             self.store.release(delivery.id, retry_at=now, lease_seconds=self.lease_seconds, count_attempt=False)
             raise RetryTask("pair busy", delay=PAIR_BUSY_RETRY_SECONDS)
         try:
-            return self._run_handler(delivery, event, provider, now)
+            with self._lease_kept(delivery.id, event.project, owner):
+                return self._run_handler(delivery, event, provider, now)
         finally:
             self.store.unlock_pair(event.project, owner)
+
+    @contextlib.contextmanager
+    def _lease_kept(self, row_id: int, pair_key: str, owner: str) -> Iterator[None]:
+        """Renew the lease while the handler runs (a forge's rate-limit wait can be long), so the
+        sweeper only takes back deliveries whose worker is really gone."""
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(self.renew_every):
+                try:
+                    until = self.clock() + timedelta(seconds=self.lease_seconds)
+                    self.store.extend_lease(row_id, pair_key, owner, until)
+                except Exception as exc:  # the lease then simply runs out; never kill the task
+                    logger.warning("delivery %s: lease not renewed: %s", row_id, exc.__class__.__name__)
+
+        thread = threading.Thread(target=renew, name=f"lease-{row_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def _run_handler(self, delivery: Any, event: Event, provider: Provider, now: datetime) -> str:
         reads, writes = provider.meter.reads, provider.meter.writes

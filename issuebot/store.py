@@ -277,6 +277,20 @@ class Store:
             conn.execute(self._audit_insert, {"at": at, "delivery": row_id, "pair": pair, "outcome": status,
                                               "writes": writes, "detail": error or ""})
 
+    def extend_lease(self, row_id: int, pair_key: str, owner: str, until: datetime) -> bool:
+        """Keep a delivery (and its pair lock) leased while its handler still runs."""
+        at = _naive_utc(until)
+        with self._writing() as conn:
+            extended = conn.execute(
+                sa.update(self.inbox).where(self.inbox.c.id == row_id, self.inbox.c.status == PROCESSING)
+                .values(lease_until=at)
+            ).rowcount
+            conn.execute(
+                sa.update(self.locks).where(self.locks.c.key == pair_key, self.locks.c.owner == owner)
+                .values(lease_until=at)
+            )
+        return extended == 1
+
     def take_expired(self, now: datetime, lease_seconds: int, limit: int = 500) -> list[int]:
         """Deliveries nobody finished in time (a worker died, or the task never reached the queue),
         made claimable again; each returned id must be enqueued once more."""

@@ -193,3 +193,31 @@ def test_a_tracker_that_refuses_the_token_fails_the_delivery(
     assert service.queue.process(1) == FAILED and handler.events == []
     assert service.store.get(1).error == "cannot reach the tracker: 401 Bad credentials"
     service.close()
+
+
+def test_the_lease_is_renewed_while_a_slow_handler_runs(service: Service, client: Any, handler: Any, clock: Any) -> None:
+    import threading
+
+    renewed = threading.Event()
+    extend = service.store.extend_lease
+
+    def extend_and_tell(*args: Any) -> bool:
+        result = extend(*args)
+        renewed.set()
+        return result
+
+    service.store.extend_lease = extend_and_tell  # type: ignore[method-assign]
+    service.queue.renew_every = 0.001
+    leases = []
+
+    def slow(program: Any, provider: Any, templates: Any, event: Any, *, now: Any) -> Any:
+        leases.append(service.store.get(1).lease_until)
+        clock.advance(seconds=service.queue.lease_seconds)  # the handler outlives its first lease...
+        assert renewed.wait(30), "the lease was never renewed"
+        leases.append(service.store.get(1).lease_until)
+        return handler(program, provider, templates, event, now=now)
+
+    service.queue.handler = slow
+    deliver(client)
+    assert run_queued(service) == [DONE]
+    assert leases[1] > leases[0]  # ...and the sweeper would not take it back
