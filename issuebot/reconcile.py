@@ -34,7 +34,7 @@ from issuebot.models import (
     SetLabels,
     SetMembers,
 )
-from issuebot.providers.base import Provider, ProjectSpec, ProviderError
+from issuebot.providers.base import Provider, ProjectSpec, ProviderError, no_lock
 from issuebot.templates import Templates
 
 log = logging.getLogger(__name__)
@@ -135,6 +135,9 @@ def observe_program(
             by_project[issue.project].append(issue)
     if find_orphans or any(path not in by_project for path in paths):
         projects = {p.path: p for p in provider.list_projects()}
+        # A project at a pair's path that issuebot did not create is someone else's: seen as
+        # missing, so ensure_project refuses it (ProjectTaken) and nothing is written into it.
+        projects = {path: p for path, p in projects.items() if path not in paths or owner_token(paths[path]) in p.description}
     else:
         projects = {path: Project(path=path, name=path.rsplit("/", 1)[-1]) for path in paths}
     views = {}
@@ -582,7 +585,8 @@ def reconcile_program(
                   labels_per_project=getattr(provider, "labels_per_project", False))
     outcome = Outcome()
     applier = Applier(provider, program, max_writes)
-    with provider.exclusive():
+    # A dry run writes nothing, so it neither waits for a running sync nor creates a lock file.
+    with (no_lock() if dry_run else provider.exclusive()):
         if not dry_run:
             provider.check_access()
         views, orphans = observe_program(provider, program, only, read_comments=read_comments,

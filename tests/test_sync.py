@@ -406,3 +406,16 @@ def test_truncated_state_block_is_repaired_once_not_on_every_run(forge, tmp_path
     assert repaired.count("issuebot:state") == 1
     assert sorted(markers.read_state(repaired)["issues"]) == ["goal:1", "kickoff", "session:1"]
     assert run_sync(forge.provider, program).outcome.writes == 0
+
+
+def test_a_project_someone_else_made_at_a_pairs_path_is_refused_and_untouched(forge, tmp_path):
+    forge.create_foreign_project("mentoring-bob-alice")
+    program = program_for(forge, tmp_path)
+    result = run_sync(forge.provider, program)
+    assert [e["pair"] for e in result.outcome.errors] == ["bob-alice"]
+    assert "not created by issuebot" in result.outcome.errors[0]["error"]
+    assert result.outcome.created == ["erin-dave"]
+    taken = forge.provider.project_path("mentoring-bob-alice")
+    assert list(forge.provider.list_issues(taken, state="all")) == []
+    members = members_of_project(forge, taken)
+    assert not members or not {"alice", "bob", "carol"} & set(members)

@@ -116,18 +116,34 @@ class LocalProvider:
         self.bot_username = actor
         self.clock = clock
         self.meter = Meter()
-        if engine is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(
-                f"sqlite:///{self.path}",
-                connect_args={"timeout": 60},
-            )
-            sa.event.listen(engine, "connect", _sqlite_pragmas)
-        self.engine = engine
+        # A tracker file that does not exist yet is created by the first write, not by reading:
+        # `plan`, `report` and `sync --dry-run` on a fresh program leave no file behind.
+        self._pending = engine is None and not self.path.exists()
+        if engine is not None:
+            _meta.create_all(engine)
+        elif self._pending:
+            engine = sa.create_engine("sqlite://", poolclass=sa.pool.StaticPool)  # empty, in memory
+            _meta.create_all(engine)
+        self._engine = engine if engine is not None else self._open_file()
+
+    @property
+    def engine(self) -> Engine:
+        if self._pending and self.path.exists():  # another process created it meanwhile
+            self._engine = self._open_file()
+        return self._engine
+
+    def _open_file(self) -> Engine:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(f"sqlite:///{self.path}", connect_args={"timeout": 60})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
         # Inside a write transaction: two processes opening a new file at once must not both
         # create the tables ("table projects already exists").
-        with self._tx() as conn:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
             _meta.create_all(conn)
+            conn.commit()
+        self._pending = False
+        return engine
 
     # ------------------------------------------------------------------ plumbing
 
@@ -141,6 +157,8 @@ class LocalProvider:
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[Connection]:
+        if self._pending:
+            self._engine = self._open_file()
         with self.engine.connect() as conn:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
             try:
@@ -154,6 +172,7 @@ class LocalProvider:
     def exclusive(self) -> Iterator[None]:
         """An advisory file lock beside the database: concurrent `sync` runs take turns."""
         lock_path = self.path.with_suffix(self.path.suffix + ".lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
         with open(lock_path, "a+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
