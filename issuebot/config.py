@@ -565,6 +565,9 @@ def _describe_errors(exc: ValidationError, shown: str, lines: dict[tuple[Any, ..
         elif kind == "union_tag_invalid":
             line = _line_of(lines, (*loc, "kind"))
             message = f"unknown kind {error.get('ctx', {}).get('tag')!r}; use local, gitlab or github"
+        elif kind in ("model_type", "dict_type", "model_attributes_type"):
+            # pydantic would name its internal class ("instance of ProgramSettings").
+            message = f"should be a mapping of keys, not {_yaml_kind(error['input'])}"
         else:
             message = error["msg"].removeprefix("Value error, ")
         problems.append(f"{shown}:{line}: {_dotted(loc)}: {message}")
@@ -575,6 +578,12 @@ _UNION_TAGS = {"local", "gitlab", "github"}
 _PROVIDER_MODELS: dict[str, type[BaseModel]] = {
     "local": LocalProviderConfig, "gitlab": GitLabProviderConfig, "github": GitHubProviderConfig,
 }
+
+
+def _yaml_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    return "empty" if value is None else f"the {type(value).__name__} {value!r}"
 
 
 def _did_you_mean(word: str, choices: Any) -> str:

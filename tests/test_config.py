@@ -330,7 +330,8 @@ def test_missing_required_keys_and_unknown_provider_kind(tmp_path):
         ("just words\n", "{path}:1: the program file is a str, not a mapping; it needs `program:`, `people:` and `pairs:`"),
         ("program: [\n  name: x\n", "{path}:3: not valid YAML: expected ',' or ']', but got '<stream end>'"),
         ("program:\n\tname: x\n", "{path}:2: not valid YAML: found character '\\t' that cannot start any token"),
-        ("program: 3\n", "{path}:1: program: Input should be a valid dictionary or instance of ProgramSettings"),
+        ("program: 3\n", "{path}:1: program: should be a mapping of keys, not the int 3"),
+        ("program:\n", "{path}:1: program: should be a mapping of keys, not empty"),
     ],
 )
 def test_unusable_files_give_one_clear_error(tmp_path, text, expected):
