@@ -79,13 +79,6 @@ class Templates:
             cache[source] = self._env.from_string(source)
         return cache[source]
 
-    def _compiled(self, source: str) -> jinja2.Template:
-        """A front-matter string compiled once: compiling dominated the cost of rendering many pairs."""
-        cache: dict[str, jinja2.Template] = self.__dict__.setdefault("_strings", {})
-        if source not in cache:
-            cache[source] = self._env.from_string(source)
-        return cache[source]
-
     def render(self, name: str, **context: Any) -> Rendered:
         """Render template `name`; raise TemplateError naming the template, line and variable."""
         front = self.front_matter(name)
