@@ -490,15 +490,27 @@ class Applier:
         if self.max_writes is not None and self.writes >= self.max_writes:
             raise BudgetExhausted()
 
+    def _within_budget(self, items: Iterable[Any], ensure: Callable[[tuple[Any, ...]], Any]) -> None:
+        """`ensure` over `items` in chunks no larger than the writes left, so `--max-writes N`
+        never makes more than N writes (a verb writes at most once per item)."""
+        items = tuple(items)
+        while True:
+            left = len(items) if self.max_writes is None else max(1, self.max_writes - self.writes)
+            ensure(items[:left])
+            items = items[left:]
+            if not items:
+                return
+            self._check_budget()
+
     def apply(self, action: Action) -> None:
         self._check_budget()
         provider = self.provider
         if isinstance(action, CreateProject):
             provider.ensure_project(ProjectSpec(action.name, action.title, action.description, owner_token=_token_of(action.description)))
         elif isinstance(action, SetMembers):
-            provider.ensure_members(action.project, action.members)
+            self._within_budget(action.members, lambda chunk: provider.ensure_members(action.project, chunk))
         elif isinstance(action, SetLabels):
-            provider.ensure_labels(action.labels, action.project)
+            self._within_budget(action.labels, lambda chunk: provider.ensure_labels(chunk, action.project))
         elif isinstance(action, OpenIssue):
             provider.create_issue(action.project, action.title, action.body, labels=action.labels,
                                   assignees=action.assignees, due=action.due, confidential=action.confidential)

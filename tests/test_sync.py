@@ -308,13 +308,15 @@ def test_max_writes_stops_cleanly_and_the_next_run_completes(forge, tmp_path):
         expected = snapshot(reference)
     first = run_sync(forge.provider, program, max_writes=20)
     assert first.outcome.stopped and first.outcome.errors == []
-    # The budget is checked before each action; one action (all labels) may make several writes.
-    assert 20 <= first.outcome.writes < total
+    # Never more than the budget: labels and members are ensured in chunks of the writes left.
+    # (A board, where the tracker has one, is ensured in one go: it may pass the budget by its lists.)
+    bounded = lambda budget: budget if forge.name == "local" else budget + 10  # noqa: E731
+    assert 20 <= first.outcome.writes <= bounded(20) and first.outcome.writes < total
     runs = 1
     while True:
         nxt = run_sync(forge.provider, program, max_writes=5)
         runs += 1
-        assert nxt.outcome.errors == []
+        assert nxt.outcome.errors == [] and nxt.outcome.writes <= bounded(5)
         if not nxt.outcome.stopped:
             break
         assert runs < 20, "max-writes runs never finish"
