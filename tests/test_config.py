@@ -205,13 +205,13 @@ def test_unknown_person_names_file_line_key_and_the_near_miss(tmp_path):
     assert problems_of(path) == [f"{path}:23: pairs[3].mentor: unknown person 'bobb' (did you mean 'bob'?)"]
 
 
-def test_the_issues_own_example_line(tmp_path):
+def test_the_issues_own_example_line(tmp_path, monkeypatch):
     """`program.yml:23: pairs[2].mentor: unknown person 'bobb' (did you mean 'bob'?)`, exactly."""
     lines = PROGRAM_WITH_TYPO.splitlines()
     del lines[17:19]  # drop the carol/erin pair: the typo becomes pairs[2] on line 21
     text = "\n".join(lines[:15] + ["  # the pairs of the spring cohort", "  # (one per line)"] + lines[15:]) + "\n"
     (tmp_path / "program.yml").write_text(text)
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     assert problems_of(Path("program.yml")) == ["program.yml:23: pairs[2].mentor: unknown person 'bobb' (did you mean 'bob'?)"]
 
 
