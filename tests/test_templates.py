@@ -257,3 +257,30 @@ def test_render_has_no_side_effects_between_calls(program):
     context["session"] = {"number": 2, "due": date(2027, 1, 25) + timedelta(days=14)}
     second = templates.render("session", **context)
     assert first.title.startswith("Session 1") and second.title.startswith("Session 2")
+
+
+def test_a_whole_program_term_renders_every_template_it_needs(tmp_path):
+    """Sync, then a sweep every few days to the end of the term, on pairs that meet and pairs that
+    go quiet: every template a workflow asks for renders with the context that workflow passes."""
+    from issuebot.sweep import sweep
+
+    data = program_data(reviews={"every": "1 month"}, feedback={"first_after": "30d", "every": "60d"})
+    data["program"]["provider"] = {"kind": "local", "path": str(tmp_path / "local.db")}
+    program = load_program(write_program(tmp_path / "program.yml", data))
+    clock_now = [NOW]
+    provider = LocalProvider(tmp_path / "local.db", clock=lambda: clock_now[0])
+    templates = Recording()
+    assert reconcile_program(provider, program, templates, trigger="sync", now=NOW).outcome.errors == []
+    bob = "mentoring/mentoring-bob-alice"
+    while clock_now[0].date() < program.settings.end_date + timedelta(days=7):
+        clock_now[0] += timedelta(days=3)
+        for issue in provider.list_issues(bob, labels=["session::planned"]):
+            if issue.due and issue.due <= clock_now[0].date():  # bob-alice meet; erin-dave go quiet
+                provider.as_user("bob").update_issue(bob, issue.number, state="closed")
+        result = sweep(provider, program, templates, now=clock_now[0])
+        assert result.errors == [] and result.run.outcome.errors == [], clock_now[0]
+    rendered = {name for name, _ in templates.calls}
+    assert {"kickoff", "goal", "goals", "progress", "session"} <= rendered
+    assert len(rendered) >= 12, f"a term should need more templates than onboarding: {sorted(rendered)}"
+    for issue in provider.list_issues(None, state="all"):
+        assert "{{" not in issue.title and "{{" not in markers.visible_text(issue.body), issue.title
