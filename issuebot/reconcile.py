@@ -606,19 +606,23 @@ def reconcile_program(
         if prepare is not None:
             ctx = prepare(views, ctx)
         per_pair: dict[str, list[Action]] = {}
+        # Decide every pair before the first write: a template or program mistake (TemplateError)
+        # then stops the run with nothing written, not half way through.
+        first = program_actions(program, provider, ctx)
+        decided: list[tuple[str, PairView, list[Action]]] = []
+        for pair_id, view in views.items():
+            if on_pair:
+                on_pair(pair_id)
+            try:
+                decided.append((pair_id, view, decide(view, ctx)))
+            except ProviderError as exc:
+                outcome.errors.append({"pair": pair_id, "error": str(exc)})
         try:
-            for action in program_actions(program, provider, ctx):
+            for action in first:
                 outcome.actions.append(action)
                 if not dry_run:
                     applier.apply(action)
-            for pair_id, view in views.items():
-                if on_pair:
-                    on_pair(pair_id)
-                try:
-                    actions = decide(view, ctx)
-                except ProviderError as exc:
-                    outcome.errors.append({"pair": pair_id, "error": str(exc)})
-                    continue
+            for pair_id, view, actions in decided:
                 per_pair[pair_id] = actions
                 outcome.actions.extend(actions)
                 bucket = outcome.created if view.project is None else (outcome.updated if actions else outcome.unchanged)

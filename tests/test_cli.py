@@ -191,3 +191,14 @@ def test_sync_twice_through_the_cli_second_writes_nothing(runner, config, tmp_pa
     later = datetime(2027, 1, 12, tzinfo=timezone.utc).isoformat()
     second = json.loads(invoke(runner, "sync", "-c", str(config), "--now", later, "--json").output)
     assert second["writes"] == 0 and second["errors"] == []
+
+
+def test_a_template_mistake_stops_sync_before_any_write(runner, tmp_path):
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "session.md").write_text("---\nname: Session\ntitle: T\n---\nDue {{ session.when }}\n")
+    config = write_program(tmp_path / "program.yml", program_data(templates="templates"))
+    result = runner.invoke(main, ["sync", "-c", str(config), "--now", NOW])
+    assert result.exit_code == 2
+    assert f"{folder / 'session.md'}:5: 'dict object' has no attribute 'when'" in result.output
+    assert not (tmp_path / ".issuebot" / "local.db").exists(), "sync wrote before finding the template mistake"
