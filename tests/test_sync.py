@@ -421,3 +421,14 @@ def test_a_project_someone_else_made_at_a_pairs_path_is_refused_and_untouched(fo
     assert list(forge.provider.list_issues(taken, state="all")) == []
     members = members_of_project(forge, taken)
     assert not members or not {"alice", "bob", "carol"} & set(members)
+
+
+def test_report_counts_a_goal_a_person_closed(tmp_path):
+    config = write_program(tmp_path / "program.yml", program_data())
+    assert cli("sync", "-c", str(config), "--now", NOW.isoformat(), cwd=tmp_path).returncode == 0
+    tracker = LocalProvider(tmp_path / ".issuebot" / "local.db")
+    [goal] = [i for i in tracker.list_issues("mentoring/mentoring-bob-alice") if markers.find_marker(i.body) == "goal:1"]
+    tracker.as_user("bob").update_issue(goal.project, goal.number, state="closed")
+    rows = {r["pair"]: r for r in json.loads(cli("report", "-c", str(config), "--format", "json", cwd=tmp_path).stdout)}
+    assert (rows["bob-alice"]["goals_total"], rows["bob-alice"]["goals_done"]) == (1, 1)
+    assert (rows["erin-dave"]["goals_total"], rows["erin-dave"]["goals_done"]) == (0, 0)
