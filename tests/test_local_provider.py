@@ -6,7 +6,7 @@ import os
 import select
 import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,6 @@ import pytest
 from issuebot.models import Member
 from issuebot.providers.base import InvalidRequest, NotFound, ProjectSpec, ProjectTaken
 from issuebot.providers.local import PAGE, LocalProvider
-from tests.conftest import Clock
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "[issuebot:bob-alice]"

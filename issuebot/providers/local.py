@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from issuebot.labels import scope_of
-from issuebot.models import Comment, Event, EventKind, Issue, Member, Project
+from issuebot.models import Comment, Event, Issue, Member, Project
 from issuebot.providers.base import (
     UNSET,
     InvalidRequest,
@@ -472,22 +472,10 @@ class LocalProvider:
     # ------------------------------------------------------------------ events
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> Event | None:
-        """The embedded tracker's own events arrive as JSON `Event` fields (0 calls)."""
-        try:
-            data = json.loads(body)
-            return Event(
-                kind=EventKind(data["kind"]),
-                provider=self.kind,
-                project=str(data["project"]),
-                issue_number=int(data["issue_number"]),
-                actor=str(data["actor"]),
-                comment_id=data.get("comment_id"),
-                comment_body=str(data.get("comment_body") or ""),
-                at=datetime.fromisoformat(data["at"]) if data.get("at") else None,
-                delivery_id=str(data.get("delivery_id") or ""),
-            )
-        except (ValueError, KeyError, TypeError):
-            return None
+        """The embedded tracker's own events arrive as JSON `Event` fields (0 calls; see local_hooks)."""
+        from issuebot.providers import local_hooks
+
+        return local_hooks.parse(headers, body)
 
 
 # Statements built once: building SQLAlchemy statements per call dominated a first sync's CPU time.
