@@ -6,7 +6,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 
-from issuebot import webhooks
+from issuebot import dashboard, webhooks
 from issuebot.service import Service
 
 status_pages = Blueprint("status", __name__)
@@ -42,12 +42,14 @@ def _json_error(error: HTTPException) -> tuple[Response, int]:
 
 
 def create_app(service: Service) -> Flask:
-    """The web app of one service: webhook endpoints plus health, readiness and metrics."""
+    """The web app of one service: webhook endpoints, the coordinators' dashboard, health, readiness, metrics."""
     app = Flask("issuebot")
     # Flask refuses bodies over this size with 413 even when no Content-Length was sent.
     app.config["MAX_CONTENT_LENGTH"] = service.program.service.max_body_bytes
     app.extensions["issuebot"] = service
+    app.extensions["issuebot.dashboard"] = dashboard.Snapshot(ttl=service.program.service.dashboard_cache_seconds)
     app.register_blueprint(webhooks.blueprint)
+    app.register_blueprint(dashboard.blueprint)
     app.register_blueprint(status_pages)
     app.register_error_handler(HTTPException, _json_error)
     return app

@@ -222,6 +222,10 @@ class ServiceSettings(Strict):
     lease_seconds: int = Field(300, ge=5)
     retention: PeriodField = Period(days=14)
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    dashboard_token_env: str = Field(
+        "ISSUEBOT_DASHBOARD_TOKEN", description="variable holding the web dashboard's token; unset: dashboard off"
+    )
+    dashboard_cache_seconds: int = Field(60, ge=0, description="how long the dashboard reuses one read of the tracker")
 
 
 class LevelRule(Strict):

@@ -88,6 +88,7 @@ class Service:
     metrics: Metrics
     secret: str | None = field(repr=False)  # None: signatures are not checked (--insecure-no-verify)
     clock: Callable[[], datetime]
+    dashboard_token: str | None = field(default=None, repr=False)  # None: the web dashboard is off
 
     @property
     def verifies(self) -> bool:
@@ -154,7 +155,8 @@ def open_service(
     except QueueUnavailable as exc:
         raise ServiceError(f"cannot reach the queue: {exc}") from None
     metrics.watch(store, queue)
-    return Service(program=program, store=store, queue=queue, metrics=metrics, secret=value, clock=clock or _utcnow)
+    return Service(program=program, store=store, queue=queue, metrics=metrics, secret=value, clock=clock or _utcnow,
+                   dashboard_token=secret(program.service.dashboard_token_env))
 
 
 def serve(
