@@ -133,7 +133,14 @@ def observe_program(
     for issue in provider.list_issues(None, state="open"):
         if issue.project in paths:
             by_project[issue.project].append(issue)
-    if find_orphans or any(path not in by_project for path in paths):
+    ended = program.label("pair::ended")
+    ended_pairs = any(
+        ended in tracker.labels
+        for tracker in (index_issues(issues).get(TRACKER) for issues in by_project.values())
+        if tracker is not None
+    )
+    # Ended pairs need the project list too: its archived flag says whether `/end` finished.
+    if find_orphans or ended_pairs or any(path not in by_project for path in paths):
         projects = {p.path: p for p in provider.list_projects()}
         # A project at a pair's path that issuebot did not create is someone else's: seen as
         # missing, so ensure_project refuses it (ProjectTaken) and nothing is written into it.
@@ -143,6 +150,9 @@ def observe_program(
     views = {}
     for path, pair in paths.items():
         view = PairView(pair=pair, project_path=path, project=projects.get(path), issues=index_issues(by_project[path]))
+        if view.project is not None and view.project.archived:
+            views[pair.id] = view  # read-only and over: nothing more to read or decide
+            continue
         # A missing tracker or a state block a person damaged: closed issues must be seen too.
         if view.project is not None and (view.tracker is None or not view.state):
             view = _read_fully(provider, view)
@@ -436,9 +446,12 @@ def decide(view: PairView, ctx: Context) -> list[Action]:
     """The writes that bring one pair to where the program says it should be (pure)."""
     from issuebot.workflows import WORKFLOWS
 
+    if view.project is not None and view.project.archived:
+        return []  # an archived project is read-only: the pair is over
     plan = Plan(view, ctx)
     if plan.original_status == "ended" and ctx.trigger != "sync":
-        return []
+        # end_pair archives right after the tracker write; finish it if a run stopped in between.
+        return [ArchiveProject(pair=view.pair.id, project=view.project_path)] if view.project is not None else []
     for workflow in WORKFLOWS:
         if ctx.trigger in workflow.triggers:
             workflow.decide(plan)

@@ -125,10 +125,11 @@ def outcome_of(pairing: Pairing) -> dict:
         "status": pairing.status(),
         "dates": (state.get("ends"), state.get("paused_until")),
         "handled": state.get("handled"),
+        "archived": [p.archived for p in pairing.provider.list_projects() if p.path == pairing.path],
     }
 
 
-@pytest.mark.parametrize("text", ["/session", "/skip", "/extend 1m\n/pause until 2027-03-01", "/resume"])
+@pytest.mark.parametrize("text", ["/session", "/skip", "/extend 1m\n/pause until 2027-03-01", "/resume", "/end moving teams"])
 def test_killed_after_any_write_then_redelivered_has_the_effect_of_one_clean_run(tmp_path, text):
     clock = Clock()
     clean = Pairing(LocalHarness(tmp_path / "clean", clock), tmp_path / "clean", clock)

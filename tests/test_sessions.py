@@ -13,6 +13,7 @@ from issuebot.commands import PROBLEMS
 from issuebot.config import load_program
 from issuebot.events import EventOutcome, handle_event
 from issuebot.models import Comment, Event, EventKind, Issue
+from issuebot.providers.base import ProviderUnavailable
 from issuebot.reconcile import index_issues, reconcile_program
 from issuebot.templates import Templates
 from tests.conftest import Clock, program_data, write_program
@@ -244,6 +245,29 @@ def test_end_archives_the_project_after_a_closing_comment(pairing):
     project = next(p for p in pairing.provider.list_projects() if p.path == pairing.path)
     assert project.archived
     assert pairing.state()["ended"] == {"on": "2027-03-01", "by": "bob", "reason": "moving to another team"}
+
+
+def test_an_end_stopped_before_the_archive_is_finished_by_the_next_sweep(pairing, monkeypatch):
+    pairing.at("2027-03-01T09:00:00")
+
+    def outage(project: str) -> bool:
+        raise ProviderUnavailable("the tracker is down")
+
+    monkeypatch.setattr(pairing.provider, "archive_project", outage)
+    try:
+        pairing.comment("bob", "kickoff", "/end")
+    except ProviderUnavailable:
+        pass  # the worker would retry later; the sweep must not depend on that
+    monkeypatch.undo()
+    assert pairing.status() == "ended"
+    assert not next(p for p in pairing.provider.list_projects() if p.path == pairing.path).archived
+
+    assert not pairing.sweep().outcome.errors
+    assert next(p for p in pairing.provider.list_projects() if p.path == pairing.path).archived
+    writes = pairing.forge.writes
+    pairing.sweep()
+    assert pairing.forge.writes == writes
+    assert len(pairing.replies("progress", "ended:")) == 1
 
 
 def test_help_lists_the_commands(pairing):
