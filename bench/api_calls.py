@@ -1,4 +1,4 @@
-"""API calls per tracker fake: reads and writes of a first sync, a second sync and a steady-state bulk read.
+"""API calls per tracker fake: reads and writes of a first sync, a second sync and the bulk reads.
 
 Run from the repository root:  python bench/api_calls.py --pairs 10,100,1000
 Each phase uses a fresh provider (as a new CLI run or CI job would) and counts its own calls.
@@ -61,6 +61,15 @@ def measure(name: str, size: int) -> list[tuple[str, int, int, float]]:
             started = time.perf_counter()
             observe_program(provider, program)
             rows.append(("bulk read", provider.meter.reads, provider.meter.writes, time.perf_counter() - started))
+            # What a scheduled sweep reads: no orphan search, so no project list when every pair
+            # shows an open issue. Bound: ceil(open issues / 100) + a constant.
+            provider = make_provider(program, clock)
+            started = time.perf_counter()
+            views, _ = observe_program(provider, program, find_orphans=False)
+            rows.append(("steady read", provider.meter.reads, provider.meter.writes, time.perf_counter() - started))
+            open_issues = sum(1 for v in views.values() for i in v.issues.values() if i.state == "open")
+            print(f"# {name} {size} pairs: {open_issues} open issues, ceil(open/100) = {-(-open_issues // 100)}",
+                  file=sys.stderr)
     return rows
 
 
