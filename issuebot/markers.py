@@ -14,6 +14,18 @@ _STATE_RE = re.compile(r"\n*<!--\s*issuebot:state(?:\s+(?P<json>(?:(?!-->).)*?))
 _SECTION_RE = r"<!--\s*issuebot:begin:{name}\s*-->.*?<!--\s*issuebot:end:{name}\s*-->"
 
 
+def _find_state(body: str) -> re.Match[str] | None:
+    """The state block's match. The pattern's leading `\n*` defeats the regex engine's literal
+    prefix scan, so start the search just before the first candidate instead of at every position."""
+    at = body.find("issuebot:state")
+    if at < 0:
+        return None
+    start = body.rfind("<!--", 0, at)
+    while start > 0 and body[start - 1] == "\n":
+        start -= 1
+    return _STATE_RE.search(body, max(start, 0)) or _STATE_RE.search(body)
+
+
 def marker(key: str) -> str:
     """`<!-- issuebot:goal:1 -->` for key `goal:1`."""
     if not re.fullmatch(_KEY, key) or key.startswith(("state", "begin:", "end:")):
@@ -43,7 +55,7 @@ def has_marker(body: str | None, key: str) -> bool:
 
 def read_state(body: str | None) -> dict[str, Any]:
     """The state block of a bot-owned issue; `{}` when absent or damaged by an edit."""
-    match = _STATE_RE.search(body or "")
+    match = _find_state(body or "")
     if not match:
         return {}
     try:
@@ -59,8 +71,9 @@ def write_state(body: str, state: dict[str, Any]) -> str:
     # '<' and '>' only occur inside JSON strings, so escaping them keeps '-->' out of the comment.
     encoded = encoded.replace("<", "\\u003c").replace(">", "\\u003e")
     block = f"<!-- issuebot:state {encoded} -->"
-    if _STATE_RE.search(body):
-        return _STATE_RE.sub(lambda _m: "\n\n" + block + "\n", body, count=1).rstrip("\n") + "\n"
+    match = _find_state(body)
+    if match:
+        return (body[: match.start()] + "\n\n" + block + "\n" + body[match.end():]).rstrip("\n") + "\n"
     return body.rstrip("\n") + "\n\n" + block + "\n"
 
 
@@ -77,7 +90,7 @@ def replace_section(body: str, name: str, content: str) -> str:
         return pattern.sub(lambda _m: new, body, count=1)
     # A person deleted the section or one of its ends: drop the orphaned end, append it afresh.
     body = re.sub(r"<!--\s*issuebot:(?:begin|end):" + re.escape(name) + r"\s*-->\n?", "", body)
-    state = _STATE_RE.search(body)
+    state = _find_state(body)
     if state:
         return body[: state.start()].rstrip("\n") + "\n\n" + new + body[state.start():]
     return body.rstrip("\n") + "\n\n" + new + "\n"
