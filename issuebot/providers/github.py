@@ -16,7 +16,6 @@ import requests
 from github import Auth, GithubException, GithubIntegration, GithubRetry
 from github.GithubException import BadCredentialsException, RateLimitExceededExceedsMaxWait
 from github.GithubObject import GithubObject
-from github.PaginatedList import PaginatedList
 
 from issuebot.config import GitHubProviderConfig, secret
 from issuebot.models import Comment, Event, Issue, Member, Project
@@ -135,6 +134,16 @@ class _InstallationAuth(Auth.AppInstallationAuth):
     def _get_installation_authorization(self) -> Any:
         with self._tally.verb("installation_token", as_read=True):
             return super()._get_installation_authorization()
+
+
+_NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
+
+
+def _next_link(headers: dict[str, Any]) -> str | None:
+    """The URL of the next page from a `Link` header, or None on the last page."""
+    link = next((v for k, v in headers.items() if k.lower() == "link"), None)
+    match = _NEXT_LINK.search(link or "")
+    return match.group(1) if match else None
 
 
 def _json(obj: GithubObject) -> dict[str, Any]:
@@ -358,8 +367,8 @@ class GitHubProvider:
 
     def list_projects(self) -> list[Project]:
         """GET /orgs/{org}/repos?type=all: one read per 100 repositories."""
-        with self._api(f"list the repositories of {self.org}", verb="list_projects"):
-            return [_project(_json(r)) for r in self.gh.get_organization(self.org).get_repos(type="all")]
+        return [_project(data) for data in self._pages(f"/orgs/{self.org}/repos", {"type": "all"},
+                                                       f"list the repositories of {self.org}", "list_projects")]
 
     def ensure_project(self, spec: ProjectSpec) -> tuple[Project, bool]:
         """GET /repos/{org}/{name} (1 read); when missing POST /orgs/{org}/repos (1 write): private,
@@ -502,22 +511,31 @@ class GitHubProvider:
             yield from self.list_issues(repo.path, labels=labels, state=state, updated_after=updated_after)
 
     def _listing(self, url: str, params: dict[str, Any], what: str, updated_after: datetime | None) -> Iterator[Issue]:
-        """Issues of one listing URL, page by page; the metering verb is held only while fetching."""
-        pages: Iterator[Any] | None = None
-        while True:
-            with self._api(what, verb="list_issues"):
-                if pages is None:
-                    pages = iter(PaginatedList(github.Issue.Issue, self.gh.requester, url, dict(params)))
-                item = next(pages, None)
-            if item is None:
-                return
-            data = _json(item)
+        """Issues of one listing URL, page by page, following GitHub's `Link: rel="next"`.
+
+        Raw pages rather than PyGithub's PaginatedList: that keeps every object it yielded until
+        the listing ends, which for a whole organisation is every open issue with a copy of its
+        repository (about 250 MB per 1,000 pairs). Here one page at a time is alive.
+        https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api
+        """
+        for data in self._pages(url, params, what, "list_issues"):
             if data.get("pull_request"):
                 continue
             issue = self._issue(data)
             if updated_after is not None and issue.updated_at is not None and issue.updated_at <= updated_after:
                 continue  # GitHub's `since` includes the instant itself
             yield issue
+
+    def _pages(self, url: str, params: dict[str, Any], what: str, verb: str) -> Iterator[dict[str, Any]]:
+        """The raw items of a listing, one page of 100 alive at a time; one read per page."""
+        next_url: str | None = url
+        parameters: dict[str, Any] | None = {**params, "per_page": PER_PAGE}
+        while next_url is not None:
+            with self._api(what, verb=verb):
+                headers, page = self.gh.requester.requestJsonAndCheck("GET", next_url, parameters=parameters)
+            parameters = None  # the next link carries the query
+            next_url = _next_link(headers)
+            yield from (item for item in (page if isinstance(page, list) else ()) if isinstance(item, dict))
 
     def get_issue(self, project: str, number: int) -> Issue:
         """GET /repos/{o}/{r}/issues/{n}: one read. A pull request's number is NotFound."""
