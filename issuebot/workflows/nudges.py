@@ -8,14 +8,13 @@ from datetime import date, timedelta
 from typing import Any
 
 from issuebot import markers
-from issuebot.config import Program
+from issuebot.config import WEEKDAYS, Program
 from issuebot.reconcile import TRACKER, Context, PairView, Plan
 
 triggers = frozenset({"sweep"})
 
 WEEK = 7
 KEEP_DAYS = 35  # bookkeeping older than this no longer affects any rule
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @dataclass(frozen=True)
