@@ -34,7 +34,7 @@ from issuebot.models import (
     SetLabels,
     SetMembers,
 )
-from issuebot.providers.base import Provider, ProjectSpec, ProviderError, no_lock
+from issuebot.providers.base import Provider, ProjectSpec, ProviderError, ProviderUnavailable, no_lock
 from issuebot.templates import Templates
 
 log = logging.getLogger(__name__)
@@ -525,8 +525,11 @@ class Applier:
         elif isinstance(action, SetLabels):
             self._within_budget(action.labels, lambda chunk: provider.ensure_labels(chunk, action.project))
         elif isinstance(action, OpenIssue):
-            provider.create_issue(action.project, action.title, action.body, labels=action.labels,
-                                  assignees=action.assignees, due=action.due, confidential=action.confidential)
+            self._create_once(
+                lambda: provider.create_issue(action.project, action.title, action.body, labels=action.labels,
+                                              assignees=action.assignees, due=action.due, confidential=action.confidential),
+                lambda: self._issue_exists(action),
+            )
         elif isinstance(action, EditIssue):
             body = action.body
             provider.update_issue(action.project, action.number, body=body, add_labels=action.add_labels,
@@ -534,15 +537,39 @@ class Applier:
                                   **({"due": action.due} if action.due else {}))
         elif isinstance(action, PostComment):
             # A rerun after an interrupted write finds the marker and does not post twice.
-            existing = provider.list_comments(action.project, action.number)
-            if not any(markers.has_marker(c.body, action.key) for c in existing):
-                provider.create_comment(action.project, action.number, action.body)
+            if not self._comment_exists(action):
+                self._create_once(lambda: provider.create_comment(action.project, action.number, action.body),
+                                  lambda: self._comment_exists(action))
         elif isinstance(action, ArchiveProject):
             provider.archive_project(action.project)
         elif isinstance(action, EnsureBoard):
             provider.ensure_board(action.name, action.labels)
         else:  # pragma: no cover - guarded by the meta test over Action subclasses
             raise TypeError(f"no way to apply {type(action).__name__}")
+
+
+    # A forge may answer 5xx after it carried out a create (a proxy timing out): issuebot never
+    # retries a create blindly, it looks for the marker first, so the write happens exactly once.
+    CREATE_ATTEMPTS = 3
+
+    def _create_once(self, create: Callable[[], Any], exists: Callable[[], bool]) -> None:
+        for attempt in range(1, self.CREATE_ATTEMPTS + 1):
+            try:
+                create()
+                return
+            except ProviderUnavailable:
+                if exists():
+                    return
+                if attempt == self.CREATE_ATTEMPTS:
+                    raise
+
+    def _issue_exists(self, action: OpenIssue) -> bool:
+        issues = self.provider.list_issues(action.project, state="all")
+        return any(markers.find_marker(issue.body) == action.key for issue in issues)
+
+    def _comment_exists(self, action: PostComment) -> bool:
+        comments = self.provider.list_comments(action.project, action.number)
+        return any(markers.has_marker(comment.body, action.key) for comment in comments)
 
 
 def _token_of(description: str) -> str:

@@ -109,6 +109,10 @@ class MeteredRetry(GithubRetry):
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
         if self.tally is not None:
             self.tally.count(method)
+        if method.upper() == "POST" and status_code >= 500:
+            # A 5xx may come after GitHub created the issue or comment: a blind retry would post
+            # it twice. The caller looks for the marker instead (rate limits are still retried).
+            return False
         return super().is_retry(method, status_code, has_retry_after)
 
     def increment(self, method: str | None = None, url: str | None = None, response: Any = None, error: Exception | None = None,

@@ -422,7 +422,9 @@ class GitLabProvider:
         if confidential:
             data["confidential"] = True
         with self._api("create_issue", f"creating an issue in {project}"):
-            created = self._project(project).issues.create(data)
+            # No transient retry: a 5xx may come after GitLab created the issue, and a blind retry
+            # would open it twice. The caller looks for the issue's marker instead.
+            created = self._project(project).issues.create(data, retry_transient_errors=False)
         return _issue(created.attributes, project)
 
     def update_issue(
@@ -491,7 +493,7 @@ class GitLabProvider:
     def create_comment(self, project: str, number: int, body: str) -> Comment:
         """POST /projects/:path/issues/:iid/notes."""
         with self._api("create_comment", f"commenting on {project}#{number}"):
-            note = self._issue(project, number).notes.create({"body": body})
+            note = self._issue(project, number).notes.create({"body": body}, retry_transient_errors=False)
         return _comment(note.attributes, project, number)
 
     # ------------------------------------------------------------------ board

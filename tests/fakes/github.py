@@ -95,6 +95,7 @@ class FakeGitHub:
         self.token_lifetime = timedelta(hours=1)
         self.repos: dict[str, Repo] = {}
         self.failures: deque[tuple[int, int | None, bool]] = deque()
+        self.lost_answers = 0  # writes that are carried out but answered with a 502
         self.calls: list[Call] = []
         self.reads = 0
         self.writes = 0
@@ -178,6 +179,9 @@ class FakeGitHub:
                 self._inject_failure()
             actor = self._authenticate(request.headers.get("Authorization", ""), template)
             status, headers, payload = handler(actor, params, query, body)
+            if self.lost_answers and method not in ("GET", "HEAD") and status < 300:
+                self.lost_answers -= 1
+                raise Refusal(502, "Server Error")  # done, but the answer never reached the client
         except Refusal as refusal:
             status, headers = refusal.status, refusal.headers
             payload = {"message": refusal.message, "documentation_url": DOCS, "status": str(refusal.status)}
@@ -209,6 +213,10 @@ class FakeGitHub:
         self.failures.extend([(0, None, False)] * after)
         for _ in range(times):
             self.failures.append((status, retry_after, rate_limited))
+
+    def lose_next_answer(self, times: int = 1) -> None:
+        """Carry out the next `times` writes but answer each with a 502, as a proxy timing out would."""
+        self.lost_answers += times
 
     def _inject_failure(self) -> None:
         status, retry_after, rate_limited = self.failures.popleft()
@@ -821,6 +829,13 @@ class GitHubHarness:
 
     def create_foreign_project(self, name: str) -> None:
         self.fake.create_foreign_repo(name, "a repository somebody made by hand")
+
+    def lose_next_answer(self, times: int = 1) -> None:
+        self.fake.lose_next_answer(times)
+
+    def clear_failures(self) -> None:
+        """Drop injected failures not used up yet: the forge is healthy again."""
+        self.fake.failures.clear()
 
     def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1, rate_limited: bool = False,
                   after: int = 0) -> None:

@@ -66,6 +66,7 @@ class FakeGitLab:
         self.notes: dict[int, list[dict[str, Any]]] = {}
         self.boards: dict[int, list[dict[str, Any]]] = {}
         self.failures: list[tuple[int, int | str | None] | None] = []  # None: answer that call normally
+        self.lost_answers = 0  # writes that are carried out but answered with a 502
         self.denied: list[tuple[str, re.Pattern[str]]] = []
         self.bot_token = self.add_user(BOT)
         self.group = self.add_group(group)
@@ -133,6 +134,10 @@ class FakeGitLab:
         self.boards[gid] = []
         return group
 
+    def lose_next_answer(self, times: int = 1) -> None:
+        """Carry out the next `times` writes but answer each with a 502, as a proxy timing out would."""
+        self.lost_answers += times
+
     def fail_next(self, status: int, retry_after: int | str | None = None, times: int = 1, after: int = 0) -> None:
         """Answer `status` to `times` calls, once `after` more calls were answered normally."""
         self.failures.extend([None] * after + [(status, retry_after)] * times)
@@ -177,6 +182,9 @@ class FakeGitLab:
                     args = [unquote(g) if g is not None else None for g in match.groups()]
                     result = handler(*args, query=query, body=body, actor=uid, url=split)
                     status, payload = result[0], result[1]
+                    if self.lost_answers and method not in ("GET", "HEAD") and status < 300:
+                        self.lost_answers -= 1
+                        raise HttpError(502, "502 Bad Gateway")  # done, but the answer was lost
                     if len(result) == 3:
                         headers.update(result[2])  # type: ignore[misc]
                     return status, headers, json.dumps(payload)
@@ -654,6 +662,13 @@ class GitLabHarness:
     def create_foreign_project(self, name: str) -> None:
         someone = self.fake.tokens[self.fake.add_user("someone")]
         self.fake.add_project(self.fake.group, name, name, "a project somebody made by hand", "public", someone)
+
+    def lose_next_answer(self, times: int = 1) -> None:
+        self.fake.lose_next_answer(times)
+
+    def clear_failures(self) -> None:
+        """Drop injected failures not used up yet: the forge is healthy again."""
+        self.fake.failures.clear()
 
     def fail_next(self, status: int, *, retry_after: int | str | None = None, times: int = 1, after: int = 0) -> None:
         self.fake.fail_next(status, retry_after=retry_after, times=times, after=after)

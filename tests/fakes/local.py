@@ -35,6 +35,9 @@ class LocalHarness:
     def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1) -> None:
         raise NotImplementedError("the embedded tracker has no HTTP errors to inject")
 
+    def lose_next_answer(self, times: int = 1) -> None:
+        raise NotImplementedError("the embedded tracker's writes have no answer to lose")
+
     @property
     def reads(self) -> int:
         return self.provider.meter.reads

@@ -183,10 +183,9 @@ def test_rate_limit_waits_then_stops_clearly(forge):
 def test_transient_5xx_is_retried(forge):
     needs_errors(forge)
     project = make_project(forge)
-    forge.fail_next(502, times=1)
     issue = forge.provider.create_issue(project, "T", "b")
-    assert issue.title == "T"
-    assert len(list(forge.provider.list_issues(project))) == 1
+    forge.fail_next(502, times=1)
+    assert forge.provider.get_issue(project, issue.number).title == "T"
 
 
 def test_persistent_5xx_is_unavailable(forge):
@@ -195,3 +194,44 @@ def test_persistent_5xx_is_unavailable(forge):
     forge.fail_next(503, times=50)
     with pytest.raises(ProviderUnavailable):
         forge.provider.get_issue(project, 1)
+
+
+def test_a_create_whose_answer_was_lost_is_carried_out_once(forge, program_file):
+    """A 5xx after the forge already created the issue or comment: never a duplicate."""
+    needs_errors(forge)
+    from issuebot.config import load_program
+    from issuebot.models import OpenIssue, PostComment
+    from issuebot.reconcile import Applier
+
+    project = make_project(forge)
+    applier = Applier(forge.provider, load_program(program_file))
+    opened = OpenIssue(pair="bob-alice", project=project, key="goal:9", title="Goal", body="<!-- issuebot:goal:9 -->\nx")
+    forge.lose_next_answer()
+    applier.apply(opened)
+    issues = list(forge.provider.list_issues(project, state="all"))
+    assert [i.title for i in issues] == ["Goal"]
+
+    comment = PostComment(pair="bob-alice", project=project, number=issues[0].number, key="nudge:x",
+                          body="<!-- issuebot:nudge:x -->\nhello")
+    forge.lose_next_answer()
+    applier.apply(comment)
+    assert [c.body for c in forge.provider.list_comments(project, issues[0].number)] == [comment.body]
+
+
+def test_a_create_that_really_failed_is_checked_then_retried_or_reported(forge, program_file):
+    needs_errors(forge)
+    from issuebot.config import load_program
+    from issuebot.models import OpenIssue
+    from issuebot.reconcile import Applier
+
+    project = make_project(forge)
+    applier = Applier(forge.provider, load_program(program_file))
+    opened = OpenIssue(pair="bob-alice", project=project, key="goal:9", title="Goal", body="<!-- issuebot:goal:9 -->\nx")
+    forge.fail_next(502, times=50)
+    with pytest.raises(ProviderUnavailable):
+        applier.apply(opened)
+    forge.clear_failures()
+    assert list(forge.provider.list_issues(project, state="all")) == []
+    forge.fail_next(502, times=1)  # one 5xx that created nothing: checked, then created once
+    applier.apply(opened)
+    assert [i.title for i in forge.provider.list_issues(project, state="all")] == ["Goal"]

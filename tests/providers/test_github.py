@@ -299,15 +299,15 @@ def test_meter_counts_what_github_received(hub, clock):
     hub.add_user("alice")
     hub.provider.ensure_members(project, [Member("alice", "pair")])
     hub.provider.ensure_labels([("kind::goal", "c5def5", "A goal")], project)
-    hub.fail_next(502)
     issue = hub.provider.create_issue(project, "T", "b", labels=["kind::goal"])
     hub.provider.create_comment(project, issue.number, "hello")
+    hub.fail_next(502)
     hub.provider.list_comments(project, issue.number, since=clock() - timedelta(days=1))
     list(hub.provider.list_issues(None, labels=["kind::goal"]))
     hub.provider.archive_project(project)
     assert hub.provider.archive_project(project) is False
     assert (hub.provider.meter.reads, hub.provider.meter.writes) == (hub.reads, hub.writes)
-    assert hub.provider.meter.by_verb["create_issue"] == 2  # the 502 and its retry
+    assert hub.provider.meter.by_verb["list_comments"] == 2  # the 502 and its retry
 
 
 def test_paginated_listing_filters_like_github(hub, clock):
