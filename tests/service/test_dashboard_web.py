@@ -35,71 +35,68 @@ def synced(tmp_path: Path, clock: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     return program, provider
 
 
-def client_for(program: Any, provider: Any) -> Any:
-    service = open_service(program, provider_factory=lambda _p: provider)
-    return create_app(service).test_client(), service
+@pytest.fixture
+def dashboard(synced: Any) -> Any:
+    """A test client of the service's web app, built after each test has set its environment."""
+    program, provider = synced
+    services = []
+
+    def open_client() -> Any:
+        service = open_service(program, provider_factory=lambda _p: provider)
+        services.append(service)
+        return create_app(service).test_client()
+
+    yield open_client
+    for service in services:
+        service.close()
 
 
 def basic(token: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"carol:{token}".encode()).decode()}
 
 
-def test_dashboard_is_off_without_a_token(synced: Any) -> None:
-    program, provider = synced
-    client, service = client_for(program, provider)
-    try:
-        assert client.get("/dashboard").status_code == 404
-        assert client.get("/api/pairs").status_code == 404
-    finally:
-        service.close()
+def test_dashboard_is_off_without_a_token(dashboard: Any) -> None:
+    client = dashboard()
+    assert client.get("/dashboard").status_code == 404
+    assert client.get("/api/pairs").status_code == 404
 
 
-def test_wrong_or_missing_token_is_refused(synced: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_or_missing_token_is_refused(dashboard: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
-    program, provider = synced
-    client, service = client_for(program, provider)
-    try:
-        missing = client.get("/api/pairs")
-        assert missing.status_code == 401 and "Basic" in missing.headers["WWW-Authenticate"]
-        assert client.get("/api/pairs", headers=basic("wrong")).status_code == 401
-        assert client.get("/api/pairs", headers={"Authorization": "Bearer wrong"}).status_code == 401
-        assert client.get("/api/pairs", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
-    finally:
-        service.close()
+    client = dashboard()
+    missing = client.get("/api/pairs")
+    assert missing.status_code == 401 and "Basic" in missing.headers["WWW-Authenticate"]
+    assert client.get("/api/pairs", headers=basic("wrong")).status_code == 401
+    assert client.get("/api/pairs", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/api/pairs", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
 
 
-def test_pages_show_metadata_and_never_pair_text(synced: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pages_show_metadata_and_never_pair_text(dashboard: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
-    program, provider = synced
-    client, service = client_for(program, provider)
-    try:
-        page = client.get("/dashboard", headers=basic(TOKEN))
-        assert page.status_code == 200
-        html = page.get_data(as_text=True)
-        assert "bob-alice" in html and "erin-dave" in html and "kickoff: 2" in html
-        assert PRIVATE_TEXT not in html
+    client = dashboard()
+    page = client.get("/dashboard", headers=basic(TOKEN))
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "bob-alice" in html and "erin-dave" in html and "kickoff: 2" in html
+    assert PRIVATE_TEXT not in html
 
-        pairs = client.get("/api/pairs", headers=basic(TOKEN)).get_json()
-        assert {p["pair"] for p in pairs} == {"bob-alice", "erin-dave"}
-        assert all(p["status"] == "kickoff" and p["next_session_due"] == "2027-01-25" for p in pairs)
-        assert PRIVATE_TEXT not in str(pairs)
-        assert client.get("/api/pairs?status=active", headers=basic(TOKEN)).get_json() == []
-        one = client.get("/api/pairs/bob-alice", headers=basic(TOKEN)).get_json()
-        assert one["mentor"] == "alice" and one["goals_total"] == 1
-        assert client.get("/api/pairs/nobody", headers=basic(TOKEN)).status_code == 404
-    finally:
-        service.close()
+    pairs = client.get("/api/pairs", headers=basic(TOKEN)).get_json()
+    assert {p["pair"] for p in pairs} == {"bob-alice", "erin-dave"}
+    assert all(p["status"] == "kickoff" and p["next_session_due"] == "2027-01-25" for p in pairs)
+    assert PRIVATE_TEXT not in str(pairs)
+    assert client.get("/api/pairs?status=active", headers=basic(TOKEN)).get_json() == []
+    one = client.get("/api/pairs/bob-alice", headers=basic(TOKEN)).get_json()
+    assert one["mentor"] == "alice" and one["goals_total"] == 1
+    assert client.get("/api/pairs/nobody", headers=basic(TOKEN)).status_code == 404
 
 
-def test_views_within_the_cache_period_read_the_tracker_once(synced: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_views_within_the_cache_period_read_the_tracker_once(synced: Any, dashboard: Any,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
-    program, provider = synced
-    client, service = client_for(program, provider)
-    try:
-        client.get("/api/pairs", headers=basic(TOKEN))
-        reads = provider.meter.reads
-        for _ in range(5):
-            assert client.get("/dashboard", headers=basic(TOKEN)).status_code == 200
-        assert provider.meter.reads == reads
-    finally:
-        service.close()
+    client = dashboard()
+    provider = synced[1]
+    client.get("/api/pairs", headers=basic(TOKEN))
+    reads = provider.meter.reads
+    for _ in range(5):
+        assert client.get("/dashboard", headers=basic(TOKEN)).status_code == 200
+    assert provider.meter.reads == reads
