@@ -315,43 +315,72 @@ class GitLabProvider:
     def ensure_labels(self, labels: Sequence[tuple[str, str, str]], project: str | None = None) -> int:
         """GET the group's (or project's) labels; POST each missing one, PUT each changed one.
 
-        When the token may not create group labels (403), a warning is logged and the labels are
-        created in each pair project on its first issue write instead.
+        Group labels need the Reporter role or higher in the group; before its first group-label
+        write, GET /groups/:path/members/all/:user_id checks that. Without it a warning is logged
+        and the labels are created in each pair project on its first issue write instead, so a
+        rerun makes no failed write either. https://docs.gitlab.com/ee/user/permissions.html
         """
         if project is not None:
             return self._ensure_labels_in(self._project(project), labels, f"project {project}")
         if self._project_label_specs is not None:
             self._project_label_specs = tuple(labels)
             return 0
-        try:
-            return self._ensure_labels_in(self._group(), labels, f"group {self.group}", ancestors=False)
-        except Forbidden:
-            log.warning(
-                "the GitLab token may not manage the labels of group %s; creating them in each pair "
-                "project instead (give it the Reporter role or higher in the group to avoid this)",
-                self.group,
-            )
-            self._project_label_specs = tuple(labels)
+        where = f"group {self.group}"
+        changes = self._label_changes(self._group(), labels, where, ancestors=False)
+        if not changes:
             return 0
+        try:
+            if self._may_manage_group_labels():
+                return self._write_labels(self._group(), changes, where)
+        except Forbidden:
+            pass
+        log.warning(
+            "the GitLab token may not manage the labels of group %s; creating them in each pair "
+            "project instead (give it the Reporter role or higher in the group to avoid this)",
+            self.group,
+        )
+        self._project_label_specs = tuple(labels)
+        return 0
+
+    def _may_manage_group_labels(self) -> bool:
+        """GET /groups/:path/members/all/:user_id (1 read): Reporter or higher. An instance admin
+        need not be a member (404): then GitLab decides on the write itself."""
+        self._authenticate()
+        try:
+            with self._api("get_member", f"reading the token's role in group {self.group}"):
+                member = self._group().members_all.get(self.gl.user.id)  # type: ignore[union-attr]
+        except NotFound:
+            return True
+        return int(member.access_level) >= int(AccessLevel.REPORTER)
 
     def _ensure_labels_in(self, owner: Any, labels: Sequence[tuple[str, str, str]], where: str, ancestors: bool = True) -> int:
+        return self._write_labels(owner, self._label_changes(owner, labels, where, ancestors), where)
+
+    def _label_changes(self, owner: Any, labels: Sequence[tuple[str, str, str]], where: str,
+                       ancestors: bool = True) -> list[tuple[str, dict[str, str], bool]]:
+        """(name, wanted attributes, exists already) of each label that is missing or differs (1 read)."""
         with self._api("list_labels", f"listing labels of {where}"):
             extra = {} if ancestors else {"include_ancestor_groups": "false"}
             have = {l.name: l.attributes for l in owner.labels.list(iterator=True, **extra)}
-        writes = 0
+        changes = []
         for name, color, description in labels:
             wanted = {"color": "#" + color.lstrip("#").lower(), "description": description}
             current = have.get(name)
             if current is None:
-                with self._api("save_label", f"creating label {name} in {where}"):
-                    owner.labels.create({"name": name, **wanted})
+                changes.append((name, wanted, False))
             elif (current.get("color") or "").lower() != wanted["color"] or (current.get("description") or "") != description:
+                changes.append((name, wanted, True))
+        return changes
+
+    def _write_labels(self, owner: Any, changes: Sequence[tuple[str, dict[str, str], bool]], where: str) -> int:
+        for name, wanted, exists in changes:
+            if exists:
                 with self._api("save_label", f"updating label {name} in {where}"):
                     owner.labels.update(name, dict(wanted))
             else:
-                continue
-            writes += 1
-        return writes
+                with self._api("save_label", f"creating label {name} in {where}"):
+                    owner.labels.create({"name": name, **wanted})
+        return len(changes)
 
     def _project_labels_ready(self, project: str) -> None:
         """In the group-label fallback, the project's own labels before its first issue write."""

@@ -28,6 +28,7 @@ URL = "https://gitlab.fake.test"
 API = URL + "/api/v4"
 TOKEN_ENV = "ISSUEBOT_TEST_GITLAB_TOKEN"
 BOT = "issuebot"
+REPORTER = 20
 OWNER = 50
 # https://docs.gitlab.com/ee/user/reserved_names.html#rules-for-usernames-project-and-group-names-and-slugs
 NAME_RE = re.compile(r"^[\w][\w.+\- ]*$")
@@ -78,6 +79,7 @@ class FakeGitLab:
                 ("GET", r"/groups/([^/]+)", self.get_group),
                 ("GET", r"/groups/([^/]+)/projects", self.list_group_projects),
                 ("GET", r"/groups/([^/]+)/issues", self.list_group_issues),
+                ("GET", r"/groups/([^/]+)/members/all/(\d+)", self.get_group_member),
                 ("GET", r"/groups/([^/]+)/labels", self.list_group_labels),
                 ("POST", r"/groups/([^/]+)/labels", self.create_group_label),
                 ("PUT", r"/groups/([^/]+)/labels(?:/([^/]+))?", self.update_group_label),
@@ -387,11 +389,26 @@ class FakeGitLab:
     def list_group_labels(self, ident: str, *, query: dict[str, str], url: Any, **_: Any) -> Any:
         return self.page(self._label_listing([("group", self._group(ident)["id"])]), query, url)
 
-    def create_group_label(self, ident: str, *, body: dict[str, Any], **_: Any) -> tuple[int, Any]:
-        return self._create_label(("group", self._group(ident)["id"]), body)
+    def get_group_member(self, ident: str, uid: str, **_: Any) -> tuple[int, Any]:
+        level = self.group_members[self._group(ident)["id"]].get(int(uid))
+        if level is None:
+            raise HttpError(404, "404 Not found")
+        return 200, dict(self._user_basic(int(uid)), access_level=level, expires_at=None)
 
-    def update_group_label(self, ident: str, label_id: str | None, *, body: dict[str, Any], **_: Any) -> tuple[int, Any]:
-        return self._update_label(("group", self._group(ident)["id"]), label_id, body)
+    def _needs_group_role(self, group: dict[str, Any], actor: int, level: int) -> None:
+        if self.group_members[group["id"]].get(actor, 0) < level:
+            raise HttpError(403, "403 Forbidden")
+
+    def create_group_label(self, ident: str, *, body: dict[str, Any], actor: int, **_: Any) -> tuple[int, Any]:
+        group = self._group(ident)
+        self._needs_group_role(group, actor, REPORTER)  # group labels: Reporter or higher
+        return self._create_label(("group", group["id"]), body)
+
+    def update_group_label(self, ident: str, label_id: str | None, *, body: dict[str, Any], actor: int,
+                           **_: Any) -> tuple[int, Any]:
+        group = self._group(ident)
+        self._needs_group_role(group, actor, REPORTER)
+        return self._update_label(("group", group["id"]), label_id, body)
 
     def list_project_labels(self, ident: str, *, query: dict[str, str], url: Any, **_: Any) -> Any:
         project = self._project(ident)

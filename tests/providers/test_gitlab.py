@@ -66,6 +66,20 @@ def test_labels_are_created_once_at_group_level(gl):
     assert gl.provider.ensure_labels(labels) == 0
 
 
+def test_a_guest_token_uses_project_labels_and_a_rerun_makes_no_failed_write(gl, caplog):
+    bot = gl.fake.tokens[gl.fake.bot_token]
+    gl.fake.group_members[gl.fake.group["id"]][bot] = 10  # Guest: may not manage group labels
+    project = make_project(gl)
+    labels = [("kind::session", "c5def5", "One session")]
+    writes = gl.writes
+    with caplog.at_level(logging.WARNING, logger="issuebot.providers.gitlab"):
+        assert gl.provider.ensure_labels(labels) == 0
+    assert "may not manage the labels of group mentoring" in caplog.text
+    assert gl.writes == writes  # the role was read; no write was tried and refused
+    gl.provider.create_issue(project, "Session 1", "b", labels=["kind::session"])
+    assert "kind::session" in gl.fake.labels[("project", gl.fake.project_by_path(project)["id"])]
+
+
 def test_group_labels_forbidden_fall_back_to_project_labels_with_a_warning(gl, caplog):
     gl.fake.deny("POST", r"^/groups/[^/]+/labels$")
     project = make_project(gl)
