@@ -52,6 +52,8 @@ def handle_event(program: Program, provider: Provider, templates: Templates, eve
     reply carries a marker), so redelivering the event, or delivering it ten times at once, has
     one effect. Provider errors propagate so the caller can retry; nothing half-done is recorded.
     """
+    if event.project == provider.project_path(program.settings.coordinator_project):
+        return _carry_out_dashboard_requests(program, provider, templates, event, now=now)
     pair = program.pair_for_project(event.project)
     if pair is None:
         log.debug("event on %s ignored: not a pair project", event.project)
@@ -84,6 +86,29 @@ def handle_event(program: Program, provider: Provider, templates: Templates, eve
         writes = applier.writes
     log.info("%s on pair %s: %d commands, %d writes", event.kind.value, pair.id, len(found), writes)
     return EventOutcome(pair=pair.id, writes=writes, commands=found, actions=[a.describe() for a in actions])
+
+
+def _carry_out_dashboard_requests(program: Program, provider: Provider, templates: Templates, event: Event, *,
+                                  now: datetime) -> EventOutcome:
+    """A coordinator ticked boxes on the dashboard issue: carry them out now, as the next sweep
+    would (the sweep reads the ticked boxes, acts, and clears only what it carried out)."""
+    from issuebot.sweep import read_dashboard, sweep
+    from issuebot.workflows.dashboard import ticked_requests
+
+    if event.kind != EventKind.ISSUE_EDITED:
+        return EventOutcome(pair=None, ignored="not an edit of the dashboard")
+    coordinators = {
+        (program.people[c].handle(provider.kind) if c in program.people else c).casefold()
+        for c in program.settings.coordinators
+    }
+    if event.actor.casefold() not in coordinators:
+        return EventOutcome(pair=None, ignored="only coordinators act through the dashboard")
+    _, board = read_dashboard(provider, program)
+    if board is None or board.number != event.issue_number or board.state != "open" or not ticked_requests(board.body):
+        return EventOutcome(pair=None, ignored="no ticked box on the dashboard")
+    result = sweep(provider, program, templates, now=now)
+    log.info("dashboard edit by a coordinator: %d writes", result.run.outcome.writes)
+    return EventOutcome(pair=None, writes=result.run.outcome.writes, actions=[a.describe() for a in result.actions()])
 
 
 # ----------------------------------------------------------------------------- acting as a person

@@ -325,3 +325,38 @@ def test_quiet_days_follow_the_program_time_zone(forge, clock, tmp_path):
     sweep(forge.provider, world.program, world.templates, now=monday_there)
     nudges = world.comments("bob-alice", "session:1", "nudge:")
     assert len(nudges) == 1 and markers.find_marker(nudges[0].body).endswith("2027-02-01")
+
+
+def dashboard_edited(world, actor: str):
+    from issuebot.models import Event, EventKind
+
+    path = world.forge.provider.project_path(world.program.settings.coordinator_project)
+    return Event(kind=EventKind.ISSUE_EDITED, provider=world.forge.provider.kind, project=path,
+                 issue_number=world.dashboard().number, actor=actor)
+
+
+def test_a_ticked_box_is_carried_out_by_the_webhook_of_the_edit(world):
+    from issuebot.events import handle_event
+
+    world.sweep("2027-01-12")
+    tick(world, "extend", "erin-dave")
+    world.clock.set(at("2027-01-13"))
+    outcome = handle_event(world.program, world.forge.provider, world.templates, dashboard_edited(world, "carol"),
+                           now=at("2027-01-13"))
+    assert outcome.ignored is None and outcome.writes > 0
+    assert world.state("erin-dave")["ends"] == "2027-08-11"
+    assert "[x]" not in world.dashboard().body
+    again = handle_event(world.program, world.forge.provider, world.templates, dashboard_edited(world, "carol"),
+                         now=at("2027-01-13"))
+    assert again.ignored == "no ticked box on the dashboard" and again.writes == 0
+
+
+def test_dashboard_edits_by_others_are_not_acted_on(world):
+    from issuebot.events import handle_event
+
+    world.sweep("2027-01-12")
+    tick(world, "end", "erin-dave")
+    outcome = handle_event(world.program, world.forge.provider, world.templates, dashboard_edited(world, "bob"),
+                           now=at("2027-01-13"))
+    assert outcome.ignored == "only coordinators act through the dashboard" and outcome.writes == 0
+    assert "pair::ended" not in world.labels("erin-dave")
