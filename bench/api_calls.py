@@ -12,7 +12,6 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -21,21 +20,10 @@ from issuebot.config import load_program  # noqa: E402
 from issuebot.providers import make_provider  # noqa: E402
 from issuebot.reconcile import observe_program, reconcile_program  # noqa: E402
 from issuebot.templates import Templates  # noqa: E402
-from tests.conftest import Clock, program_data, write_program  # noqa: E402
+from tests.conftest import Clock, cohort, write_program  # noqa: E402
 from tests.fakes import HARNESSES, harness  # noqa: E402
 
 NOW = datetime(2027, 1, 11, 9, 0, tzinfo=timezone.utc)
-
-
-def cohort(size: int, provider: dict[str, Any]) -> dict[str, Any]:
-    """A program of `size` pairs (mentor{i} guides mentee{i}) plus coordinator carol."""
-    data = program_data(provider)
-    data["people"] = [{"username": "carol", "name": "Carol Clark", "role": "both"}]
-    data["pairs"] = []
-    for i in range(size):
-        data["people"] += [{"username": f"mentor{i}", "role": "mentor"}, {"username": f"mentee{i}", "role": "mentee"}]
-        data["pairs"].append({"mentor": f"mentor{i}", "mentee": f"mentee{i}"})
-    return data
 
 
 def measure(name: str, size: int) -> list[tuple[str, int, int, float]]:

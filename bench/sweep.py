@@ -30,7 +30,7 @@ from issuebot.providers import make_provider  # noqa: E402
 from issuebot.reconcile import reconcile_program  # noqa: E402
 from issuebot.sweep import sweep  # noqa: E402
 from issuebot.templates import Templates  # noqa: E402
-from tests.conftest import Clock, program_data, write_program  # noqa: E402
+from tests.conftest import Clock, cohort, write_program  # noqa: E402
 from tests.fakes import HARNESSES, harness  # noqa: E402
 
 STARTS = date(2027, 1, 11)  # a Monday; everyone's first session is due 2027-01-25
@@ -43,20 +43,15 @@ DAY_TWO = datetime(2027, 1, 15, 9, 0, tzinfo=timezone.utc)  # Friday: group B ov
 FAKE_LIMIT = 1000
 
 
-def cohort(size: int, provider: dict[str, Any]) -> dict[str, Any]:
+def staggered_cohort(size: int, provider: dict[str, Any]) -> dict[str, Any]:
     """`size` pairs; 10% (group A) started 20 days early, another 10% (group B) 13 days early."""
     # No first-session reminders on the measured days: only the overdue groups are nudged.
-    data = program_data(provider, nudges={"first_session_within": "30d"})
-    data["people"] = [{"username": "carol", "name": "Carol Clark", "role": "both"}]
-    data["pairs"] = []
-    for i in range(size):
-        data["people"] += [{"username": f"mentor{i}", "role": "mentor"}, {"username": f"mentee{i}", "role": "mentee"}]
-        pair: dict[str, Any] = {"mentor": f"mentor{i}", "mentee": f"mentee{i}"}
+    data = cohort(size, provider, nudges={"first_session_within": "30d"})
+    for i, pair in enumerate(data["pairs"]):
         if i % 10 == 0:
             pair["starts"] = (STARTS - timedelta(days=20)).isoformat()  # session due 01-05: overdue 01-08
         elif i % 10 == 5:
             pair["starts"] = (STARTS - timedelta(days=13)).isoformat()  # session due 01-12: overdue 01-15
-        data["pairs"].append(pair)
     return data
 
 
@@ -88,7 +83,7 @@ def measure(name: str, size: int) -> list[dict[str, Any]]:
         tmp = Path(folder)
         clock = Clock(SYNC_AT)
         with harness(name, tmp, clock) as forge:
-            data = cohort(size, forge.provider_config())
+            data = staggered_cohort(size, forge.provider_config())
             for person in data["people"]:
                 forge.add_user(person["username"])
             program = load_program(write_program(tmp / "program.yml", data))

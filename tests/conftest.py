@@ -69,6 +69,17 @@ def program_data(provider: dict[str, Any] | None = None, **overrides: Any) -> di
     return data
 
 
+def cohort(size: int, provider: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    """A program of `size` pairs (mentor{i} guides mentee{i}) plus coordinator carol."""
+    data = program_data(provider, **overrides)
+    data["people"] = [{"username": "carol", "name": "Carol Clark", "role": "both"}]
+    data["pairs"] = []
+    for i in range(size):
+        data["people"] += [{"username": f"mentor{i}", "role": "mentor"}, {"username": f"mentee{i}", "role": "mentee"}]
+        data["pairs"].append({"mentor": f"mentor{i}", "mentee": f"mentee{i}"})
+    return data
+
+
 def write_program(path: Path, data: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")

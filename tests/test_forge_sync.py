@@ -16,7 +16,7 @@ from issuebot import markers
 from issuebot.cli import main
 from issuebot.config import load_program
 from issuebot.reconcile import observe_program
-from tests.conftest import Clock, program_data, write_program
+from tests.conftest import Clock, cohort, program_data, write_program
 from tests.fakes import HARNESSES, harness
 
 NOW = "2027-01-11T09:00:00+00:00"
@@ -28,17 +28,6 @@ PEOPLE = ("alice", "bob", "carol", "dave", "erin", "dana")
 GITLAB_BULK_READS = re.compile(
     r"^/(user|groups/[^/]+|groups/[^/]+/(projects|issues|labels|boards)|projects/mentoring/coordination/issues)$"
 )
-
-
-def cohort(size: int, provider: dict[str, Any]) -> dict[str, Any]:
-    """A program of `size` pairs (mentor{i} guides mentee{i}) plus coordinator carol."""
-    data = program_data(provider)
-    data["people"] = [{"username": "carol", "name": "Carol Clark", "role": "both"}]
-    data["pairs"] = []
-    for i in range(size):
-        data["people"] += [{"username": f"mentor{i}", "role": "mentor"}, {"username": f"mentee{i}", "role": "mentee"}]
-        data["pairs"].append({"mentor": f"mentor{i}", "mentee": f"mentee{i}"})
-    return data
 
 
 def run(*args: str) -> Any:
@@ -143,60 +132,67 @@ def gitlab(tmp_path, clock):
         yield made
 
 
-def test_missing_token_stops_before_any_call_naming_the_variable(gitlab, tmp_path, monkeypatch):
-    config = dict(gitlab.provider_config(), token_env="ISSUEBOT_UNSET_TOKEN")
+@pytest.fixture(params=FORGES)
+def hosted(request, tmp_path, clock):
+    """Each forge fake in turn, knowing the program's people."""
+    with harness(request.param, tmp_path, clock) as made:
+        for person in PEOPLE:
+            made.add_user(person)
+        yield made
+
+
+# What each forge's refusal of a revoked token says; the token itself must never be shown.
+REJECTED_TOKEN = {"gitlab": ("glpat-revoked-token", "rejected the access token"),
+                  "github": ("ghp_revoked_token", "GITHUB_TOKEN")}
+
+
+def test_missing_token_stops_before_any_call_naming_the_variable(hosted, tmp_path, monkeypatch):
+    config = dict(hosted.provider_config(), token_env="ISSUEBOT_UNSET_TOKEN")
     monkeypatch.delenv("ISSUEBOT_UNSET_TOKEN", raising=False)
     program = write_program(tmp_path / "program.yml", program_data(config))
     result = invoke("sync", "-c", str(program), "--now", NOW)
     assert result.exit_code == 2
     assert "ISSUEBOT_UNSET_TOKEN" in result.output and "Traceback" not in result.output
-    assert gitlab.reads == gitlab.writes == 0
+    assert hosted.reads == hosted.writes == 0
 
 
-def test_rejected_token_stops_before_any_write_without_showing_it(gitlab, tmp_path, monkeypatch):
-    config = gitlab.provider_config()
-    monkeypatch.setenv(config["token_env"], "glpat-revoked-token")
+def test_rejected_token_stops_before_any_write_without_showing_it(hosted, tmp_path, monkeypatch):
+    token, message = REJECTED_TOKEN[hosted.name]
+    config = hosted.provider_config()
+    monkeypatch.setenv(config["token_env"], token)
     program = write_program(tmp_path / "program.yml", program_data(config))
     result = invoke("sync", "-c", str(program), "--now", NOW)
     assert result.exit_code == 2
-    assert "rejected the access token" in result.output and "glpat-revoked-token" not in result.output
-    assert gitlab.writes == 0
+    assert message in result.output and token not in result.output
+    assert hosted.writes == 0
 
 
-def test_unknown_username_is_named_and_the_rest_is_synced(gitlab, tmp_path):
-    data = program_data(gitlab.provider_config())
-    data["people"][3]["handles"] = {"gitlab": "erin-typo"}  # erin's GitLab handle is wrong
+def test_unknown_username_is_named_and_the_rest_is_synced(hosted, tmp_path):
+    data = program_data(hosted.provider_config())
+    data["people"][3]["handles"] = {hosted.name: "erin-typo"}  # erin's handle on this forge is wrong
     program = write_program(tmp_path / "program.yml", data)
     result = invoke("sync", "-c", str(program), "--now", NOW)
     assert result.exit_code == 1
     assert "erin-dave" in result.output and "'erin-typo'" in result.output and "program file" in result.output
-    assert {i.project for i in gitlab.provider.list_issues(None)} >= {"mentoring/mentoring-bob-alice"}
+    assert {i.project for i in hosted.provider.list_issues(None)} >= {"mentoring/mentoring-bob-alice"}
 
 
-def test_rate_limit_mid_sync_stops_clearly_and_a_rerun_finishes_without_duplicates(gitlab, tmp_path):
-    program = write_program(tmp_path / "program.yml", program_data(gitlab.provider_config()))
-    gitlab.fail_next(429, retry_after=3600, times=40, after=25)
+def test_rate_limit_mid_sync_stops_clearly_and_a_rerun_finishes_without_duplicates(hosted, tmp_path):
+    program = write_program(tmp_path / "program.yml", program_data(hosted.provider_config()))
+    hosted.fail_next(429, retry_after=3600, times=40, after=25)
     stopped = invoke("sync", "-c", str(program), "--now", NOW)
     assert stopped.exit_code == 1
     assert "rate limit" in stopped.output.lower() and "run again later" in stopped.output
-    assert gitlab.sleeps == []  # an hour-long wait is refused, not slept
-    gitlab.fake.failures.clear()
+    assert getattr(hosted, "sleeps", []) == []  # an hour-long wait is refused, not slept
+    hosted.clear_failures()
 
     assert sync_json(program)["errors"] == []
     assert sync_json(program)["writes"] == 0
-    keys = [(i.project, markers.find_marker(i.body)) for i in gitlab.provider.list_issues(None, state="all")]
+    keys = [(i.project, markers.find_marker(i.body)) for i in hosted.provider.list_issues(None, state="all")]
     assert len(keys) == len(set(keys)) >= 8
 
 
 # ----------------------------------------------------------------------------- GitHub specifics
-
-
-@pytest.fixture
-def github(tmp_path, clock):
-    with harness("github", tmp_path, clock) as made:
-        for person in PEOPLE:
-            made.add_user(person)
-        yield made
 
 
 def test_github_app_sync_writes_as_the_app_and_a_rerun_writes_nothing(tmp_path, clock):
@@ -210,40 +206,6 @@ def test_github_app_sync_writes_as_the_app_and_a_rerun_writes_nothing(tmp_path, 
         writes = hub.writes
         assert sync_json(program)["writes"] == 0 and hub.writes == writes  # new tokens are not writes
         assert {row["status"] for row in report_rows(program)} == {"kickoff"}
-
-
-def test_github_rejected_token_stops_before_any_write_without_showing_it(github, tmp_path, monkeypatch):
-    config = github.provider_config()
-    monkeypatch.setenv(config["token_env"], "ghp_revoked_token")
-    program = write_program(tmp_path / "program.yml", program_data(config))
-    result = invoke("sync", "-c", str(program), "--now", NOW)
-    assert result.exit_code == 2
-    assert "GITHUB_TOKEN" in result.output and "ghp_revoked_token" not in result.output
-    assert github.writes == 0
-
-
-def test_github_unknown_username_is_named_and_the_rest_is_synced(github, tmp_path):
-    data = program_data(github.provider_config())
-    data["people"][3]["handles"] = {"github": "erin-typo"}
-    program = write_program(tmp_path / "program.yml", data)
-    result = invoke("sync", "-c", str(program), "--now", NOW)
-    assert result.exit_code == 1
-    assert "erin-dave" in result.output and "'erin-typo'" in result.output and "program file" in result.output
-    assert {i.project for i in github.provider.list_issues(None)} >= {"mentoring/mentoring-bob-alice"}
-
-
-def test_github_rate_limit_mid_sync_stops_clearly_and_a_rerun_finishes_without_duplicates(github, tmp_path):
-    program = write_program(tmp_path / "program.yml", program_data(github.provider_config()))
-    github.fail_next(429, retry_after=3600, times=40, after=25)
-    stopped = invoke("sync", "-c", str(program), "--now", NOW)
-    assert stopped.exit_code == 1
-    assert "rate limit" in stopped.output.lower() and "run again later" in stopped.output
-    github.fake.failures.clear()
-
-    assert sync_json(program)["errors"] == []
-    assert sync_json(program)["writes"] == 0
-    keys = [(i.project, markers.find_marker(i.body)) for i in github.provider.list_issues(None, state="all")]
-    assert len(keys) == len(set(keys)) >= 8
 
 
 def test_sync_gives_coordinators_a_board_of_pairs_by_status(gitlab, tmp_path):
