@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 
 from issuebot.config import Program
 from issuebot.reconcile import PairView
+from issuebot.workflows.goals import goal_progress
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,7 @@ def pair_row(program: Program, view: PairView) -> PairRow:
         (i for k, i in view.issues.items() if k.startswith("session:") and i.state == "open"),
         key=lambda i: i.number,
     )
-    goal_keys = [k for k in state.get("issues", []) if k.startswith("goal:") and k != "goal:define"]
-    goal_keys += [k for k in view.issues if k.startswith("goal:") and k != "goal:define" and k not in goal_keys]
-    done = sum(1 for k in goal_keys if view.issues.get(k) is None or view.issues[k].state == "closed")
+    goals = goal_progress(view)
     status = view.status(program) if view.project is not None else "not created"
     return PairRow(
         pair=view.pair.id,
@@ -50,8 +49,8 @@ def pair_row(program: Program, view: PairView) -> PairRow:
         sessions_skipped=sum(1 for s in sessions if s.get("outcome") == "skipped"),
         last_session=max((s["date"] for s in held), default=None),
         next_session_due=open_sessions[-1].due.isoformat() if open_sessions and open_sessions[-1].due else None,
-        goals_total=len(goal_keys),
-        goals_done=done,
+        goals_total=len(goals),
+        goals_done=sum(1 for g in goals if g.closed),
         url=view.project.url if view.project else "",
         mentor_hours=round(sum(s.get("minutes") or program.settings.session_length for s in held) / 60, 2),
     )

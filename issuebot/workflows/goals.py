@@ -42,18 +42,19 @@ def task_counts(body: str) -> tuple[int, int]:
 
 
 def goal_progress(view: PairView) -> list[GoalProgress]:
-    """Every numbered goal issue the pair has (open or closed), with its completion."""
+    """Every numbered goal issue the pair has, with its completion. A sweep reads open issues
+    only, so a goal issuebot created (named in the tracker state) but not seen is a closed one."""
+    keys = [k for k in (*view.state.get("issues", []), *view.issues) if k.startswith("goal:") and k[5:].isdigit()]
     found = []
-    for key, issue in view.issues.items():
-        if not key.startswith("goal:") or not key.split(":", 1)[1].isdigit():
-            continue
+    for key in dict.fromkeys(keys):
         number = int(key.split(":", 1)[1])
         declared = view.pair.goals[number - 1] if number <= len(view.pair.goals) else None
-        ticked, total = task_counts(issue.body)
+        issue = view.issues.get(key)
+        ticked, total = task_counts(issue.body) if issue is not None else (0, 0)
         found.append(GoalProgress(
             key=key, number=number, title=declared.title if declared else f"Goal {number}",
-            due=issue.due or (declared.due if declared else None), tasks_done=ticked, tasks_total=total,
-            closed=issue.state == "closed",
+            due=(issue.due if issue is not None else None) or (declared.due if declared else None),
+            tasks_done=ticked, tasks_total=total, closed=issue is None or issue.state == "closed",
         ))
     return sorted(found, key=lambda g: g.number)
 
@@ -64,7 +65,7 @@ def decide(plan: Plan) -> None:
         return
     reminded = set(book(plan.state).get("goal_reminders", []))
     for goal in goal_progress(plan.view):
-        if goal.done or goal.closed or goal.due is None or goal.key in reminded:
+        if goal.done or goal.due is None or goal.key in reminded:
             continue
         if plan.program.settings.goal_reminder.before(goal.due) > today:
             continue
