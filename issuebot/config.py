@@ -406,6 +406,10 @@ class Program:
                 return pair
         raise KeyError(pair_id)
 
+    def coordinator_handles(self, forge: str) -> list[str]:
+        """The coordinators' usernames on `forge` (a coordinator outside `people` keeps the name given)."""
+        return [self.people[c].handle(forge) if c in self.people else c for c in self.settings.coordinators]
+
     def label(self, canonical: str) -> str:
         """The tracker name of a canonical label (`pair::active` unless the program renames it)."""
         return self.settings.labels.get(canonical, canonical)

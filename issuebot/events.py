@@ -97,10 +97,7 @@ def _carry_out_dashboard_requests(program: Program, provider: Provider, template
 
     if event.kind != EventKind.ISSUE_EDITED:
         return EventOutcome(pair=None, ignored="not an edit of the dashboard")
-    coordinators = {
-        (program.people[c].handle(provider.kind) if c in program.people else c).casefold()
-        for c in program.settings.coordinators
-    }
+    coordinators = {handle.casefold() for handle in program.coordinator_handles(provider.kind)}
     if event.actor.casefold() not in coordinators:
         return EventOutcome(pair=None, ignored="only coordinators act through the dashboard")
     _, board = read_dashboard(provider, program)

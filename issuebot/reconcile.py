@@ -93,6 +93,19 @@ class PairView:
         return self.state.get("status", "kickoff")
 
 
+def state_date(value: Any) -> date | None:
+    """An ISO date kept in a state block, or None when absent or mangled by a hand edit."""
+    try:
+        return date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def end_date(pair: Pair, state: dict[str, Any]) -> date:
+    """The pair's end date, moved by `/extend` or the dashboard."""
+    return state_date(state.get("ends")) or pair.ends
+
+
 def owner_token(pair: Pair) -> str:
     """Written into a pair project's description: proves issuebot created it."""
     return f"[issuebot:{pair.id}]"
@@ -247,9 +260,7 @@ class Context:
 
 def members_of(program: Program, pair: Pair, provider_kind: str) -> tuple[Member, ...]:
     people = [Member(pair.mentor.handle(provider_kind), "pair"), Member(pair.mentee.handle(provider_kind), "pair")]
-    for username in program.settings.coordinators:
-        person = program.people.get(username)
-        handle = person.handle(provider_kind) if person else username
+    for handle in program.coordinator_handles(provider_kind):
         if handle not in {m.username for m in people}:
             people.append(Member(handle, "coordinator"))
     return tuple(people)
@@ -337,8 +348,7 @@ class Plan:
     @property
     def ends(self) -> date:
         """The pair's end date, moved by `/extend`."""
-        extended = self.state.get("ends")
-        return date.fromisoformat(extended) if extended else self.pair.ends
+        return end_date(self.pair, self.state)
 
     def open_issue(self, key: str, template: str, *, due: date | None = None, extra_labels: Iterable[str] = (), confidential: bool = False, **context: Any) -> None:
         """Open bot issue `key` from `template`, unless issuebot already created it."""
@@ -397,6 +407,12 @@ class Plan:
             PostComment(pair=self.pair.id, project=self.view.project_path, number=number, key=comment_key,
                         body=markers.with_marker(rendered.body, comment_key))
         )
+
+    def coordinators(self) -> list[dict[str, Any]]:
+        """The coordinators as template people (a coordinator outside `people` has only a handle)."""
+        program = self.program
+        return [self.ctx.person(program.people[c]) if c in program.people else {"handle": c, "name": c}
+                for c in program.settings.coordinators]
 
     def set_status(self, status: str) -> None:
         if status not in PAIR_STATUSES:

@@ -360,3 +360,14 @@ def test_dashboard_edits_by_others_are_not_acted_on(world):
                            now=at("2027-01-13"))
     assert outcome.ignored == "only coordinators act through the dashboard" and outcome.writes == 0
     assert "pair::ended" not in world.labels("erin-dave")
+
+
+def test_a_hand_mangled_end_date_in_the_state_block_is_ignored_not_fatal(world):
+    world.sweep("2027-01-12")
+    tracker = world.issues("bob-alice")[TRACKER]
+    state = dict(world.state("bob-alice"), ends="31/12", paused_until="soon")
+    world.forge.as_user("carol").update_issue(world.project("bob-alice"), tracker.number,
+                                              body=markers.write_state(tracker.body, state))
+    result = world.sweep("2027-01-28")
+    assert result.errors == []
+    assert world.comments("bob-alice", "session:1", "nudge:")  # the program's end date applies

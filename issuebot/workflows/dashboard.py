@@ -11,7 +11,7 @@ from typing import Any
 from issuebot import markers, report
 from issuebot.config import Program, add_months
 from issuebot.models import Action, CreateProject, EditIssue, Issue, Member, OpenIssue, Project, SetMembers
-from issuebot.reconcile import Context, PairView, Plan
+from issuebot.reconcile import Context, PairView, Plan, end_date
 from issuebot.templates import Templates
 from issuebot.workflows import offboarding
 from issuebot.workflows.nudges import book, bookkeeping, current_session, exempt_until, last_recipients, overdue_session
@@ -116,7 +116,7 @@ def who_acts(program: Program, view: PairView, ctx: Context) -> str:
         return "coordinators (run sync)"
     if status == "ended" or exempt_until(state, status, ctx.today) is not None:
         return "-"
-    if status == "stale" or (ctx.today >= (date.fromisoformat(state["ends"]) if state.get("ends") else view.pair.ends)):
+    if status == "stale" or ctx.today >= end_date(view.pair, state):
         return "coordinators"
     overdue = overdue_session(view, state, program, ctx.today)
     if overdue is not None:
@@ -197,13 +197,8 @@ def coordinator_space(program: Program, ctx: Context, path: str, exists: bool, i
     if not exists:
         actions.append(CreateProject(pair="", name=name, title=f"Coordination: {program.settings.name}",
                                      description=f"Coordinators' space of {program.settings.name} [issuebot:{COORDINATION}]"))
-    members = tuple(dict.fromkeys(
-        Member(program.people[c].handle(ctx.provider_kind) if c in program.people else c, "coordinator")
-        for c in program.settings.coordinators))
-    if not exists or not find_dashboard(issues):
-        actions.append(SetMembers(pair="", project=path, members=members))
+    members = tuple(dict.fromkeys(Member(handle, "coordinator") for handle in program.coordinator_handles(ctx.provider_kind)))
     if find_dashboard(issues) is None:
-        action = dashboard_action(program, ctx.templates, path, None, [], {})
-        if action is not None:
-            actions.append(action)
+        actions.append(SetMembers(pair="", project=path, members=members))
+        actions.append(dashboard_action(program, ctx.templates, path, None, [], {}))
     return actions

@@ -9,7 +9,7 @@ from typing import Any
 
 from issuebot import markers
 from issuebot.config import WEEKDAYS, Program
-from issuebot.reconcile import TRACKER, Context, PairView, Plan
+from issuebot.reconcile import TRACKER, Context, PairView, Plan, end_date, state_date
 
 triggers = frozenset({"sweep"})
 
@@ -51,26 +51,14 @@ def book(state: dict[str, Any]) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _date(value: Any) -> date | None:
-    try:
-        return date.fromisoformat(str(value)) if value else None
-    except ValueError:  # a person edited the state block by hand
-        return None
-
-
-def pair_ends(view: PairView, state: dict[str, Any]) -> date:
-    """The pair's end date, moved by `/extend` or the dashboard."""
-    return _date(state.get("ends")) or view.pair.ends
-
-
 def exempt_until(state: dict[str, Any], status: str, today: date) -> date | None:
     """The date until which the pair hears nothing (paused or snoozed), or None when not exempt."""
     if status == "ended":
         return date.max
-    paused = _date(state.get("paused_until"))
+    paused = state_date(state.get("paused_until"))
     if status == "paused":
         return paused if paused and paused > today else (date.max if paused is None else None)
-    snoozed = _date(book(state).get("snoozed_until"))
+    snoozed = state_date(book(state).get("snoozed_until"))
     return snoozed if snoozed and snoozed > today else None
 
 
@@ -91,8 +79,8 @@ def current_session(view: PairView) -> tuple[str, Any] | None:
 
 def effective_due(state: dict[str, Any], due: date) -> date:
     """A pause or snooze moves the point from which a session counts as overdue."""
-    later = [d for d in (_date(state.get("paused_until")), _date(book(state).get("snoozed_until")),
-                         _date(book(state).get("resumed_on"))) if d]
+    later = [d for d in (state_date(state.get("paused_until")), state_date(book(state).get("snoozed_until")),
+                         state_date(book(state).get("resumed_on"))) if d]
     return max([due, *later])
 
 
@@ -124,7 +112,7 @@ def issues_needing_comments(view: PairView, program: Program, today: date, reque
     found = overdue_session(view, view.state, program, today)
     if found is None or not is_working_day(program, today):
         return []
-    if exempt_until(view.state, view.status(program), today) is not None or today >= pair_ends(view, view.state):
+    if exempt_until(view.state, view.status(program), today) is not None or today >= end_date(view.pair, view.state):
         return []
     last = last_nudged(view, view.state)  # the bookkeeping alone; a lost state block reads again
     if last is not None and program.settings.nudges.renudge_every.after(last) > today:
@@ -134,7 +122,7 @@ def issues_needing_comments(view: PairView, program: Program, today: date, reque
 
 def last_recipients(state: dict[str, Any]) -> tuple[str, ...]:
     """Usernames of the pair's most recent nudge (metadata for the dashboard)."""
-    sent = [e for e in book(state).get("sent", []) if isinstance(e, dict) and _date(e.get("on"))]
+    sent = [e for e in book(state).get("sent", []) if isinstance(e, dict) and state_date(e.get("on"))]
     if not sent:
         return ()
     latest = max(str(e["on"]) for e in sent)
@@ -154,7 +142,7 @@ def last_pair_speaker(view: PairView, issue_key: str, ctx: Context) -> str | Non
 
 def last_nudged(view: PairView, state: dict[str, Any], issue_key: str | None = None) -> date | None:
     """The latest nudge to this pair, from the bookkeeping and from the bot's comments (state may be lost)."""
-    days = [_date(e.get("on")) for e in book(state).get("sent", []) if isinstance(e, dict)
+    days = [state_date(e.get("on")) for e in book(state).get("sent", []) if isinstance(e, dict)
             and (issue_key is None or e.get("issue") == issue_key)]
     for key, comments in view.comments.items():
         if issue_key is not None and key != issue_key:
@@ -162,7 +150,7 @@ def last_nudged(view: PairView, state: dict[str, Any], issue_key: str | None = N
         for comment in comments:
             found = markers.find_marker(comment.body) or ""
             if found.startswith("nudge:"):
-                days.append(_date(found.rsplit(":", 1)[-1]))
+                days.append(state_date(found.rsplit(":", 1)[-1]))
     known = [d for d in days if d]
     return max(known) if known else None
 
@@ -171,7 +159,7 @@ def sent_this_week(state: dict[str, Any], today: date) -> Counter[str]:
     """Nudges per username in the seven days up to today."""
     counts: Counter[str] = Counter()
     for entry in book(state).get("sent", []):
-        on = _date(entry.get("on")) if isinstance(entry, dict) else None
+        on = state_date(entry.get("on")) if isinstance(entry, dict) else None
         if on and today - timedelta(days=WEEK) < on <= today:
             counts[str(entry.get("to"))] += 1
     return counts
@@ -183,7 +171,7 @@ def intent(view: PairView, state: dict[str, Any], status: str, ctx: Context) -> 
     policy = program.settings.nudges
     if view.tracker is None or not is_working_day(program, today) or exempt_until(state, status, today):
         return None
-    if today >= pair_ends(view, state):
+    if today >= end_date(view.pair, state):
         return None  # past the end only the coordinators are asked (offboarding), the pair is not nudged
     found = current_session(view)
     if found is None or found[1].due is None:
@@ -268,7 +256,7 @@ def relearn_nudges(plan: Plan) -> None:
     for issue_key, comments in plan.view.comments.items():
         for comment in comments:
             found = markers.find_marker(comment.body) or ""
-            on = _date(found.rsplit(":", 1)[-1]) if found.startswith("nudge:") else None
+            on = state_date(found.rsplit(":", 1)[-1]) if found.startswith("nudge:") else None
             if on is None or (issue_key, on.isoformat()) in recorded or on <= today - timedelta(days=KEEP_DAYS):
                 continue
             people = tuple(p.username for p in (pair.mentee, pair.mentor) if f"@{p.handle(kind)}" in comment.body)
@@ -278,12 +266,12 @@ def relearn_nudges(plan: Plan) -> None:
 
 def resume_when_pause_is_over(plan: Plan) -> None:
     """Overdue counts from the end of a pause: remember that date once the pause is lifted."""
-    paused = _date(plan.state.get("paused_until"))
+    paused = state_date(plan.state.get("paused_until"))
     if plan.status == "paused" and paused is not None and paused <= plan.ctx.today:
         plan.set_status("active" if held_any(plan.state) else "kickoff")
-    was = _date(plan.original_state.get("paused_until"))
+    was = state_date(plan.original_state.get("paused_until"))
     if was is not None and was <= plan.ctx.today and plan.status != "paused":
-        if _date(book(plan.state).get("resumed_on")) != was:
+        if state_date(book(plan.state).get("resumed_on")) != was:
             bookkeeping(plan)["resumed_on"] = was.isoformat()
 
 
@@ -304,7 +292,7 @@ def record(plan: Plan, recipients: tuple[str, ...], rule: str, issue_key: str) -
     today = plan.ctx.today
     bookkeeping_ = bookkeeping(plan)
     sent = [e for e in bookkeeping_.get("sent", []) if isinstance(e, dict)
-            and (_date(e.get("on")) or today) > today - timedelta(days=KEEP_DAYS)]
+            and (state_date(e.get("on")) or today) > today - timedelta(days=KEEP_DAYS)]
     for username in recipients:
         entry = {"to": username, "on": today.isoformat(), "rule": rule, "issue": issue_key}
         if entry not in sent:
@@ -365,12 +353,11 @@ def escalate_stale_pair(plan: Plan) -> None:
         plan.set_status("stale")
     if not is_working_day(program, today):
         return
-    last = _date(book(plan.state).get("escalated"))
+    last = state_date(book(plan.state).get("escalated"))
     if last is not None and policy.escalate_every.after(last) > today:
         return
     assert overdue is not None
-    coordinators = [plan.ctx.person(program.people[c]) if c in program.people else {"handle": c, "name": c}
-                    for c in program.settings.coordinators]
+    coordinators = plan.coordinators()
     if plan.comment(TRACKER, f"escalation:{today.isoformat()}", "escalation", coordinators=coordinators,
                     session={"number": int(overdue[0].split(":", 1)[1]), "due": overdue[1].due,
                              "days_overdue": overdue[2]}):

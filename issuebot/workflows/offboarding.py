@@ -48,8 +48,7 @@ def ask_coordinators_to_end(plan: Plan) -> None:
     ends = plan.ends.isoformat()
     if book(plan.state).get("end_requested") == ends:
         return
-    coordinators = [plan.ctx.person(plan.program.people[c]) if c in plan.program.people else {"handle": c, "name": c}
-                    for c in plan.program.settings.coordinators]
+    coordinators = plan.coordinators()
     if plan.comment(TRACKER, f"end-request:{ends}", "end-request", coordinators=coordinators):
         bookkeeping(plan)["end_requested"] = ends
 

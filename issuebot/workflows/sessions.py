@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from issuebot import commands
 from issuebot.commands import Command, UsageError
 from issuebot.models import EventKind, Issue
-from issuebot.reconcile import Plan
+from issuebot.reconcile import Plan, state_date
 from issuebot.workflows import offboarding
 
 triggers = frozenset({"sync", "sweep", "event"})
@@ -168,7 +168,7 @@ def end_expired_pause(plan: Plan) -> None:
     if plan.status != "paused":
         plan.state.pop("paused_until", None)
         return
-    if until and date.fromisoformat(until) <= plan.ctx.today:
+    if until and (state_date(until) or plan.ctx.today) <= plan.ctx.today:
         plan.state.pop("paused_until", None)
         plan.set_status(_status_after_pause(plan))
 
@@ -227,9 +227,7 @@ def carry_out_commands(plan: Plan, logged_now: set[int]) -> Reply | None:
     if not parsed:
         return None
     program, pair, kind = plan.program, plan.pair, plan.ctx.provider_kind
-    coordinators = [
-        program.people[u].handle(kind) if u in program.people else u for u in program.settings.coordinators
-    ]
+    coordinators = program.coordinator_handles(kind)
     role = commands.role_of(event.actor, [pair.mentor.handle(kind), pair.mentee.handle(kind)], coordinators)
     names = [item.name for item in parsed]
     if not all(commands.may_use(name, role) for name in names):
