@@ -9,14 +9,13 @@ from datetime import datetime
 
 from issuebot import commands, markers
 from issuebot.config import Program
-from issuebot.models import Event, EventKind
+from issuebot.models import COMMENT_EVENTS, Event, EventKind
 from issuebot.providers.base import InvalidRequest, NotFound, Provider
 from issuebot.reconcile import Applier, Context, decide, index_issues, observe_pair, read_unlogged_sessions
 from issuebot.templates import Templates
 
 log = logging.getLogger(__name__)
 
-COMMENT_EVENTS = (EventKind.COMMENT_CREATED, EventKind.COMMENT_EDITED)
 
 
 @dataclass
@@ -80,7 +79,7 @@ def handle_event(program: Program, provider: Provider, templates: Templates, eve
             return EventOutcome(pair=pair.id, ignored="the pair project does not exist yet", commands=found)
         view = read_unlogged_sessions(provider, view)
         actions = decide(view, ctx)
-        applier = Applier(provider, program)
+        applier = Applier(provider)
         for action in actions:
             applier.apply(action)
         writes = applier.writes

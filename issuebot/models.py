@@ -106,6 +106,9 @@ class EventKind(str, Enum):
     COMMENT_EDITED = "comment_edited"
 
 
+COMMENT_EVENTS = frozenset({EventKind.COMMENT_CREATED, EventKind.COMMENT_EDITED})
+
+
 @dataclass(frozen=True)
 class Event:
     """Something a person did in a tracker, normalised across forges."""

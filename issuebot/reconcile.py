@@ -146,12 +146,9 @@ def observe_program(
     for issue in provider.list_issues(None, state="open"):
         if issue.project in paths:
             by_project[issue.project].append(issue)
+    indexed = {path: index_issues(issues) for path, issues in by_project.items()}
     ended = program.label("pair::ended")
-    ended_pairs = any(
-        ended in tracker.labels
-        for tracker in (index_issues(issues).get(TRACKER) for issues in by_project.values())
-        if tracker is not None
-    )
+    ended_pairs = any(TRACKER in found and ended in found[TRACKER].labels for found in indexed.values())
     # Ended pairs need the project list too: its archived flag says whether `/end` finished.
     if find_orphans or ended_pairs or any(path not in by_project for path in paths):
         projects = {p.path: p for p in provider.list_projects()}
@@ -162,7 +159,7 @@ def observe_program(
         projects = {path: Project(path=path, name=path.rsplit("/", 1)[-1]) for path in paths}
     views = {}
     for path, pair in paths.items():
-        view = PairView(pair=pair, project_path=path, project=projects.get(path), issues=index_issues(by_project[path]))
+        view = PairView(pair=pair, project_path=path, project=projects.get(path), issues=indexed.get(path, {}))
         if view.project is not None and view.project.archived:
             views[pair.id] = view  # read-only and over: nothing more to read or decide
             continue
@@ -392,11 +389,7 @@ class Plan:
         issue = self.view.issues.get(issue_key)
         if issue is None:
             return False
-        rendered = self.ctx.templates.render(template, **self.render_context(**context))
-        self.actions.append(
-            PostComment(pair=self.pair.id, project=self.view.project_path, number=issue.number, key=comment_key,
-                        body=markers.with_marker(rendered.body, comment_key))
-        )
+        self.reply(issue.number, comment_key, template, **context)
         return True
 
     def reply(self, number: int, comment_key: str, template: str, **context: Any) -> None:
@@ -505,9 +498,8 @@ class Outcome:
 class Applier:
     """Carries out actions on a provider, counting writes against an optional budget."""
 
-    def __init__(self, provider: Provider, program: Program, max_writes: int | None = None):
+    def __init__(self, provider: Provider, max_writes: int | None = None):
         self.provider = provider
-        self.program = program
         self.max_writes = max_writes
         self.start_writes = provider.meter.writes
 
@@ -652,7 +644,7 @@ def reconcile_program(
     ctx = Context(program=program, templates=templates, now=now, trigger=trigger, provider_kind=provider.kind,
                   labels_per_project=getattr(provider, "labels_per_project", False))
     outcome = Outcome()
-    applier = Applier(provider, program, max_writes)
+    applier = Applier(provider, max_writes)
     # A dry run writes nothing, so it neither waits for a running sync nor creates a lock file.
     with (no_lock() if dry_run else provider.exclusive()):
         if not dry_run:
@@ -669,10 +661,7 @@ def reconcile_program(
         for pair_id, view in views.items():
             if on_pair:
                 on_pair(pair_id)
-            try:
-                decided.append((pair_id, view, decide(view, ctx)))
-            except ProviderError as exc:
-                outcome.errors.append({"pair": pair_id, "error": str(exc)})
+            decided.append((pair_id, view, decide(view, ctx)))  # pure: no tracker errors here
         try:
             for action in first:
                 outcome.actions.append(action)

@@ -117,7 +117,7 @@ def carry_out(provider: Provider, program: Program, templates: Templates, *, now
     answers carry markers and are not posted twice after an interrupted run.
     """
     outcome = RematchOutcome()
-    applier = Applier(provider, program)
+    applier = Applier(provider)
     ctx = Context(program=program, templates=templates, now=now, trigger="event", provider_kind=provider.kind,
                   labels_per_project=getattr(provider, "labels_per_project", False))
     project = coordinator_project(provider, program)

@@ -150,7 +150,7 @@ def refresh_dashboard(provider: Provider, program: Program, templates: Templates
         result.dashboard_note = "would be updated" if board else "would be created"
         return
     remaining = None if max_writes is None else max(0, max_writes - outcome.writes)
-    applier = Applier(provider, program, remaining)
+    applier = Applier(provider, remaining)
     try:
         applier.apply(action)
     except BudgetExhausted:

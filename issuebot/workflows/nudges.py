@@ -37,14 +37,6 @@ def is_working_day(program: Program, day: date) -> bool:
     return WEEKDAYS[day.weekday()] not in policy.quiet_days and day not in policy.holidays
 
 
-def next_working_day(program: Program, day: date) -> date:
-    for offset in range(0, 370):
-        candidate = day + timedelta(days=offset)
-        if is_working_day(program, candidate):
-            return candidate
-    return day
-
-
 def book(state: dict[str, Any]) -> dict[str, Any]:
     """The `nudges` bookkeeping of a tracker state (read-only view when absent)."""
     value = state.get("nudges")

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from issuebot import commands
 from issuebot.commands import Command, UsageError
-from issuebot.models import EventKind, Issue
+from issuebot.models import COMMENT_EVENTS, Issue
 from issuebot.reconcile import Plan, state_date
 from issuebot.workflows import offboarding
 
@@ -16,7 +16,6 @@ triggers = frozenset({"sync", "sweep", "event"})
 
 SECTION = "session-log"  # bot-owned section of the progress tracker body
 HANDLED_KEPT = 200  # comment ids remembered in state `handled`
-COMMENT_EVENTS = (EventKind.COMMENT_CREATED, EventKind.COMMENT_EDITED)
 
 
 def decide(plan: Plan) -> None:

@@ -196,15 +196,14 @@ def test_persistent_5xx_is_unavailable(forge):
         forge.provider.get_issue(project, 1)
 
 
-def test_a_create_whose_answer_was_lost_is_carried_out_once(forge, program_file):
+def test_a_create_whose_answer_was_lost_is_carried_out_once(forge):
     """A 5xx after the forge already created the issue or comment: never a duplicate."""
     needs_errors(forge)
-    from issuebot.config import load_program
     from issuebot.models import OpenIssue, PostComment
     from issuebot.reconcile import Applier
 
     project = make_project(forge)
-    applier = Applier(forge.provider, load_program(program_file))
+    applier = Applier(forge.provider)
     opened = OpenIssue(pair="bob-alice", project=project, key="goal:9", title="Goal", body="<!-- issuebot:goal:9 -->\nx")
     forge.lose_next_answer()
     applier.apply(opened)
@@ -218,14 +217,13 @@ def test_a_create_whose_answer_was_lost_is_carried_out_once(forge, program_file)
     assert [c.body for c in forge.provider.list_comments(project, issues[0].number)] == [comment.body]
 
 
-def test_a_create_that_really_failed_is_checked_then_retried_or_reported(forge, program_file):
+def test_a_create_that_really_failed_is_checked_then_retried_or_reported(forge):
     needs_errors(forge)
-    from issuebot.config import load_program
     from issuebot.models import OpenIssue
     from issuebot.reconcile import Applier
 
     project = make_project(forge)
-    applier = Applier(forge.provider, load_program(program_file))
+    applier = Applier(forge.provider)
     opened = OpenIssue(pair="bob-alice", project=project, key="goal:9", title="Goal", body="<!-- issuebot:goal:9 -->\nx")
     forge.fail_next(502, times=50)
     with pytest.raises(ProviderUnavailable):
