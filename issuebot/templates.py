@@ -51,7 +51,8 @@ class Templates:
             lstrip_blocks=True,
         )
         self._env.filters["checkbox"] = lambda done: "x" if done else " "
-        self._front: dict[str, dict[str, Any]] = {}
+        self._front: dict[str, tuple[Path, dict[str, Any]]] = {}  # name -> (file, front matter)
+        self._strings: dict[str, jinja2.Template] = {}
 
     def names(self) -> list[str]:
         found = {p.stem for p in self.shipped_dir.glob("*.md")}
@@ -66,23 +67,25 @@ class Templates:
         raise TemplateError(f"no template named {name!r} (have: {', '.join(self.names())})")
 
     def front_matter(self, name: str) -> dict[str, Any]:
+        return self._load(name)[1]
+
+    def _load(self, name: str) -> tuple[Path, dict[str, Any]]:
+        """The template's file and front matter, read once."""
         if name not in self._front:
             path = self.path_of(name)
             front, _ = split_front_matter(path.read_text(encoding="utf-8"), str(path))
-            self._front[name] = front
+            self._front[name] = (path, front)
         return self._front[name]
 
     def _compiled(self, source: str) -> jinja2.Template:
         """A front-matter string compiled once: compiling dominated the cost of rendering many pairs."""
-        cache: dict[str, jinja2.Template] = self.__dict__.setdefault("_strings", {})
-        if source not in cache:
-            cache[source] = self._env.from_string(source)
-        return cache[source]
+        if source not in self._strings:
+            self._strings[source] = self._env.from_string(source)
+        return self._strings[source]
 
     def render(self, name: str, **context: Any) -> Rendered:
         """Render template `name`; raise TemplateError naming the template, line and variable."""
-        front = self.front_matter(name)
-        path = self.path_of(name)
+        path, front = self._load(name)
         try:
             body = self._env.get_template(f"{name}.md").render(**context)
             title = self._compiled(str(front.get("title", ""))).render(**context)
