@@ -44,7 +44,8 @@ def _json_error(error: HTTPException) -> tuple[Response, int]:
 def create_app(service: Service) -> Flask:
     """The web app of one service: webhook endpoints, the coordinators' dashboard, health, readiness, metrics."""
     app = Flask("issuebot")
-    # Flask refuses bodies over this size with 413 even when no Content-Length was sent.
+    # Flask's limit; the webhook view also checks Content-Length itself, since a chunked body
+    # over the limit is cut short rather than refused by the Werkzeug this runs on.
     app.config["MAX_CONTENT_LENGTH"] = service.program.service.max_body_bytes
     app.extensions["issuebot"] = service
     app.extensions["issuebot.dashboard"] = dashboard.Snapshot(ttl=service.program.service.dashboard_cache_seconds)

@@ -45,6 +45,8 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             fail(f"cannot sign in to the tracker: {exc}")
         except ProviderError as exc:
             fail(f"tracker error: {exc}", EXIT_FAILED)
+        except OSError as exc:  # an output file in a folder that does not exist, a full disk...
+            fail(f"{exc.filename or 'file'}: {exc.strerror or exc}", EXIT_FAILED)
 
     return wrapper
 

@@ -77,10 +77,8 @@ def add_months(day: date, months: int) -> date:
     return date(year, month + 1, min(day.day, last))
 
 
-_PERIOD_RE = re.compile(
-    r"^\s*(\d+)\s*(d|days?|w|wk|weeks?|m|mo|months?|y|years?)\s*$", re.IGNORECASE
-)
-PERIOD_PATTERN = r"^\s*\d+\s*(d|days?|w|wk|weeks?|m|mo|months?|y|years?)\s*$"
+PERIOD_PATTERN = r"^\s*(\d+)\s*(d|days?|w|wk|weeks?|m|mo|months?|y|years?)\s*$"
+_PERIOD_RE = re.compile(PERIOD_PATTERN, re.IGNORECASE)
 
 
 def parse_period(value: Any) -> Period:
@@ -509,9 +507,8 @@ def _index_lines(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, 
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value
-            lines[path + (key,)] = key_node.start_mark.line + 1
             _index_lines(value_node, path + (key,), lines)
-            lines[path + (key,)] = key_node.start_mark.line + 1
+            lines[path + (key,)] = key_node.start_mark.line + 1  # the key's line, not its value's
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             _index_lines(item, path + (index,), lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -11,7 +12,10 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 
 from issuebot import report
+from issuebot.providers.base import ProviderError
 from issuebot.reconcile import observe_program
+
+log = logging.getLogger(__name__)
 
 blueprint = Blueprint("dashboard", __name__, template_folder="web")
 
@@ -23,15 +27,25 @@ class Snapshot:
     ttl: float
     rows: list[report.PairRow] = field(default_factory=list)
     taken_at: float = float("-inf")
+    retry_at: float = float("-inf")  # after a failed read, the tracker is not asked again before this
+    error: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def current(self, service: Any) -> tuple[list[report.PairRow], float]:
+        """The rows and their age; older rows while the tracker fails, 503 when there are none."""
         with self.lock:
-            if time.monotonic() - self.taken_at >= self.ttl:
-                provider = service.queue.provider_factory(service.program)
-                views, _ = observe_program(provider, service.program)
-                self.rows = report.rows(service.program, views)
-                self.taken_at = time.monotonic()
+            now = time.monotonic()
+            if now - self.taken_at >= self.ttl and now >= self.retry_at:
+                try:
+                    provider = service.queue.provider_factory(service.program)
+                    views, _ = observe_program(provider, service.program)
+                except ProviderError as exc:
+                    self.retry_at, self.error = now + self.ttl, str(exc)
+                    log.warning("dashboard: cannot read the tracker: %s", exc)
+                else:
+                    self.rows, self.taken_at = report.rows(service.program, views), time.monotonic()
+            if self.taken_at == float("-inf"):
+                abort(503, description=f"cannot read the tracker: {self.error}")
             return self.rows, time.monotonic() - self.taken_at
 
 

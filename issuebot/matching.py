@@ -63,6 +63,7 @@ def build_pool(program: Program, ended: Iterable[str] = ()) -> Pool:
     coordinators = set(program.settings.coordinators)
     running = [p for p in program.pairs if p.id not in ended_ids]
     paired = {name for p in running for name in p.usernames()}
+    current_mentees = {p.mentee.username for p in running}
     mentoring: dict[str, int] = {}
     for pair in running:
         mentoring[pair.mentor.username] = mentoring.get(pair.mentor.username, 0) + 1
@@ -78,7 +79,7 @@ def build_pool(program: Program, ended: Iterable[str] = ()) -> Pool:
     for person in people:
         if person.role not in ("mentor", "both"):
             continue
-        if any(pair.mentee.username == person.username for pair in running):
+        if person.username in current_mentees:
             continue  # somebody's mentee right now does not also take mentees
         free = person.capacity - mentoring.get(person.username, 0)
         if free > 0:

@@ -79,10 +79,11 @@ def read_request(program: Program, issue: Issue, provider_kind: str) -> Request 
     return Request(issue, pair, requester)
 
 
-def open_requests(provider: Provider, program: Program) -> list[Request]:
-    """Open requests in the coordinator project (one list call per 100 open issues there)."""
+def open_requests(provider: Provider, program: Program, projects: set[str] | None = None) -> list[Request]:
+    """Open requests in the coordinator project (one list call per 100 open issues there, plus the
+    group's project list unless the caller passes the project paths it already read)."""
     project = coordinator_project(provider, program)
-    if project not in {p.path for p in provider.list_projects()}:
+    if project not in (projects if projects is not None else {p.path for p in provider.list_projects()}):
         return []
     found = []
     for issue in provider.list_issues(project, state="open"):
@@ -122,8 +123,8 @@ def carry_out(provider: Provider, program: Program, templates: Templates, *, now
                   labels_per_project=getattr(provider, "labels_per_project", False))
     project = coordinator_project(provider, program)
     with provider.exclusive():
-        requests = open_requests(provider, program)
-        existing = {p.path for p in provider.list_projects()} if requests else set()
+        existing = {p.path for p in provider.list_projects()}
+        requests = open_requests(provider, program, existing)
         for request in requests:
             number = request.issue.number
             if request.problem or request.pair is None or request.requester is None:

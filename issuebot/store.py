@@ -103,9 +103,6 @@ class Store:
         # SQLite takes one writer at a time and a blocked writer polls with growing sleeps; queueing
         # this process's writers on a lock instead wakes the next one at once (better p99).
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
-        self._add_statement: Any = None
-        self._claim_statement: Any = None
-        self._finish_statement: Any = None
         self.metadata = sa.MetaData()
         self.inbox = sa.Table(
             f"{prefix}inbox",
@@ -146,7 +143,25 @@ class Store:
             sa.Column("detail", sa.Text, nullable=False, default=""),
         )
 
+        # The hot statements, built once: every delivery and every task runs them.
+        t = self.inbox
         self._audit_insert = sa.insert(self.audit_log)
+        self._add_statement = (
+            self._insert(t).on_conflict_do_nothing(index_elements=["provider", "delivery_id"]).returning(t.c.id)
+        )
+        self._claim_statement = (
+            sa.update(t)
+            .where(t.c.id == sa.bindparam("b_id"))
+            .where(sa.or_(t.c.status == QUEUED,
+                          sa.and_(t.c.status == PROCESSING, t.c.lease_until < sa.bindparam("b_now"))))
+            .values(status=PROCESSING, attempts=t.c.attempts + 1, lease_until=sa.bindparam("b_until"))
+            .returning(*t.c)
+        )
+        self._finish_statement = (
+            sa.update(t).where(t.c.id == sa.bindparam("b_id"))
+            .values(status=sa.bindparam("b_status"), error=sa.bindparam("b_error"),
+                    done_at=sa.bindparam("b_done"), lease_until=None)
+        )
 
     @classmethod
     def for_program(cls, program: Any) -> "Store":
@@ -206,12 +221,6 @@ class Store:
             "body": body, "project": project, "received_at": _naive_utc(now), "status": QUEUED, "attempts": 0,
             "lease_until": _naive_utc(now + timedelta(seconds=lease_seconds)),
         }
-        if self._add_statement is None:  # built once: this is the hot path of every webhook
-            self._add_statement = (
-                self._insert(self.inbox)
-                .on_conflict_do_nothing(index_elements=["provider", "delivery_id"])
-                .returning(self.inbox.c.id)
-            )
         try:
             with self._writing() as conn:
                 return conn.execute(self._add_statement, row).scalar()
@@ -223,25 +232,9 @@ class Store:
             row = conn.execute(sa.select(self.inbox).where(self.inbox.c.id == row_id)).first()
         return _delivery(row) if row is not None else None
 
-    def find(self, provider: str, delivery_id: str) -> Delivery | None:
-        query = sa.select(self.inbox).where(self.inbox.c.provider == provider, self.inbox.c.delivery_id == delivery_id)
-        with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        return _delivery(row) if row is not None else None
-
     def claim(self, row_id: int, now: datetime, lease_seconds: int) -> Delivery | None:
         """Take the delivery for processing under a lease; None when it is finished or leased."""
-        t = self.inbox
         at = _naive_utc(now)
-        if self._claim_statement is None:  # built once: every task runs it
-            self._claim_statement = (
-                sa.update(t)
-                .where(t.c.id == sa.bindparam("b_id"))
-                .where(sa.or_(t.c.status == QUEUED,
-                              sa.and_(t.c.status == PROCESSING, t.c.lease_until < sa.bindparam("b_now"))))
-                .values(status=PROCESSING, attempts=t.c.attempts + 1, lease_until=sa.bindparam("b_until"))
-                .returning(*t.c)
-            )
         params = {"b_id": row_id, "b_now": at, "b_until": at + timedelta(seconds=lease_seconds)}
         with self._writing() as conn:
             row = conn.execute(self._claim_statement, params).first()
@@ -264,13 +257,6 @@ class Store:
                pair: str | None = None, writes: int = 0) -> None:
         """Mark the delivery finished and write its audit line, in one transaction."""
         assert status in FINISHED, status
-        t = self.inbox
-        if self._finish_statement is None:  # built once: every task runs it
-            self._finish_statement = (
-                sa.update(t).where(t.c.id == sa.bindparam("b_id"))
-                .values(status=sa.bindparam("b_status"), error=sa.bindparam("b_error"),
-                        done_at=sa.bindparam("b_done"), lease_until=None)
-            )
         at = _naive_utc(now)
         with self._writing() as conn:
             conn.execute(self._finish_statement, {"b_id": row_id, "b_status": status, "b_error": error, "b_done": at})
@@ -359,9 +345,8 @@ class Store:
               detail: str = "") -> None:
         """One line of what the service did (metadata only: never pair text)."""
         with self._writing() as conn:
-            conn.execute(sa.insert(self.audit_log).values(
-                at=_naive_utc(now), delivery=delivery, pair=pair, outcome=outcome, writes=writes, detail=detail,
-            ))
+            conn.execute(self._audit_insert, {"at": _naive_utc(now), "delivery": delivery, "pair": pair,
+                                              "outcome": outcome, "writes": writes, "detail": detail})
 
     def audit_rows(self, delivery: int | None = None) -> list[dict[str, Any]]:
         query = sa.select(self.audit_log).order_by(self.audit_log.c.id)

@@ -202,3 +202,10 @@ def test_a_template_mistake_stops_sync_before_any_write(runner, tmp_path):
     assert result.exit_code == 2
     assert f"{folder / 'session.md'}:5: 'dict object' has no attribute 'when'" in result.output
     assert not (tmp_path / ".issuebot" / "local.db").exists(), "sync wrote before finding the template mistake"
+
+
+def test_an_output_file_that_cannot_be_written_is_a_clear_error(runner, program_file, tmp_path):
+    target = tmp_path / "no-such-folder" / "proposals.yml"
+    result = invoke(runner, "match", "-c", str(program_file), "--output", str(target))
+    assert result.exit_code == 1
+    assert "no-such-folder" in result.output and "Traceback" not in result.output

@@ -100,3 +100,33 @@ def test_views_within_the_cache_period_read_the_tracker_once(synced: Any, dashbo
     for _ in range(5):
         assert client.get("/dashboard", headers=basic(TOKEN)).status_code == 200
     assert provider.meter.reads == reads
+
+
+def test_a_tracker_outage_answers_503_then_serves_the_last_rows(synced: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from issuebot.providers.base import RateLimited
+
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    program, provider = synced
+    outage = {"on": True}
+
+    class Flaky:
+        def __getattr__(self, name: str) -> Any:
+            if outage["on"] and name == "list_issues":
+                raise RateLimited("rate limit reached; try again later", retry_after=60)
+            return getattr(provider, name)
+
+    service = open_service(program, provider_factory=lambda _p: Flaky())
+    client = create_app(service).test_client()
+    try:
+        down = client.get("/api/pairs", headers=basic(TOKEN))
+        assert down.status_code == 503 and "rate limit" in down.get_json()["error"]
+        client.application.extensions["issuebot.dashboard"].retry_at = float("-inf")
+        outage["on"] = False
+        assert len(client.get("/api/pairs", headers=basic(TOKEN)).get_json()) == 2
+        snapshot = client.application.extensions["issuebot.dashboard"]
+        snapshot.taken_at = -1e18  # expire the rows, then fail again: the last rows are served
+        outage["on"] = True
+        still = client.get("/api/pairs", headers=basic(TOKEN))
+        assert still.status_code == 200 and len(still.get_json()) == 2
+    finally:
+        service.close()
