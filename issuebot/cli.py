@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -153,6 +154,10 @@ def _print_plan(result: Any) -> None:
         click.echo(f"{pair_id}:")
         for action in actions:
             click.echo(f"  - {action.describe()}")
+    _print_orphans(result)
+
+
+def _print_orphans(result: Any) -> None:
     for project in result.orphans:
         click.echo(f"{project.path}: no longer in the program file (left as it is)")
 
@@ -198,8 +203,7 @@ def _sync(config_path: Path | None, now_text: str | None, *, dry_run: bool, as_j
         if dry_run:
             _print_plan(result)
         else:
-            for project in result.orphans:
-                click.echo(f"{project.path}: no longer in the program file (left as it is)")
+            _print_orphans(result)
             click.echo(f"created {len(outcome.created)}, updated {len(outcome.updated)}, "
                        f"unchanged {len(outcome.unchanged)} pairs; {outcome.writes} writes")
         for error in outcome.errors:
@@ -347,12 +351,8 @@ def sweep_command(config_path: Path | None, now: str | None, dry_run: bool, max_
         elif not as_json and (seen[0] % 100 == 0 or seen[0] == total):
             click.echo(f"swept {seen[0]}/{total} pairs", err=True)
 
-    bar = None
-    if show_bar:
-        with click.progressbar(length=total, label="sweeping", file=sys.stderr) as bar:
-            result = sweeping.sweep(provider, program, templates_for(program), now=moment, dry_run=dry_run,
-                                    max_writes=max_writes, only=only, on_pair=progress)
-    else:
+    bar_or_none = click.progressbar(length=total, label="sweeping", file=sys.stderr) if show_bar else None
+    with bar_or_none or contextlib.nullcontext() as bar:
         result = sweeping.sweep(provider, program, templates_for(program), now=moment, dry_run=dry_run,
                                 max_writes=max_writes, only=only, on_pair=progress)
     summary = result.summary()
