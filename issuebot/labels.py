@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -43,3 +44,16 @@ SESSION_OUTCOMES = ("planned", "held", "skipped")
 def scope_of(name: str) -> str | None:
     """`pair` for `pair::active`: scoped labels of one scope exclude each other."""
     return name.split("::", 1)[0] if "::" in name else None
+
+
+def with_exclusive_labels(current: Sequence[str], added: Sequence[str]) -> list[str]:
+    """`current` plus `added`, where adding a scoped label drops its siblings (GitLab's scoped
+    labels on paid tiers; trackers without them get the same outcome from here)."""
+    labels = list(current)
+    for name in added:
+        scope = scope_of(name)
+        if scope is not None:
+            labels = [l for l in labels if scope_of(l) != scope or l == name]
+        if name not in labels:
+            labels.append(name)
+    return labels

@@ -208,6 +208,7 @@ class GitHubProvider:
         )
         self._client: github.Github | None = None
         self._bot_username: str | None = None
+        self._app_auth: Auth.AppAuth | None = None  # set by _credentials for GitHub App sign-in
         self._org_listing = True  # False once GitHub refused GET /orgs/{org}/issues to this token
 
     # ------------------------------------------------------------------ plumbing
@@ -229,7 +230,7 @@ class GitHubProvider:
                 f"environment variable {app.private_key_env} is not set; it must hold the GitHub App's private key "
                 f"(program.provider.app.private_key_env)"
             )
-        app_auth = Auth.AppAuth(app.app_id, key)
+        app_auth = self._app_auth = Auth.AppAuth(app.app_id, key)
         try:
             app_auth.create_jwt()  # signs locally: a bad key fails here, before any call
         except Exception as exc:  # PyJWT and cryptography raise several types for a bad key
@@ -345,10 +346,9 @@ class GitHubProvider:
                 with self._api("read the authenticated user", verb="get_user"):
                     self._bot_username = str(self.gh.get_user().login)
             else:
-                self._connect()  # validates the key and resolves the installation first
-                key = secret(app.private_key_env) or ""
+                self._connect()  # validates the key (keeping the app's sign-in) and resolves the installation
                 with self._api("read the GitHub App", verb="get_app"):
-                    slug = self._integration(Auth.AppAuth(app.app_id, key)).get_app().slug
+                    slug = self._integration(self._app_auth).get_app().slug
                 self._bot_username = f"{slug}[bot]"
         return self._bot_username
 

@@ -18,7 +18,7 @@ from gitlab.const import AccessLevel
 from gitlab.exceptions import GitlabError
 
 from issuebot.config import secret
-from issuebot.labels import scope_of
+from issuebot.labels import with_exclusive_labels
 from issuebot.models import Comment, Event, Issue, Member, Project
 from issuebot.providers.base import (
     UNSET,
@@ -81,20 +81,17 @@ class GitLabProvider:
         pair_access: str = "developer",
         coordinator_access: str = "reporter",
         max_retry_wait: float = 60,
-        max_retries: int = MAX_RETRIES,
-        session: requests.Session | None = None,
     ):
         self.group = group.strip("/")
         self.meter = Meter()
         self.max_retry_wait = max_retry_wait
         self.access = {"pair": ACCESS_LEVELS[pair_access], "coordinator": ACCESS_LEVELS[coordinator_access]}
-        self._session = session or requests.Session()
+        self._session = requests.Session()
         self._session.hooks["response"].append(self._on_response)
         self.gl = _BoundedGitlab(
             url.rstrip("/"), private_token=token, session=self._session,
             retry_transient_errors=True, per_page=PAGE,
         )
-        self.gl.max_retries = max_retries
         self._verb = "request"
         self._bot: str | None = None
         self._group_id: int | None = None
@@ -203,9 +200,9 @@ class GitLabProvider:
     def check_access(self) -> None:
         """GET /user (is the token valid), GET /groups/:path (does the group exist for it)."""
         self._authenticate()
+        self._group_id = None  # asked again on every check: access may have changed
         try:
-            with self._api("get_group", f"reading group {self.group}"):
-                self._group_id = self.gl.groups.get(self.group).id
+            self._namespace_id()
         except NotFound:
             raise NotFound(
                 f"GitLab group {self.group} does not exist or {self._bot} cannot see it; "
@@ -399,7 +396,8 @@ class GitLabProvider:
         updated_after: datetime | None = None,
     ) -> Iterator[Issue]:
         """GET /groups/:path/issues (project=None) or /projects/:path/issues, 100 per page, every
-        page by the Link header. Labels filter with AND; `updated_after` is inclusive on GitLab.
+        page by the Link header. Labels filter with AND. GitLab's `updated_after` includes the
+        instant itself; the protocol does not, so such issues are skipped here.
         Issues of archived projects are included, as for a project listing."""
         params: dict[str, Any] = {"order_by": "created_at", "sort": "asc"}
         if state != "all":
@@ -408,18 +406,27 @@ class GitLabProvider:
             params["labels"] = ",".join(labels)
         if updated_after is not None:
             params["updated_after"] = _iso(updated_after)
-        return self._iter_issues(project, params)
+        return self._iter_issues(project, params, updated_after)
 
-    def _iter_issues(self, project: str | None, params: dict[str, Any]) -> Iterator[Issue]:
-        where = project or f"group {self.group}"
-        with self._api("list_issues", f"listing issues of {where}"):
+    def _iter_issues(self, project: str | None, params: dict[str, Any], updated_after: datetime | None) -> Iterator[Issue]:
+        what = f"listing issues of {project or f'group {self.group}'}"
+        # The metering verb is held only while a page is fetched: between items the caller may
+        # make calls of its own, which must not be counted as this listing's.
+        with self._api("list_issues", what):
             if project is None:
                 # Group issues API: https://docs.gitlab.com/ee/api/issues.html#list-group-issues
-                listing = self._group().issues.list(iterator=True, scope="all", non_archived="false", **params)
+                listing = iter(self._group().issues.list(iterator=True, scope="all", non_archived="false", **params))
             else:
-                listing = self._project(project).issues.list(iterator=True, **params)
-            for item in listing:
-                yield _issue(item.attributes, project)
+                listing = iter(self._project(project).issues.list(iterator=True, **params))
+        while True:
+            with self._api("list_issues", what):
+                item = next(listing, None)
+            if item is None:
+                return
+            issue = _issue(item.attributes, project)
+            if updated_after is not None and issue.updated_at is not None and issue.updated_at <= updated_after:
+                continue
+            yield issue
 
     def get_issue(self, project: str, number: int) -> Issue:
         """GET /projects/:path/issues/:iid."""
@@ -443,7 +450,7 @@ class GitLabProvider:
         data: dict[str, Any] = {"title": title, "description": body}
         if labels:
             self._project_labels_ready(project)
-            data["labels"] = ",".join(_exclusive_labels([], labels))
+            data["labels"] = ",".join(with_exclusive_labels([], labels))
         if assignees:
             data["assignee_ids"] = [self._user_id(a) for a in assignees]
         if due is not None:
@@ -478,7 +485,7 @@ class GitLabProvider:
         with self._api("get_issue", f"reading issue {project}#{number}"):
             current = self._project(project).issues.get(number).attributes
         have = list(current.get("labels") or [])
-        wanted = _exclusive_labels([l for l in have if l not in set(remove_labels)], add_labels)
+        wanted = with_exclusive_labels([l for l in have if l not in set(remove_labels)], add_labels)
         changes: dict[str, Any] = {}
         added = [l for l in wanted if l not in have]
         removed = [l for l in have if l not in wanted]
@@ -612,17 +619,6 @@ def _detail(exc: GitlabError) -> str:
 def _display_name(title: str, fallback: str) -> str:
     name = " ".join(_NAME_UNSAFE.sub(" ", title).split())
     return name if name and (name[0].isalnum() or name[0] == "_") else fallback
-
-
-def _exclusive_labels(current: list[str], added: Sequence[str]) -> list[str]:
-    labels = list(current)
-    for name in added:
-        scope = scope_of(name)
-        if scope is not None:
-            labels = [l for l in labels if scope_of(l) != scope or l == name]
-        if name not in labels:
-            labels.append(name)
-    return labels
 
 
 def _iso(moment: datetime) -> str:

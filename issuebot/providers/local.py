@@ -15,7 +15,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from issuebot.labels import scope_of
+from issuebot.labels import with_exclusive_labels
 from issuebot.models import Comment, Event, Issue, Member, Project
 from issuebot.providers.base import (
     UNSET,
@@ -390,7 +390,7 @@ class LocalProvider:
             conn.execute(_NEXT_NUMBER, {"pid": row.id, "next": number + 1})
             values = dict(
                 project_id=row.id, number=number, title=title, body=body,
-                labels=json.dumps(_exclusive_labels([], labels)), assignees=json.dumps(list(assignees)),
+                labels=json.dumps(with_exclusive_labels([], labels)), assignees=json.dumps(list(assignees)),
                 state="open", due=due.isoformat() if due else None, author=self.actor,
                 confidential=confidential, created_at=now, updated_at=now, closed_at=None,
             )
@@ -419,7 +419,7 @@ class LocalProvider:
             row = self._issue_row(conn, project, number)
             values: dict[str, Any] = {}
             labels = json.loads(row.labels)
-            new_labels = _exclusive_labels([l for l in labels if l not in set(remove_labels)], add_labels)
+            new_labels = with_exclusive_labels([l for l in labels if l not in set(remove_labels)], add_labels)
             if new_labels != labels:
                 values["labels"] = json.dumps(new_labels)
             if title is not None and title != row.title:
@@ -505,17 +505,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
     # Let SQLAlchemy's explicit BEGIN IMMEDIATE control transactions.
     dbapi_conn.isolation_level = None
-
-
-def _exclusive_labels(current: list[str], added: Sequence[str]) -> list[str]:
-    labels = list(current)
-    for name in added:
-        scope = scope_of(name)
-        if scope is not None:
-            labels = [l for l in labels if scope_of(l) != scope or l == name]
-        if name not in labels:
-            labels.append(name)
-    return labels
 
 
 def _dt(value: str | None) -> datetime | None:

@@ -233,3 +233,13 @@ def test_a_create_that_really_failed_is_checked_then_retried_or_reported(forge):
     forge.fail_next(502, times=1)  # one 5xx that created nothing: checked, then created once
     applier.apply(opened)
     assert [i.title for i in forge.provider.list_issues(project, state="all")] == ["Goal"]
+
+
+def test_updated_after_excludes_the_instant_itself(forge, clock):
+    project = make_project(forge)
+    cutoff = clock.advance(hours=1)
+    forge.provider.create_issue(project, "at the cutoff", "b")
+    clock.advance(seconds=1)
+    forge.provider.create_issue(project, "after it", "b")
+    assert [i.title for i in forge.provider.list_issues(None, updated_after=cutoff)] == ["after it"]
+    assert [i.title for i in forge.provider.list_issues(project, updated_after=cutoff)] == ["after it"]

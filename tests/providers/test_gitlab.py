@@ -309,3 +309,18 @@ def test_group_listing_filters_labels_with_and_and_state(gl, clock):
     assert [i.title for i in gl.provider.list_issues(None, labels=["kind::goal"])] == ["one"]
     closed = next(gl.provider.list_issues(None, state="closed"))
     assert closed.closed_at == clock() and closed.project == project
+
+
+def test_pages_of_a_listing_are_metered_as_the_listing_even_with_calls_in_between(gl):
+    project = make_project(gl)
+    for n in range(150):
+        gl.provider.create_issue(project, f"issue {n}", "b")
+    meter = gl.provider.meter
+    listed = gets = 0
+    for issue in gl.provider.list_issues(project):
+        listed += 1
+        if issue.number in (1, 120):
+            gl.provider.get_issue(project, issue.number)
+            gets += 1
+    assert listed == 150
+    assert meter.by_verb["list_issues"] == 2 and meter.by_verb["get_issue"] == gets == 2
