@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from issuebot import commands, markers
@@ -70,12 +70,7 @@ def handle_event(program: Program, provider: Provider, templates: Templates, eve
                   labels_per_project=getattr(provider, "labels_per_project", False), event=event)
     with _pair_lock(provider, project_path), provider.exclusive():
         view = observe_pair(provider, program, pair)
-        if view.tracker is None and view.project is not None:
-            # No tracker yet (new or interrupted pair): only `sync` creates workspaces, and a
-            # listing that found nothing does not prove the project exists.
-            if not any(p.path == project_path for p in provider.list_projects()):
-                view = replace(view, project=None)
-        if view.project is None:
+        if view.project is None:  # every tracker answers NotFound for a missing project
             return EventOutcome(pair=pair.id, ignored="the pair project does not exist yet", commands=found)
         view = read_unlogged_sessions(provider, view)
         actions = decide(view, ctx)

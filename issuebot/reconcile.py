@@ -34,7 +34,7 @@ from issuebot.models import (
     SetLabels,
     SetMembers,
 )
-from issuebot.providers.base import Provider, ProjectSpec, ProviderError, ProviderUnavailable, no_lock
+from issuebot.providers.base import NotFound, Provider, ProjectSpec, ProviderError, ProviderUnavailable, no_lock
 from issuebot.templates import Templates
 
 log = logging.getLogger(__name__)
@@ -612,8 +612,10 @@ def program_actions(program: Program, provider: Provider, ctx: Context) -> list[
         from issuebot.workflows.dashboard import coordinator_space  # pure; the reads stay here
 
         path = provider.project_path(program.settings.coordinator_project)
-        exists = any(p.path == path for p in provider.list_projects())
-        existing = list(provider.list_issues(path, state="all")) if exists else []
+        try:  # one listing tells both whether the project exists and what it holds
+            existing, exists = list(provider.list_issues(path, state="all")), True
+        except NotFound:
+            existing, exists = [], False
         actions.extend(coordinator_space(program, ctx, path, exists, existing))
         # Coordinators see every pair by status on a board (GitLab); other trackers make no calls.
         actions.append(EnsureBoard(pair="", name=program.settings.name,

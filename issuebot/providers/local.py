@@ -335,10 +335,12 @@ class LocalProvider:
         state: IssueState = "open",
         updated_after: datetime | None = None,
     ) -> Iterator[Issue]:
-        """One read per page of 100 matching issues (at least one)."""
+        """One read per page of 100 matching issues (at least one); NotFound for a missing project,
+        as on the forges."""
         query = sa.select(issues_t, projects_t.c.path).join(projects_t, projects_t.c.id == issues_t.c.project_id)
         if project is not None:
-            query = query.where(projects_t.c.path == project)
+            with self.engine.connect() as conn:
+                query = query.where(issues_t.c.project_id == self._project_id(conn, project))
         else:
             query = query.where(projects_t.c.path.startswith(self.group + "/"))
         if state != "all":

@@ -243,3 +243,8 @@ def test_updated_after_excludes_the_instant_itself(forge, clock):
     forge.provider.create_issue(project, "after it", "b")
     assert [i.title for i in forge.provider.list_issues(None, updated_after=cutoff)] == ["after it"]
     assert [i.title for i in forge.provider.list_issues(project, updated_after=cutoff)] == ["after it"]
+
+
+def test_listing_a_missing_project_is_not_found(forge):
+    with pytest.raises(NotFound):
+        list(forge.provider.list_issues(forge.provider.project_path("mentoring-nobody")))
