@@ -80,6 +80,11 @@ def held_any(state: dict[str, Any]) -> bool:
     return any(s.get("outcome") == "held" for s in state.get("sessions", []) if isinstance(s, dict))
 
 
+def settled_status(state: dict[str, Any]) -> str:
+    """Where a pair returns after a pause or a stale spell: `active` once a session was held."""
+    return "active" if held_any(state) else "kickoff"
+
+
 def overdue_session(view: PairView, state: dict[str, Any], program: Program, today: date) -> tuple[str, Any, int] | None:
     """(key, issue, days overdue) of the current session issue when it is past due by `grace`."""
     found = current_session(view)
@@ -257,10 +262,8 @@ def relearn_nudges(plan: Plan) -> None:
 
 
 def resume_when_pause_is_over(plan: Plan) -> None:
-    """Overdue counts from the end of a pause: remember that date once the pause is lifted."""
-    paused = state_date(plan.state.get("paused_until"))
-    if plan.status == "paused" and paused is not None and paused <= plan.ctx.today:
-        plan.set_status("active" if held_any(plan.state) else "kickoff")
+    """Overdue counts from the end of a pause: remember that date once the pause is lifted
+    (the sessions workflow, which runs first, lifts it)."""
     was = state_date(plan.original_state.get("paused_until"))
     if was is not None and was <= plan.ctx.today and plan.status != "paused":
         if state_date(book(plan.state).get("resumed_on")) != was:
@@ -339,7 +342,7 @@ def escalate_stale_pair(plan: Plan) -> None:
     late = overdue is not None and policy.escalate_after.after(effective_due(plan.state, overdue[1].due)) <= today
     if not late:
         if plan.status == "stale":
-            plan.set_status("active" if held_any(plan.state) else "kickoff")
+            plan.set_status(settled_status(plan.state))
         return
     if plan.status in ("kickoff", "active"):
         plan.set_status("stale")

@@ -11,6 +11,7 @@ from issuebot.commands import Command, UsageError
 from issuebot.models import COMMENT_EVENTS, Issue
 from issuebot.reconcile import Plan, state_date
 from issuebot.workflows import offboarding
+from issuebot.workflows.nudges import held_any, settled_status
 
 triggers = frozenset({"sync", "sweep", "event"})
 
@@ -32,7 +33,7 @@ def decide(plan: Plan) -> None:
         and event.comment_id is not None
     ):
         reply = carry_out_commands(plan, logged_now)
-    if plan.status == "kickoff" and any(e.get("outcome") == "held" for e in plan.state["sessions"]):
+    if plan.status == "kickoff" and held_any(plan.state):
         plan.set_status("active")
     keep_one_session_open(plan, logged_now)
     write_session_log(plan)
@@ -157,10 +158,6 @@ def _now_active(plan: Plan) -> None:
         plan.set_status("active")
 
 
-def _status_after_pause(plan: Plan) -> str:
-    return "active" if any(e.get("outcome") == "held" for e in plan.state["sessions"]) else "kickoff"
-
-
 def end_expired_pause(plan: Plan) -> None:
     """A `/pause until` date that has come ends the pause; a pause label removed by hand does too."""
     until = plan.state.get("paused_until")
@@ -169,7 +166,7 @@ def end_expired_pause(plan: Plan) -> None:
         return
     if until and (state_date(until) or plan.ctx.today) <= plan.ctx.today:
         plan.state.pop("paused_until", None)
-        plan.set_status(_status_after_pause(plan))
+        plan.set_status(settled_status(plan.state))
 
 
 def next_due(plan: Plan, entry: dict[str, Any]) -> date:
@@ -320,7 +317,7 @@ def run_command(plan: Plan, command: Command, by: str, logged_now: set[int]) -> 
             result.update(status="unchanged", problem="not_paused")
             return result
         plan.state.pop("paused_until", None)
-        plan.set_status(_status_after_pause(plan))
+        plan.set_status(settled_status(plan.state))
     elif command.name == "extend":
         ends = commands.new_end(command, plan.ends)
         plan.state["ends"] = ends.isoformat()
