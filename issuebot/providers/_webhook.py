@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -92,3 +92,23 @@ def moment(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def make_parse(
+    decode: Callable[[Mapping[str, str], bytes], Any],
+    event_from: Callable[[Mapping[str, str], Any], Any],
+) -> Callable[[Mapping[str, str], bytes], Any]:
+    """A parser's `parse`: decode, then normalise; None for a malformed body, never an exception."""
+
+    def parse(headers: Mapping[str, str], body: bytes) -> Any:
+        try:
+            return event_from(headers, decode(headers, body))
+        except ValueError:
+            return None
+
+    return parse
+
+
+def make_stored_headers(names: tuple[str, ...]) -> Callable[[Mapping[str, str]], dict[str, str]]:
+    """A parser's `stored_headers`: the delivery headers among `names` worth keeping in the inbox."""
+    return lambda headers: keep(headers, names)

@@ -6,7 +6,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from issuebot.models import Event, EventKind
-from issuebot.providers._webhook import decode_json, dig, header, keep, moment, number, text, token_ok
+from issuebot.providers._webhook import (
+    decode_json,
+    dig,
+    header,
+    make_parse,
+    make_stored_headers,
+    moment,
+    number,
+    text,
+    token_ok,
+)
 
 name = "gitlab"
 
@@ -135,12 +145,5 @@ def event_from(headers: Mapping[str, str], payload: Any) -> Event | None:
     return None
 
 
-def parse(headers: Mapping[str, str], body: bytes) -> Event | None:
-    try:
-        return event_from(headers, decode(headers, body))
-    except ValueError:
-        return None
-
-
-def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return keep(headers, _KEPT)
+parse = make_parse(decode, event_from)
+stored_headers = make_stored_headers(_KEPT)
