@@ -156,17 +156,17 @@ class DeliveryQueue:
         try:
             parser = webhook_parser(delivery.provider)
         except KeyError:
-            return self._finish(delivery.id, IGNORED, now, f"no webhook parser for {delivery.provider!r}", delivery)
+            return self._finish(delivery, IGNORED, f"no webhook parser for {delivery.provider!r}")
         event = parser.parse(delivery.headers, delivery.body)
         if event is None:
-            return self._finish(delivery.id, IGNORED, now, "no event issuebot acts on", delivery)
+            return self._finish(delivery, IGNORED, "no event issuebot acts on")
         try:
             provider = self._provider()
         except ProviderError as exc:  # e.g. a refused token: retrying cannot help; the sweep catches up
-            return self._finish(delivery.id, FAILED, now, f"cannot reach the tracker: {exc}", delivery)
+            return self._finish(delivery, FAILED, f"cannot reach the tracker: {exc}")
         if event.provider != provider.kind:
             reason = f"delivery from {event.provider}, but the program runs on {provider.kind}"
-            return self._finish(delivery.id, IGNORED, now, reason, delivery)
+            return self._finish(delivery, IGNORED, reason)
         owner = f"delivery-{delivery.id}"
         if not self.store.lock_pair(event.project, owner, now, self.lease_seconds):
             # Another worker is on this pair: come back shortly, without spending an attempt.
@@ -208,7 +208,7 @@ class DeliveryQueue:
         except (RateLimited, ProviderUnavailable) as exc:
             self._count_calls(provider, reads, writes, "rate_limited" if isinstance(exc, RateLimited) else "unavailable")
             if delivery.attempts >= MAX_ATTEMPTS:
-                return self._finish(delivery.id, FAILED, now, f"gave up after {delivery.attempts} attempts: {exc}", delivery)
+                return self._finish(delivery, FAILED, f"gave up after {delivery.attempts} attempts: {exc}")
             delay = backoff_seconds(exc, delivery.attempts)
             self.store.release(delivery.id, retry_at=now + timedelta(seconds=delay), lease_seconds=self.lease_seconds,
                                error=f"{exc.__class__.__name__}: {exc}")
@@ -217,15 +217,15 @@ class DeliveryQueue:
             raise RetryTask(str(exc), delay=delay) from None
         except ProviderError as exc:
             self._count_calls(provider, reads, writes, "error")
-            return self._finish(delivery.id, FAILED, now, f"{exc.__class__.__name__}: {exc}", delivery)
+            return self._finish(delivery, FAILED, f"{exc.__class__.__name__}: {exc}")
         except Exception as exc:
             logger.exception("delivery %s: event handling failed", delivery.id)
-            return self._finish(delivery.id, FAILED, now, f"{exc.__class__.__name__}: {_first_line(exc)}", delivery)
+            return self._finish(delivery, FAILED, f"{exc.__class__.__name__}: {_first_line(exc)}")
         self.metrics.handling_seconds.observe(time.perf_counter() - started)
         self._count_calls(provider, reads, writes, "ok")
         ignored = getattr(outcome, "ignored", None)
         status = IGNORED if ignored else DONE
-        return self._finish(delivery.id, status, now, ignored or None, delivery, pair=getattr(outcome, "pair", None),
+        return self._finish(delivery, status, ignored or None, pair=getattr(outcome, "pair", None),
                             writes=getattr(outcome, "writes", 0) or 0)
 
     def _count_calls(self, provider: Provider, reads: int, writes: int, status: str) -> None:
@@ -233,13 +233,13 @@ class DeliveryQueue:
         if made or status != "ok":
             self.metrics.forge_calls.labels(provider=provider.kind, status=status).inc(max(made, 1 if status != "ok" else 0))
 
-    def _finish(self, row_id: int, status: str, now: datetime, reason: str | None, delivery: Any,
-                *, pair: str | None = None, writes: int = 0) -> str:
+    def _finish(self, delivery: Any, status: str, reason: str | None, *, pair: str | None = None,
+                writes: int = 0) -> str:
         finished = self.clock()
-        self.store.finish(row_id, status, finished, error=reason, pair=pair, writes=writes)
+        self.store.finish(delivery.id, status, finished, error=reason, pair=pair, writes=writes)
         self.metrics.processed.labels(outcome=status).inc()
         self.metrics.delivery_seconds.observe(max((finished - delivery.received_at).total_seconds(), 0.0))
-        logger.info("delivery %s (%s %s): %s%s", row_id, delivery.provider, delivery.event, status,
+        logger.info("delivery %s (%s %s): %s%s", delivery.id, delivery.provider, delivery.event, status,
                     f" ({reason})" if reason else "")
         return status
 
