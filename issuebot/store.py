@@ -283,19 +283,16 @@ class Store:
         t = self.inbox
         at = _naive_utc(now)
         expired = sa.and_(t.c.status.in_((QUEUED, PROCESSING)), t.c.lease_until < at)
-        with self.engine.connect() as conn:
-            ids = list(conn.execute(sa.select(t.c.id).where(expired).order_by(t.c.id).limit(limit)).scalars())
-        taken = []
-        for row_id in ids:
-            statement = (
-                sa.update(t).where(t.c.id == row_id, expired)
-                .values(status=QUEUED, lease_until=at + timedelta(seconds=lease_seconds))
-                .returning(t.c.id)
-            )
-            with self._writing() as conn:
-                if conn.execute(statement).first() is not None:
-                    taken.append(row_id)
-        return taken
+        # One statement: the outer condition re-checks each row, so a row a worker claimed in the
+        # meantime is left alone, on SQLite and PostgreSQL alike.
+        oldest = sa.select(t.c.id).where(expired).order_by(t.c.id).limit(limit)
+        statement = (
+            sa.update(t).where(t.c.id.in_(oldest), expired)
+            .values(status=QUEUED, lease_until=at + timedelta(seconds=lease_seconds))
+            .returning(t.c.id)
+        )
+        with self._writing() as conn:
+            return sorted(conn.execute(statement).scalars())
 
     def prune(self, older_than: datetime) -> int:
         """Delete finished deliveries (and audit rows) older than `older_than`; returns rows deleted."""
