@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -103,18 +103,11 @@ def issues_needing_comments(view: PairView, program: Program, today: date, reque
     steady state that is none, so a sweep costs only its bulk reads."""
     if view.tracker is None:
         return []
-    current = current_session(view)
     if requested:
+        current = current_session(view)
         return [current[0]] if current else []
-    found = overdue_session(view, view.state, program, today)
-    if found is None or not is_working_day(program, today):
-        return []
-    if exempt_until(view.state, view.status(program), today) is not None or today >= end_date(view.pair, view.state):
-        return []
-    last = last_nudged(view, view.state)  # the bookkeeping alone; a lost state block reads again
-    if last is not None and program.settings.nudges.renudge_every.after(last) > today:
-        return []
-    return [found[0]]
+    due = due_nudge(view, view.state, view.status(program), program, today)
+    return [due.issue_key] if due is not None and due.rule == "overdue" else []
 
 
 def last_recipients(state: dict[str, Any]) -> tuple[str, ...]:
@@ -162,10 +155,11 @@ def sent_this_week(state: dict[str, Any], today: date) -> Counter[str]:
     return counts
 
 
-def intent(view: PairView, state: dict[str, Any], status: str, ctx: Context) -> NudgeIntent | None:
-    """The nudge the pair is due today under the program's policy, before the weekly cap (pure)."""
-    program, today, pair = ctx.program, ctx.today, view.pair
+def due_nudge(view: PairView, state: dict[str, Any], status: str, program: Program, today: date) -> NudgeIntent | None:
+    """The nudge rule the pair is due under today's policy, before choosing who hears it (pure).
+    Its recipients are both sides; `intent` narrows them from who spoke last."""
     policy = program.settings.nudges
+    pair = view.pair
     if view.tracker is None or not is_working_day(program, today) or exempt_until(state, status, today):
         return None
     if today >= end_date(view.pair, state):
@@ -175,24 +169,34 @@ def intent(view: PairView, state: dict[str, Any], status: str, ctx: Context) -> 
         return None
     key, issue = found
     number = int(key.split(":", 1)[1])
+    both = (pair.mentee.username, pair.mentor.username)
     overdue = overdue_session(view, state, program, today)
     if overdue is None:
         if held_any(state) or book(state).get("first_session") or policy.first_session_within.after(pair.starts) > today:
             return None
-        return NudgeIntent("first-session", key, (pair.mentee.username, pair.mentor.username), number, issue.due, 0)
+        return NudgeIntent("first-session", key, both, number, issue.due, 0)
     last = last_nudged(view, state)
     if last is not None and policy.renudge_every.after(last) > today:
         return None
-    speaker = last_pair_speaker(view, key, ctx)
+    return NudgeIntent("overdue", key, both, number, issue.due, overdue[2])
+
+
+def intent(view: PairView, state: dict[str, Any], status: str, ctx: Context) -> NudgeIntent | None:
+    """The nudge the pair is due today under the program's policy, before the weekly cap (pure)."""
+    due = due_nudge(view, state, status, ctx.program, ctx.today)
+    if due is None or due.rule != "overdue":
+        return due
+    pair = view.pair
+    speaker = last_pair_speaker(view, due.issue_key, ctx)
     if speaker == "mentee":
         recipients: tuple[str, ...] = (pair.mentor.username,)
     elif speaker == "mentor":
         recipients = (pair.mentee.username,)
-    elif last_nudged(view, state, key) is None:
+    elif last_nudged(view, state, due.issue_key) is None:
         recipients = (pair.mentee.username,)  # the mentee leads: they hear first
     else:
         recipients = (pair.mentee.username, pair.mentor.username)
-    return NudgeIntent("overdue", key, recipients, number, issue.due, overdue[2])
+    return replace(due, recipients=recipients)
 
 
 def weekly_allowance(views: dict[str, PairView], ctx: Context) -> dict[str, frozenset[str]]:
