@@ -124,7 +124,7 @@ def validate(config_path: Path | None) -> None:
     """Check the program file and its templates."""
     program = load(config_path)
     templates = templates_for(program)
-    from issuebot.reconcile import Context, Plan, PairView
+    from issuebot.plan import Context, PairView, Plan
 
     if program.pairs:
         pair = program.pairs[0]
@@ -221,7 +221,7 @@ def _sync(config_path: Path | None, now_text: str | None, *, dry_run: bool, as_j
 def report(config_path: Path | None, fmt: str) -> None:
     """Status, sessions and goals of every pair (metadata only)."""
     from issuebot import report as reporting
-    from issuebot.reconcile import observe_program
+    from issuebot.observe import observe_program
 
     program = load(config_path)
     provider = provider_for(program)
@@ -244,7 +244,7 @@ def report(config_path: Path | None, fmt: str) -> None:
 def match_command(config_path: Path | None, now: str | None, output: Path | None, explain: bool, no_tracker: bool) -> None:
     """Propose pairs for everyone without one, as a `pairs:` fragment to review."""
     from issuebot import matching
-    from issuebot.reconcile import observe_program
+    from issuebot.observe import observe_program
 
     program = load(config_path)
     moment = parse_now(now)

@@ -292,7 +292,6 @@ class ProgramSettings(Strict):
     timezone: str = "UTC"
     coordinator_project: str = Field("coordination", description="project holding the dashboard issue")
     project_prefix: str = Field("mentoring-", description="pair projects are named <prefix><pair id>")
-    share_pair_text: bool = Field(False, description="let coordinator views quote pair issue text")
     nudges: NudgePolicy = NudgePolicy()
     reviews: ReviewPolicy = ReviewPolicy()
     feedback: FeedbackPolicy = FeedbackPolicy()

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 
 from issuebot import report
 from issuebot.providers.base import ProviderError
-from issuebot.reconcile import observe_program
+from issuebot.observe import observe_program
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,11 @@ from issuebot import commands, markers
 from issuebot.config import Program
 from issuebot.models import COMMENT_EVENTS, Event, EventKind
 from issuebot.providers.base import InvalidRequest, NotFound, Provider
-from issuebot.reconcile import Applier, Context, decide, index_issues, observe_pair, read_unlogged_sessions
+from issuebot.observe import observe_coordination, observe_pair
+from issuebot.plan import index_issues
+from issuebot.reconcile import context_for, reconcile_pair
+from issuebot.sweep import sweep
+from issuebot.workflows.program.dashboard_issue import find_dashboard, ticked_requests
 from issuebot.templates import Templates
 
 log = logging.getLogger(__name__)
@@ -66,39 +70,32 @@ def handle_event(program: Program, provider: Provider, templates: Templates, eve
     found = []
     if event.kind in COMMENT_EVENTS:
         found = [item.line for item in commands.parse_commands(event.comment_body)]
-    ctx = Context(program=program, templates=templates, now=now, trigger="event", provider_kind=provider.kind,
-                  labels_per_project=getattr(provider, "labels_per_project", False), event=event)
+    ctx = context_for(provider, program, templates, "event", now, event=event)
     with _pair_lock(provider, project_path), provider.exclusive():
         view = observe_pair(provider, program, pair)
         if view.project is None:  # every tracker answers NotFound for a missing project
             return EventOutcome(pair=pair.id, ignored="the pair project does not exist yet", commands=found)
-        view = read_unlogged_sessions(provider, view)
-        actions = decide(view, ctx)
-        applier = Applier(provider)
-        for action in actions:
-            applier.apply(action)
-        writes = applier.writes
+        actions, writes = reconcile_pair(provider, view, ctx)
     log.info("%s on pair %s: %d commands, %d writes", event.kind.value, pair.id, len(found), writes)
     return EventOutcome(pair=pair.id, writes=writes, commands=found, actions=[a.describe() for a in actions])
 
 
 def _carry_out_dashboard_requests(program: Program, provider: Provider, templates: Templates, event: Event, *,
                                   now: datetime) -> EventOutcome:
-    """A coordinator ticked boxes on the dashboard issue: carry them out now, as the next sweep
-    would (the sweep reads the ticked boxes, acts, and clears only what it carried out)."""
-    from issuebot.sweep import read_dashboard, sweep
-    from issuebot.workflows.dashboard import ticked_requests
-
+    """A coordinator ticked boxes on the dashboard issue: reconcile the pairs whose boxes are ticked
+    now, as the next sweep would, then refresh the dashboard (clearing only what was carried out)."""
     if event.kind != EventKind.ISSUE_EDITED:
         return EventOutcome(pair=None, ignored="not an edit of the dashboard")
     coordinators = {handle.casefold() for handle in program.coordinator_handles(provider.kind)}
     if event.actor.casefold() not in coordinators:
         return EventOutcome(pair=None, ignored="only coordinators act through the dashboard")
-    _, board = read_dashboard(provider, program)
-    if board is None or board.number != event.issue_number or board.state != "open" or not ticked_requests(board.body):
+    _, _, issues = observe_coordination(provider, program)
+    board = find_dashboard(issues)
+    ticked = ticked_requests(board.body) if board is not None else {}
+    if board is None or board.number != event.issue_number or board.state != "open" or not ticked:
         return EventOutcome(pair=None, ignored="no ticked box on the dashboard")
-    result = sweep(provider, program, templates, now=now)
-    log.info("dashboard edit by a coordinator: %d writes", result.run.outcome.writes)
+    result = sweep(provider, program, templates, now=now, decide_only=ticked)
+    log.info("dashboard edit by a coordinator: %d pairs, %d writes", len(ticked), result.run.outcome.writes)
     return EventOutcome(pair=None, writes=result.run.outcome.writes, actions=[a.describe() for a in result.actions()])
 
 

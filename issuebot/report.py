@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from issuebot.config import Program
-from issuebot.reconcile import PairView
-from issuebot.workflows.goals import goal_progress
+from issuebot.pairstate import goal_progress
+from issuebot.plan import PairView, SessionRef
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ def pair_row(program: Program, view: PairView) -> PairRow:
     sessions = state.get("sessions", [])
     held = [s for s in sessions if s.get("outcome") == "held"]
     open_sessions = sorted(
-        (i for k, i in view.issues.items() if k.startswith("session:") and i.state == "open"),
+        (i for k, i in view.issues.items() if SessionRef.is_key(k) and i.state == "open"),
         key=lambda i: i.number,
     )
     goals = goal_progress(view)

@@ -58,7 +58,7 @@ def test_every_key_of_the_example_parses():
     assert (settings.provider.path, settings.provider.group) == (".issuebot/local.db", "mentoring")
     assert program.local_db_path() == EXAMPLE.resolve().parent / ".issuebot" / "local.db"
     assert settings.labels == {} and settings.templates is None
-    assert (settings.coordinator_project, settings.project_prefix, settings.share_pair_text) == ("coordination", "mentoring-", False)
+    assert (settings.coordinator_project, settings.project_prefix) == ("coordination", "mentoring-")
     nudges = settings.nudges
     assert (nudges.first_session_within, nudges.grace, nudges.renudge_every) == (Period(days=10), Period(days=3), Period(days=7))
     assert (nudges.escalate_after, nudges.escalate_every, nudges.max_per_person_per_week) == (Period(days=21), Period(days=14), 2)

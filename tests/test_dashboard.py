@@ -7,11 +7,11 @@ from datetime import date, datetime, timezone
 from issuebot import markers
 from issuebot.config import Period, load_program
 from issuebot.models import EditIssue, Issue, OpenIssue
-from issuebot.reconcile import TRACKER, Context, PairView, index_issues, reconcile_program
+from issuebot.plan import TRACKER, Context, PairView, index_issues
+from issuebot.reconcile import reconcile_program
 from issuebot.templates import Templates
-from issuebot.workflows import dashboard
-from issuebot.workflows.goals import task_counts
-from issuebot.workflows.reviews import latest_round
+from issuebot.workflows.program import dashboard_issue as dashboard
+from issuebot.pairstate import latest_round, task_counts
 from tests.conftest import program_data, write_program
 
 BODY = """<!-- issuebot:dashboard -->

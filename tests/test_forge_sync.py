@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from issuebot import markers
 from issuebot.cli import main
 from issuebot.config import load_program
-from issuebot.reconcile import observe_program
+from issuebot.observe import observe_program
 from tests.conftest import Clock, cohort, program_data, write_program
 from tests.fakes import HARNESSES, harness
 

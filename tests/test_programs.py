@@ -98,7 +98,7 @@ def test_every_program_file_is_valid_and_documented(name: str) -> None:
     templates = Templates(program.templates_dir())
     own = sorted(p.stem for p in program.templates_dir().glob("*.md"))  # type: ignore[union-attr]
     assert own, "each program ships its own templates"
-    from issuebot.reconcile import Context, Plan, PairView
+    from issuebot.plan import Context, PairView, Plan
 
     ctx = Context(program=program, templates=templates, now=datetime(2027, 1, 1, tzinfo=timezone.utc), trigger="sync")
     sample = Plan(PairView(pair=program.pairs[0], project_path="", project=None), ctx).render_context(

@@ -18,9 +18,10 @@ from issuebot import models
 from issuebot.paths import shipped
 from issuebot.providers import PROVIDERS
 from issuebot.providers.base import Meter, Provider
-from issuebot.reconcile import Applier
+from issuebot.apply import Applier
 from issuebot.templates import Templates
-from issuebot.workflows import TRIGGERS, WORKFLOWS
+import issuebot.workflows.program as program_steps_pkg
+from issuebot.workflows import PHASES, PROGRAM_STEPS, TRIGGERS, WORKFLOWS
 from tests.conftest import Clock
 from tests.fakes import HARNESSES, harness
 
@@ -34,11 +35,22 @@ def module_docstring(path: Path) -> str | None:
 # ----------------------------------------------------------------------------- workflows
 
 
+def step_modules(package) -> set[str]:
+    return {m.name for m in pkgutil.iter_modules(package.__path__) if not m.ispkg}
+
+
 def test_every_workflow_module_is_wired():
-    names = {m.name for m in pkgutil.iter_modules(workflows_pkg.__path__)}
     wired = {m.__name__.rsplit(".", 1)[-1] for m in WORKFLOWS}
+    names = step_modules(workflows_pkg)
     assert names == wired, f"not in WORKFLOWS: {sorted(names - wired)}; not a module: {sorted(wired - names)}"
     assert len(WORKFLOWS) == len(set(WORKFLOWS)), "a workflow is wired twice"
+
+
+def test_every_program_step_module_is_wired():
+    wired = {m.__name__.rsplit(".", 1)[-1] for m in PROGRAM_STEPS}
+    names = step_modules(program_steps_pkg)
+    assert names == wired, f"not in PROGRAM_STEPS: {sorted(names - wired)}; not a module: {sorted(wired - names)}"
+    assert len(PROGRAM_STEPS) == len(set(PROGRAM_STEPS)), "a program step is wired twice"
 
 
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
@@ -48,6 +60,101 @@ def test_each_workflow_has_docstring_triggers_and_decide(workflow):
     assert workflow.triggers <= TRIGGERS, f"unknown triggers {sorted(workflow.triggers - TRIGGERS)}"
     assert callable(workflow.decide)
     assert list(inspect.signature(workflow.decide).parameters) == ["plan"]
+
+
+@pytest.mark.parametrize("step", PROGRAM_STEPS, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_each_program_step_has_docstring_triggers_phase_and_decide(step):
+    assert step.__doc__ and step.__doc__.strip().splitlines()[0].endswith("."), "needs a one-line summary"
+    assert isinstance(step.triggers, frozenset) and step.triggers <= TRIGGERS and step.triggers
+    assert step.phase in PHASES
+    assert list(inspect.signature(step.decide).parameters) == ["plan"]
+
+
+# Why each registry is in its order: every entry must come after the ones it names here.
+WORKFLOW_ORDER = {
+    "sessions": ("onboarding", "the first session issue and the tracker exist before anything is logged"),
+    "requests": ("sessions", "a box ticked the day a session was logged acts on the logged state"),
+    "nudges": ("requests", "a snooze, extension or end from a ticked box silences today's reminder"),
+    "goals": ("nudges", "goal reminders follow the session rules that may pause the pair"),
+    "offboarding": ("requests", "wrap-up and the end request see an end date a box or /extend moved"),
+}
+PROGRAM_ORDER = {
+    "coordinator_space": ("group_labels", "the dashboard issue is opened with labels that exist"),
+    "dashboard_requests": ("coordinator_space", "boxes are read from the dashboard the space holds"),
+    "rematch_answers": ("rematch_requests", "only requests that were read can be answered"),
+    "dashboard_issue": ("rematch_answers", "the dashboard is written last and shows every pair as this run left it"),
+}
+
+
+@pytest.mark.parametrize(("registry", "order"), [(WORKFLOWS, WORKFLOW_ORDER), (PROGRAM_STEPS, PROGRAM_ORDER)],
+                         ids=["workflows", "program-steps"])
+def test_registries_keep_the_order_their_steps_depend_on(registry, order):
+    names = [m.__name__.rsplit(".", 1)[-1] for m in registry]
+    for later, (earlier, why) in order.items():
+        assert names.index(earlier) < names.index(later), f"{later} must follow {earlier}: {why}"
+
+
+def test_program_steps_run_in_two_phases_around_the_pairs():
+    phases = [step.phase for step in PROGRAM_STEPS]
+    assert phases == sorted(phases, key=PHASES.index), "every `before` step comes before every `after` step"
+
+
+# ----------------------------------------------------------------------------- imports
+
+
+def import_graph() -> dict[str, set[str]]:
+    """issuebot module -> the issuebot modules it imports, lazy imports inside functions included."""
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules[".".join(parts)] = path
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+                       for child in node.body for n in ast.walk(child)}
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                targets = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            else:
+                continue
+            for target in targets:
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                if target and target != name and not name.startswith(target + "."):
+                    graph[name].add(target)
+    return graph
+
+
+def test_no_import_cycle_in_issuebot():
+    graph = import_graph()
+    assert graph["issuebot.reconcile"] >= {"issuebot.workflows", "issuebot.plan"}, "the scan finds nothing"
+
+    def reachable(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for nxt in graph[todo.pop()] - seen:
+                seen.add(nxt)
+                todo.append(nxt)
+        return seen
+
+    cycles = sorted(name for name in graph if name in reachable(name))
+    assert cycles == [], f"modules on an import cycle: {cycles}"
+
+
+def test_decisions_sit_below_the_io_that_feeds_them():
+    graph = import_graph()
+    io = {"issuebot.observe", "issuebot.apply", "issuebot.reconcile", "issuebot.sweep", "issuebot.events",
+          "issuebot.rematch", "issuebot.cli", "issuebot.providers", "issuebot.store", "issuebot.queue"}
+    pure = [name for name in graph if name.startswith("issuebot.workflows") or name in ("issuebot.plan", "issuebot.pairstate")]
+    for name in pure:
+        assert not graph[name] & io, f"{name} imports I/O: {sorted(graph[name] & io)}"
 
 
 # ----------------------------------------------------------------------------- providers

@@ -12,7 +12,7 @@ from issuebot import markers
 from issuebot.cli import main
 from issuebot.config import load_program
 from issuebot.providers.local import LocalProvider
-from issuebot.rematch import read_request
+from issuebot.workflows.program.rematch_requests import read_request
 from tests.conftest import program_data, write_program
 
 PEOPLE = [

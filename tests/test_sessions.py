@@ -14,7 +14,8 @@ from issuebot.config import load_program
 from issuebot.events import EventOutcome, handle_event
 from issuebot.models import Comment, Event, EventKind, Issue
 from issuebot.providers.base import ProviderUnavailable
-from issuebot.reconcile import index_issues, reconcile_program
+from issuebot.plan import index_issues
+from issuebot.reconcile import reconcile_program
 from issuebot.templates import Templates
 from tests.conftest import Clock, program_data, write_program
 
@@ -403,16 +404,16 @@ def test_an_edited_comment_with_a_corrected_argument_runs(pairing):
 # ----------------------------------------------------------------------------- wiring
 
 
-def test_sessions_workflow_is_wired_after_onboarding_for_every_trigger():
-    from issuebot.workflows import TRIGGERS, WORKFLOWS, onboarding, sessions
+def test_sessions_workflow_is_wired_after_onboarding_for_every_trigger_a_pair_acts_through():
+    from issuebot.workflows import WORKFLOWS, onboarding, sessions
 
     assert WORKFLOWS.index(sessions) == WORKFLOWS.index(onboarding) + 1
-    assert sessions.triggers == TRIGGERS
+    assert sessions.triggers == {"sync", "sweep", "event"}  # `rematch` runs coordinators' requests only
 
 
 @pytest.mark.parametrize("problem", PROBLEMS)
 def test_every_usage_problem_is_explained_by_the_reply_template(problem, tmp_path, clock):
-    from issuebot.reconcile import Context, PairView, Plan
+    from issuebot.plan import Context, PairView, Plan
 
     program = load_program(write_program(tmp_path / "program.yml", program_data()))
     pair = program.pair("bob-alice")

@@ -9,7 +9,8 @@ import pytest
 
 from issuebot import markers
 from issuebot.config import load_program
-from issuebot.reconcile import TRACKER, index_issues, reconcile_program
+from issuebot.plan import TRACKER, index_issues
+from issuebot.reconcile import reconcile_program
 from issuebot.sweep import sweep
 from issuebot.templates import Templates
 from tests.conftest import program_data, write_program

@@ -11,7 +11,7 @@ from issuebot import markers
 from issuebot.cli import main
 from issuebot.config import load_program
 from issuebot.providers.local import from_program
-from issuebot.reconcile import index_issues
+from issuebot.plan import index_issues
 from tests.conftest import program_data, write_program
 
 PATH = "mentoring/mentoring-bob-alice"

@@ -1,24 +1,46 @@
-"""WORKFLOWS: the single wiring point of the per-pair decision steps, in the order they run."""
+"""WORKFLOWS and PROGRAM_STEPS: the single wiring points of every decision step, in the order they run."""
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from issuebot.workflows import offboarding, onboarding
-from issuebot.workflows import sessions  # after offboarding: /end calls it
-from issuebot.workflows import dashboard, feedback, goals, nudges, reviews  # the scheduled sweep
+from issuebot.workflows import feedback, goals, nudges, offboarding, onboarding, requests, reviews, sessions
+from issuebot.workflows.program import (
+    board,
+    coordinator_space,
+    dashboard_issue,
+    dashboard_requests,
+    group_labels,
+    rematch_answers,
+    rematch_requests,
+)
 
-# Each workflow module has a one-line docstring, `triggers` (a subset of TRIGGERS) and
-# `decide(plan)`, which adds the pair's intended writes to the plan without any I/O.
-TRIGGERS = frozenset({"sync", "sweep", "event"})
+# Each step module has a one-line docstring, `triggers` (a subset of TRIGGERS) and a pure
+# `decide(plan)` that adds intended writes to the plan. Program steps also name their `phase`:
+# `before` the pairs are decided, or `after` their writes are applied.
+TRIGGERS = frozenset({"sync", "sweep", "event", "rematch"})
+PHASES = ("before", "after")
 
+# Per pair. Why this order (pinned by tests/test_registries.py):
 WORKFLOWS: tuple[ModuleType, ...] = (
-    onboarding,
-    sessions,
-    dashboard,  # coordinators' ticked boxes first: they may snooze, extend or end the pair
-    nudges,
+    onboarding,  # the project, members and first issues must exist before anything is logged in them
+    sessions,  # what people did (closed issues, quick commands) before any rule judges the pair
+    requests,  # coordinators' boxes and re-matches may snooze, extend or end the pair: before reminders
+    nudges,  # reminders and escalations see the status the steps above left
     goals,
     reviews,
     feedback,
-    offboarding,
+    offboarding,  # last: wrap-up and the end request see the end date `/extend` or a box may have moved
+)
+
+# Program-wide, around the pairs. Why this order (pinned by tests/test_registries.py):
+PROGRAM_STEPS: tuple[ModuleType, ...] = (
+    group_labels,  # labels first: every issue written after them may carry them
+    coordinator_space,  # the coordinators' project before anything is asked of or written into it
+    board,
+    dashboard_requests,  # what coordinators ticked, before the pairs' workflows carry it out
+    rematch_requests,  # the same for private re-match requests
+    # --- the pairs are decided and written here ---
+    rematch_answers,  # answer only requests whose pair's writes were applied
+    dashboard_issue,  # last: shows every pair as this run left it, clears only boxes carried out
 )

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from issuebot.reconcile import Plan
-from issuebot.workflows.nudges import exempt_until
-from issuebot.workflows.reviews import latest_round
+from issuebot.pairstate import exempt_until, latest_round
+from issuebot.plan import Plan
 
 triggers = frozenset({"sweep"})
 

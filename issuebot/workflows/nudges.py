@@ -8,8 +8,10 @@ from datetime import date, timedelta
 from typing import Any
 
 from issuebot import markers
-from issuebot.config import WEEKDAYS, Program
-from issuebot.reconcile import TRACKER, Context, PairView, Plan, end_date, state_date
+from issuebot.config import Program
+from issuebot.models import PostComment
+from issuebot.pairstate import book, current_session, effective_due, exempt_until, held_any, is_working_day, overdue_session, settled_status
+from issuebot.plan import TRACKER, Context, PairView, Plan, SessionRef, end_date, state_date
 
 triggers = frozenset({"sweep"})
 
@@ -24,77 +26,12 @@ class NudgeIntent:
     rule: str  # "first-session" or "overdue"
     issue_key: str
     recipients: tuple[str, ...]  # usernames, mentee first
-    session_number: int
+    session: SessionRef
     due: date
     days_overdue: int
 
 
 # ----------------------------------------------------------------------------- facts (pure)
-
-
-def is_working_day(program: Program, day: date) -> bool:
-    policy = program.settings.nudges
-    return WEEKDAYS[day.weekday()] not in policy.quiet_days and day not in policy.holidays
-
-
-def book(state: dict[str, Any]) -> dict[str, Any]:
-    """The `nudges` bookkeeping of a tracker state (read-only view when absent)."""
-    value = state.get("nudges")
-    return value if isinstance(value, dict) else {}
-
-
-def exempt_until(state: dict[str, Any], status: str, today: date) -> date | None:
-    """The date until which the pair hears nothing (paused or snoozed), or None when not exempt."""
-    if status == "ended":
-        return date.max
-    paused = state_date(state.get("paused_until"))
-    if status == "paused":
-        return paused if paused and paused > today else (date.max if paused is None else None)
-    snoozed = state_date(book(state).get("snoozed_until"))
-    return snoozed if snoozed and snoozed > today else None
-
-
-def current_session(view: PairView) -> tuple[str, Any] | None:
-    """The open session issue with the highest number (the one the pair should be working on)."""
-    best: tuple[int, str, Any] | None = None
-    for key, issue in view.issues.items():
-        if not key.startswith("session:") or issue.state != "open":
-            continue
-        try:
-            number = int(key.split(":", 1)[1])
-        except ValueError:
-            continue
-        if best is None or number > best[0]:
-            best = (number, key, issue)
-    return (best[1], best[2]) if best else None
-
-
-def effective_due(state: dict[str, Any], due: date) -> date:
-    """A pause or snooze moves the point from which a session counts as overdue."""
-    later = [d for d in (state_date(state.get("paused_until")), state_date(book(state).get("snoozed_until")),
-                         state_date(book(state).get("resumed_on"))) if d]
-    return max([due, *later])
-
-
-def held_any(state: dict[str, Any]) -> bool:
-    return any(s.get("outcome") == "held" for s in state.get("sessions", []) if isinstance(s, dict))
-
-
-def settled_status(state: dict[str, Any]) -> str:
-    """Where a pair returns after a pause or a stale spell: `active` once a session was held."""
-    return "active" if held_any(state) else "kickoff"
-
-
-def overdue_session(view: PairView, state: dict[str, Any], program: Program, today: date) -> tuple[str, Any, int] | None:
-    """(key, issue, days overdue) of the current session issue when it is past due by `grace`."""
-    found = current_session(view)
-    if found is None or found[1].due is None:
-        return None
-    key, issue = found
-    due = effective_due(state, issue.due)
-    if program.settings.nudges.grace.after(due) > today:
-        return None
-    return key, issue, (today - due).days
 
 
 def issues_needing_comments(view: PairView, program: Program, today: date, requested: bool = False) -> list[str]:
@@ -105,18 +42,9 @@ def issues_needing_comments(view: PairView, program: Program, today: date, reque
         return []
     if requested:
         current = current_session(view)
-        return [current[0]] if current else []
+        return [current.ref.key] if current else []
     due = due_nudge(view, view.state, view.status(program), program, today)
     return [due.issue_key] if due is not None and due.rule == "overdue" else []
-
-
-def last_recipients(state: dict[str, Any]) -> tuple[str, ...]:
-    """Usernames of the pair's most recent nudge (metadata for the dashboard)."""
-    sent = [e for e in book(state).get("sent", []) if isinstance(e, dict) and state_date(e.get("on"))]
-    if not sent:
-        return ()
-    latest = max(str(e["on"]) for e in sent)
-    return tuple(dict.fromkeys(str(e.get("to")) for e in sent if str(e["on"]) == latest))
 
 
 def last_pair_speaker(view: PairView, issue_key: str, ctx: Context) -> str | None:
@@ -165,20 +93,18 @@ def due_nudge(view: PairView, state: dict[str, Any], status: str, program: Progr
     if today >= end_date(view.pair, state):
         return None  # past the end only the coordinators are asked (offboarding), the pair is not nudged
     found = current_session(view)
-    if found is None or found[1].due is None:
+    if found is None or found.issue.due is None:
         return None
-    key, issue = found
-    number = int(key.split(":", 1)[1])
     both = (pair.mentee.username, pair.mentor.username)
     overdue = overdue_session(view, state, program, today)
     if overdue is None:
         if held_any(state) or book(state).get("first_session") or policy.first_session_within.after(pair.starts) > today:
             return None
-        return NudgeIntent("first-session", key, both, number, issue.due, 0)
+        return NudgeIntent("first-session", found.ref.key, both, found.ref, found.issue.due, 0)
     last = last_nudged(view, state)
     if last is not None and policy.renudge_every.after(last) > today:
         return None
-    return NudgeIntent("overdue", key, both, number, issue.due, overdue[2])
+    return NudgeIntent("overdue", found.ref.key, both, found.ref, found.issue.due, overdue.days)
 
 
 def intent(view: PairView, state: dict[str, Any], status: str, ctx: Context) -> NudgeIntent | None:
@@ -261,7 +187,7 @@ def relearn_nudges(plan: Plan) -> None:
             if on is None or (issue_key, on.isoformat()) in recorded or on <= today - timedelta(days=KEEP_DAYS):
                 continue
             people = tuple(p.username for p in (pair.mentee, pair.mentor) if f"@{p.handle(kind)}" in comment.body)
-            entries = bookkeeping(plan).setdefault("sent", [])
+            entries = plan.bookkeeping().setdefault("sent", [])
             entries.extend({"to": u, "on": on.isoformat(), "rule": "overdue", "issue": issue_key} for u in people)
 
 
@@ -271,7 +197,7 @@ def resume_when_pause_is_over(plan: Plan) -> None:
     was = state_date(plan.original_state.get("paused_until"))
     if was is not None and was <= plan.ctx.today and plan.status != "paused":
         if state_date(book(plan.state).get("resumed_on")) != was:
-            bookkeeping(plan)["resumed_on"] = was.isoformat()
+            plan.bookkeeping()["resumed_on"] = was.isoformat()
 
 
 def _person(plan: Plan, username: str) -> dict[str, Any]:
@@ -279,24 +205,16 @@ def _person(plan: Plan, username: str) -> dict[str, Any]:
     return plan.ctx.person(pair.mentee if username == pair.mentee.username else pair.mentor)
 
 
-def bookkeeping(plan: Plan) -> dict[str, Any]:
-    """The plan's writable `nudges` state, repaired if a person's edit broke it."""
-    value = plan.state.get("nudges")
-    if not isinstance(value, dict):
-        value = plan.state["nudges"] = {}
-    return value
-
-
 def record(plan: Plan, recipients: tuple[str, ...], rule: str, issue_key: str) -> None:
     today = plan.ctx.today
-    bookkeeping_ = bookkeeping(plan)
-    sent = [e for e in bookkeeping_.get("sent", []) if isinstance(e, dict)
+    kept = plan.bookkeeping()
+    sent = [e for e in kept.get("sent", []) if isinstance(e, dict)
             and (state_date(e.get("on")) or today) > today - timedelta(days=KEEP_DAYS)]
     for username in recipients:
         entry = {"to": username, "on": today.isoformat(), "rule": rule, "issue": issue_key}
         if entry not in sent:
             sent.append(entry)
-    bookkeeping_["sent"] = sent
+    kept["sent"] = sent
 
 
 def nudge(plan: Plan, wanted: NudgeIntent, recipients: tuple[str, ...]) -> None:
@@ -304,13 +222,13 @@ def nudge(plan: Plan, wanted: NudgeIntent, recipients: tuple[str, ...]) -> None:
     today = plan.ctx.today
     if wanted.rule == "first-session":
         key, template = "first-session", "first-session"
-        bookkeeping(plan)["first_session"] = today.isoformat()
+        plan.bookkeeping()["first_session"] = today.isoformat()
     else:
         key, template = f"nudge:{wanted.issue_key}:{today.isoformat()}", "nudge"
     plan.comment(
         wanted.issue_key, key, template,
         to=[_person(plan, u) for u in recipients],
-        session={"number": wanted.session_number, "due": wanted.due, "days_overdue": wanted.days_overdue},
+        session={"number": wanted.session.number, "due": wanted.due, "days_overdue": wanted.days_overdue},
     )
     record(plan, recipients, wanted.rule, wanted.issue_key)
 
@@ -321,16 +239,16 @@ def nudge_now(plan: Plan) -> None:
     if exempt_until(plan.state, plan.status, today) == date.max:
         return
     found = current_session(plan.view)
-    issue_key = found[0] if found else TRACKER
+    issue_key = found.ref.key if found else TRACKER
     key = f"nudge:{issue_key}:{today.isoformat()}"
-    if any(getattr(a, "key", None) == key for a in plan.actions):
+    if any(isinstance(a, PostComment) and a.key == key for a in plan.actions):
         return  # the regular nudge of today already went out
     speaker = last_pair_speaker(plan.view, issue_key, plan.ctx)
     pair = plan.pair
     recipients = {"mentee": (pair.mentor.username,), "mentor": (pair.mentee.username,)}.get(
         speaker or "", (pair.mentee.username, pair.mentor.username))
-    due = found[1].due if found and found[1].due else today
-    number = int(issue_key.split(":", 1)[1]) if found else 0
+    due = found.issue.due if found and found.issue.due else today
+    number = found.ref.number if found else 0
     plan.comment(issue_key, key, "nudge", to=[_person(plan, u) for u in recipients],
                  session={"number": number, "due": due, "days_overdue": max(0, (today - due).days)})
     record(plan, recipients, "coordinator", issue_key)
@@ -343,7 +261,7 @@ def escalate_stale_pair(plan: Plan) -> None:
     overdue = overdue_session(plan.view, plan.state, program, today)
     if exempt_until(plan.state, plan.status, today) is not None or today >= plan.ends:
         return
-    late = overdue is not None and policy.escalate_after.after(effective_due(plan.state, overdue[1].due)) <= today
+    late = overdue is not None and policy.escalate_after.after(overdue.since) <= today
     if not late:
         if plan.status == "stale":
             plan.set_status(settled_status(plan.state))
@@ -358,6 +276,6 @@ def escalate_stale_pair(plan: Plan) -> None:
     assert overdue is not None
     coordinators = plan.coordinators()
     if plan.comment(TRACKER, f"escalation:{today.isoformat()}", "escalation", coordinators=coordinators,
-                    session={"number": int(overdue[0].split(":", 1)[1]), "due": overdue[1].due,
-                             "days_overdue": overdue[2]}):
-        bookkeeping(plan)["escalated"] = today.isoformat()
+                    session={"number": overdue.ref.number, "due": overdue.issue.due,
+                             "days_overdue": overdue.days}):
+        plan.bookkeeping()["escalated"] = today.isoformat()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 from issuebot.models import ArchiveProject
-from issuebot.reconcile import TRACKER, Plan
-from issuebot.workflows.nudges import book, bookkeeping
+from issuebot.pairstate import book
+from issuebot.plan import TRACKER, Plan
 
 triggers = frozenset({"sweep", "event"})
 
@@ -50,7 +50,7 @@ def ask_coordinators_to_end(plan: Plan) -> None:
         return
     coordinators = plan.coordinators()
     if plan.comment(TRACKER, f"end-request:{ends}", "end-request", coordinators=coordinators):
-        bookkeeping(plan)["end_requested"] = ends
+        plan.bookkeeping()["end_requested"] = ends
 
 
 def decide(plan: Plan) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from issuebot.models import SetLabels, SetMembers
-from issuebot.reconcile import Plan, fingerprint, label_specs, members_of, pair_actions_for_project
+from issuebot.plan import Plan, SessionRef, fingerprint, label_specs, members_of
 
 triggers = frozenset({"sync", "sweep", "event"})
 
@@ -13,7 +13,7 @@ def decide(plan: Plan) -> None:
     if view.project is None:
         if ctx.trigger != "sync":
             return  # only `sync` creates workspaces; sweeps and events wait for it
-        plan.actions.extend(pair_actions_for_project(program, pair))
+        plan.create_project()
 
     members = members_of(program, pair, ctx.provider_kind)
     members_print = fingerprint([(m.username, m.role) for m in members])
@@ -39,6 +39,6 @@ def decide(plan: Plan) -> None:
     else:
         plan.open_issue("goal:define", "goals")
 
-    if not any(key.startswith("session:") for key in plan.state["issues"]):
+    if not any(SessionRef.is_key(key) for key in plan.state["issues"]):
         due = program.settings.cadence.after(pair.starts)
-        plan.open_issue("session:1", "session", due=due, session={"number": 1, "due": due})
+        plan.open_issue(SessionRef(1).key, "session", due=due, session={"number": 1, "due": due})

@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
-
-from issuebot.config import Period
-from issuebot.reconcile import Plan
-from issuebot.workflows.goals import goal_progress
-from issuebot.workflows.nudges import exempt_until
+from issuebot.pairstate import exempt_until, goal_progress, latest_round
+from issuebot.plan import Plan
 
 triggers = frozenset({"sweep"})
-
-
-def latest_round(starts: date, ends: date, first: Period, every: Period | None, today: date) -> tuple[int, date] | None:
-    """(n, due date) of the latest round due by `today` before `ends`: round n is due at
-    `starts + first + (n-1) * every`. Older missed rounds are not opened late."""
-    latest = None
-    number, due = 1, first.after(starts)
-    while due <= today and due < ends:
-        latest = (number, due)
-        if every is None or (every.days == 0 and every.months == 0):
-            break
-        number += 1
-        due = Period(days=first.days + every.days * (number - 1), months=first.months + every.months * (number - 1)).after(starts)
-    return latest
 
 
 def decide(plan: Plan) -> None:

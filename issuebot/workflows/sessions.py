@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 from issuebot import commands
 from issuebot.commands import Command, UsageError
 from issuebot.models import COMMENT_EVENTS, Issue
-from issuebot.reconcile import Plan, state_date
+from issuebot.pairstate import held_any, settled_status
+from issuebot.plan import Plan, SessionRef, state_date
 from issuebot.workflows import offboarding
-from issuebot.workflows.nudges import held_any, settled_status
 
 triggers = frozenset({"sync", "sweep", "event"})
 
@@ -48,18 +48,13 @@ def decide(plan: Plan) -> None:
 # ----------------------------------------------------------------------------- reading the tracker
 
 
-def session_number(key: str) -> int | None:
-    """3 for marker key `session:3`."""
-    prefix, _, number = key.partition(":")
-    return int(number) if prefix == "session" and number.isdigit() else None
-
-
 def session_issues(plan: Plan) -> dict[int, Issue]:
+    """The pair's session issues by session number."""
     found = {}
     for key, issue in plan.view.issues.items():
-        number = session_number(key)
-        if number is not None:
-            found[number] = issue
+        ref = SessionRef.parse(key)
+        if ref is not None:
+            found[ref.number] = issue
     return found
 
 
@@ -112,7 +107,7 @@ def recompute_from_tracker(plan: Plan, logged_now: set[int]) -> None:
     """Respect what people did by hand: closed, relabelled or reopened session issues."""
     event = plan.ctx.event
     for number, issue in sorted(session_issues(plan).items()):
-        key = f"session:{number}"
+        key = SessionRef(number).key
         entry = log_entry(plan, number)
         outcome = outcome_of(plan, issue)
         if entry is None:
@@ -184,7 +179,7 @@ def keep_one_session_open(plan: Plan, logged_now: set[int]) -> None:
         return
     last = max(sessions, key=lambda e: e.get("n", 0))
     number = last["n"] + 1
-    key = f"session:{number}"
+    key = SessionRef(number).key
     due = next_due(plan, last)
     if plan.view.known(key):
         issue = plan.view.open_issue(key)
@@ -278,14 +273,14 @@ def run_command(plan: Plan, command: Command, by: str, logged_now: set[int]) -> 
         elif target is not None:
             number = target[0]
         else:
-            known = [n for n in (session_number(k) for k in plan.state["issues"]) if n is not None]
+            known = [ref.number for ref in map(SessionRef.parse, plan.state["issues"]) if ref is not None]
             number = max([0, *known, *(e.get("n", 0) for e in plan.state["sessions"])]) + 1
         held_on = command.on or local_day(plan, event.at if event else None)
         entry = _entry(plan, number, held_on, "held", by, minutes=command.minutes, mode=command.mode)
         record(plan, entry)
         logged_now.add(number)
         if target is not None:
-            plan.edit_issue(f"session:{number}", add=["session::held"], state="closed", reason="session held")
+            plan.edit_issue(SessionRef(number).key, add=["session::held"], state="closed", reason="session held")
         _now_active(plan)
         result.update(number=number, date=entry["date"], minutes=entry["minutes"], mode=entry["mode"],
                       next_due=next_due(plan, entry).isoformat())
@@ -303,7 +298,7 @@ def run_command(plan: Plan, command: Command, by: str, logged_now: set[int]) -> 
         entry = _entry(plan, number, plan.ctx.today, "skipped", by, issue=issue)
         record(plan, entry)
         logged_now.add(number)
-        plan.edit_issue(f"session:{number}", add=["session::skipped"], state="closed", reason="session skipped")
+        plan.edit_issue(SessionRef(number).key, add=["session::skipped"], state="closed", reason="session skipped")
         result.update(number=number, next_due=next_due(plan, entry).isoformat())
     elif command.name == "pause":
         plan.set_status("paused")

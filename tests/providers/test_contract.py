@@ -200,7 +200,7 @@ def test_a_create_whose_answer_was_lost_is_carried_out_once(forge):
     """A 5xx after the forge already created the issue or comment: never a duplicate."""
     needs_errors(forge)
     from issuebot.models import OpenIssue, PostComment
-    from issuebot.reconcile import Applier
+    from issuebot.apply import Applier
 
     project = make_project(forge)
     applier = Applier(forge.provider)
@@ -220,7 +220,7 @@ def test_a_create_whose_answer_was_lost_is_carried_out_once(forge):
 def test_a_create_that_really_failed_is_checked_then_retried_or_reported(forge):
     needs_errors(forge)
     from issuebot.models import OpenIssue
-    from issuebot.reconcile import Applier
+    from issuebot.apply import Applier
 
     project = make_project(forge)
     applier = Applier(forge.provider)

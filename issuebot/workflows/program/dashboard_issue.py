@@ -1,4 +1,4 @@
-"""The coordinators' dashboard issue: a metadata table of every pair and per-pair checkboxes carried out by the sweep."""
+"""The coordinators' dashboard issue: a metadata table of every pair, with checkboxes the pairs' workflows carry out."""
 
 from __future__ import annotations
 
@@ -9,22 +9,20 @@ from datetime import date
 from typing import Any
 
 from issuebot import markers, report
-from issuebot.config import Program, add_months
-from issuebot.models import Action, CreateProject, EditIssue, Issue, Member, OpenIssue, Project, SetMembers
-from issuebot.reconcile import Context, PairView, Plan, end_date
+from issuebot.config import Program
+from issuebot.models import Action, CreateProject, EditIssue, Issue, OpenIssue, Project
+from issuebot.pairstate import current_session, exempt_until, last_recipients, overdue_session
+from issuebot.plan import Context, PairView, ProgramPlan, end_date
 from issuebot.templates import Templates
-from issuebot.workflows import offboarding
-from issuebot.workflows.nudges import book, bookkeeping, current_session, exempt_until, last_recipients, overdue_session
 
 triggers = frozenset({"sweep"})
+phase = "after"
 
 KEY = "dashboard"
-COORDINATION = "coordination"  # owner token of the coordinator project
 # GitHub refuses issue bodies over 65,536 characters (GitLab allows 1,048,576); stay below both.
 # ("body is too long (maximum is 65536 characters)": https://github.com/PyGithub/PyGithub/issues/1906)
 MAX_BODY_CHARS = 60_000
 MIN_ROW_CHARS = 250  # a table row plus its four checkboxes is never shorter
-SNOOZE_DAYS = 14
 # What each checkbox asks for; the label is shown by the template.
 REQUESTS = ("snooze", "extend", "end", "nudge")
 _BOX_RE = re.compile(r"^[ \t]*[-*+][ \t]+\[([ xX])\][^\n]*?<!--\s*issuebot:do:(" + "|".join(REQUESTS) + r"):([a-z0-9][a-z0-9._-]*)\s*-->",
@@ -51,35 +49,6 @@ def remaining_requests(fresh_body: str | None, carried_out: dict[str, frozenset[
         if rest:
             left[pair_id] = rest
     return left
-
-
-# ----------------------------------------------------------------------------- per-pair requests
-
-
-def decide(plan: Plan) -> None:
-    """Carry out the boxes coordinators ticked for this pair (snooze, extend, end; nudge: see nudges)."""
-    requests = plan.ctx.requests.get(plan.pair.id, frozenset())
-    if not requests or plan.view.tracker is None or plan.status == "ended":
-        return
-    today = plan.ctx.today
-    done = book(plan.state).get("requests_done", {})
-    done = done if isinstance(done, dict) else {}
-
-    def first_time_today(request: str) -> bool:
-        # A sweep that stopped before clearing the box must not extend twice on its rerun.
-        return done.get(request) != today.isoformat()
-
-    carried = {}
-    if "snooze" in requests and first_time_today("snooze"):
-        bookkeeping(plan)["snoozed_until"] = date.fromordinal(today.toordinal() + SNOOZE_DAYS).isoformat()
-        carried["snooze"] = today.isoformat()
-    if "extend" in requests and first_time_today("extend"):
-        plan.state["ends"] = add_months(plan.ends, 1).isoformat()
-        carried["extend"] = today.isoformat()
-    if "end" in requests:
-        offboarding.end_pair(plan, "ended by the program coordinators", by="coordinators")
-    if carried:
-        bookkeeping(plan)["requests_done"] = {**done, **carried}
 
 
 # ----------------------------------------------------------------------------- the issue
@@ -178,27 +147,43 @@ def find_dashboard(issues: list[Issue]) -> Issue | None:
     return min(found, key=lambda i: i.number) if found else None
 
 
-def dashboard_action(program: Program, templates: Templates, project: str, existing: Issue | None,
-                     table: list[dict[str, Any]], ticked: dict[str, frozenset[str]]) -> Action | None:
+def open_or_edit(plan: ProgramPlan, existing: Issue | None, table: list[dict[str, Any]],
+                 ticked: dict[str, frozenset[str]]) -> Action | None:
     """Open the dashboard, or edit it when its content changed; None when it is current."""
-    title, body, labels = render_body(templates, program, table, ticked)
+    program = plan.program
+    title, body, labels = render_body(plan.ctx.templates, program, table, ticked)
+    path = plan.view.coordination_path
     if existing is None:
-        return OpenIssue(pair="", project=project, key=KEY, title=title, body=body, labels=labels)
+        return OpenIssue(pair="", project=path, key=KEY, title=title, body=body, labels=labels)
     if existing.body == body:
         return None
-    return EditIssue(pair="", project=project, number=existing.number, key=KEY, body=body, reason="dashboard refreshed")
+    return EditIssue(pair="", project=path, number=existing.number, key=KEY, body=body, reason="dashboard refreshed")
 
 
-
-def coordinator_space(program: Program, ctx: Context, path: str, exists: bool, issues: list[Issue]) -> list[Action]:
-    """Sync's program-level writes: the coordinator project, its members, and the dashboard issue."""
-    name = program.settings.coordinator_project
-    actions: list[Action] = []
-    if not exists:
-        actions.append(CreateProject(pair="", name=name, title=f"Coordination: {program.settings.name}",
-                                     description=f"Coordinators' space of {program.settings.name} [issuebot:{COORDINATION}]"))
-    members = tuple(dict.fromkeys(Member(handle, "coordinator") for handle in program.coordinator_handles(ctx.provider_kind)))
-    if find_dashboard(issues) is None:
-        actions.append(SetMembers(pair="", project=path, members=members))
-        actions.append(dashboard_action(program, ctx.templates, path, None, [], {}))
-    return actions
+def decide(plan: ProgramPlan) -> None:
+    """Show every pair as this run leaves it; clear only the boxes this run carried out (a box
+    ticked meanwhile survives: the loop re-reads the issue before it writes)."""
+    view, program = plan.view, plan.program
+    board = find_dashboard(view.coordination_issues)
+    if view.partial:
+        plan.notes[KEY] = "skipped (--only)"
+        return
+    if plan.stopped:
+        plan.notes[KEY] = "skipped (stopped at --max-writes); the next run refreshes it"
+        return
+    if not view.coordination_exists:
+        plan.notes[KEY] = f"no project {program.settings.coordinator_project!r}: run `issuebot sync` to create it"
+        return
+    if board is not None and board.state != "open":
+        plan.notes[KEY] = "closed by a person: left alone"
+        return
+    carried = {pair_id: asked for pair_id, asked in plan.requests.items() if plan.carried_out(pair_id)}
+    views = {pair_id: projected_view(pair_view, plan.results[pair_id]) if plan.carried_out(pair_id) else pair_view
+             for pair_id, pair_view in view.pairs.items()}
+    table = rows(program, views, plan.ctx)
+    action = open_or_edit(plan, board, table, remaining_requests(board.body if board else "", carried))
+    if action is None:
+        plan.notes[KEY] = "up to date"
+        return
+    plan.actions.append(action)
+    plan.notes[KEY] = "updated" if board else "created"

@@ -1,0 +1,116 @@
+"""Bulk reads of the tracker into pair views: every pair of a program, or one pair."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+
+from issuebot.config import Program
+from issuebot.models import Issue, Pair, Project
+from issuebot.plan import TRACKER, PairView, SessionRef, index_issues, owner_token
+from issuebot.providers.base import NotFound, Provider, ProviderError
+
+def observe_program(
+    provider: Provider,
+    program: Program,
+    only: str | None = None,
+    *,
+    read_comments: Callable[[PairView], Iterable[str]] | None = None,
+    find_orphans: bool = True,
+) -> tuple[dict[str, PairView], list[Project]]:
+    """Every pair's view from bulk reads: all projects, then all open issues of the group.
+
+    Cost: ceil(projects/100) + ceil(open issues/100) list calls, plus one per-project read of
+    closed issues for a pair whose progress tracker is missing (new or interrupted pairs only).
+    With `find_orphans=False` (the sweep) the project list is read only when some pair has no
+    open issue, since an open issue already proves its project exists. `read_comments(view)`
+    names the issues (marker keys) whose comments a decision needs: one read each.
+    Returns the views and the bot projects of pairs no longer in the program file.
+    """
+    pairs = [p for p in program.pairs if only is None or p.id == only]
+    paths = {provider.project_path(program.project_name(p)): p for p in pairs}
+    by_project: dict[str, list[Issue]] = defaultdict(list)
+    for issue in provider.list_issues(None, state="open"):
+        if issue.project in paths:
+            by_project[issue.project].append(issue)
+    indexed = {path: index_issues(issues) for path, issues in by_project.items()}
+    ended = program.label("pair::ended")
+    ended_pairs = any(TRACKER in found and ended in found[TRACKER].labels for found in indexed.values())
+    # Ended pairs need the project list too: its archived flag says whether `/end` finished.
+    if find_orphans or ended_pairs or any(path not in by_project for path in paths):
+        projects = {p.path: p for p in provider.list_projects()}
+        # A project at a pair's path that issuebot did not create is someone else's: seen as
+        # missing, so ensure_project refuses it (ProjectTaken) and nothing is written into it.
+        projects = {path: p for path, p in projects.items() if path not in paths or owner_token(paths[path]) in p.description}
+    else:
+        projects = {path: Project(path=path, name=path.rsplit("/", 1)[-1]) for path in paths}
+    views = {}
+    for path, pair in paths.items():
+        view = PairView(pair=pair, project_path=path, project=projects.get(path), issues=indexed.get(path, {}))
+        if view.project is not None and view.project.archived:
+            views[pair.id] = view  # read-only and over: nothing more to read or decide
+            continue
+        # A missing tracker or a state block a person damaged: closed issues must be seen too.
+        if view.project is not None and (view.tracker is None or not view.state):
+            view = _read_fully(provider, view)
+        if view.project is not None:
+            view = read_unlogged_sessions(provider, view)
+        if read_comments is not None and view.project is not None:
+            for key in read_comments(view):
+                issue = view.issues.get(key)
+                if issue is not None:
+                    view.comments[key] = provider.list_comments(view.project_path, issue.number)
+        views[pair.id] = view
+    known_tokens = {owner_token(p) for p in program.pairs}
+    coordination = provider.project_path(program.settings.coordinator_project)
+    orphans = [
+        p for p in projects.values()
+        if "[issuebot:" in p.description and not any(t in p.description for t in known_tokens)
+        and p.path != coordination
+    ] if only is None and find_orphans else []
+    return views, orphans
+
+
+def observe_pair(provider: Provider, program: Program, pair: Pair) -> PairView:
+    """One pair's view: its project's open issues, and closed ones too if the tracker is missing."""
+    path = provider.project_path(program.project_name(pair))
+    try:
+        issues = list(provider.list_issues(path, state="open"))
+        project: Project | None = Project(path=path, name=program.project_name(pair))
+    except ProviderError:
+        return PairView(pair=pair, project_path=path, project=None)
+    view = PairView(pair=pair, project_path=path, project=project, issues=index_issues(issues))
+    return view if view.tracker is not None and view.state else _read_fully(provider, view)
+
+
+def _read_fully(provider: Provider, view: PairView) -> PairView:
+    issues = index_issues(provider.list_issues(view.project_path, state="all"))
+    return PairView(pair=view.pair, project_path=view.project_path, project=view.project, issues=issues, complete=True)
+
+
+def read_unlogged_sessions(provider: Provider, view: PairView) -> PairView:
+    """The view plus closed issues, when a session issue issuebot opened is neither open nor in the
+    session log: a person closed it (held) and the event was lost or is being handled now.
+
+    Cost: nothing in the usual case; one list call per 100 closed issues of the project otherwise.
+    """
+    if view.complete or view.project is None:
+        return view
+    logged = {SessionRef(e["n"]).key for e in view.state.get("sessions", []) if isinstance(e.get("n"), int)}
+    missing = [k for k in view.state.get("issues", []) if SessionRef.is_key(k) and k not in logged and k not in view.issues]
+    if not missing:
+        return view
+    closed = index_issues(provider.list_issues(view.project_path, state="closed"))
+    issues = {**{k: i for k, i in closed.items() if SessionRef.is_key(k)}, **view.issues}
+    return PairView(pair=view.pair, project_path=view.project_path, project=view.project, issues=issues,
+                    complete=False, comments=view.comments)
+
+
+
+def observe_coordination(provider: Provider, program: Program) -> tuple[str, bool, list[Issue]]:
+    """(path, exists, all its issues) of the coordinators' project: one list call per 100 issues."""
+    path = provider.project_path(program.settings.coordinator_project)
+    try:
+        return path, True, list(provider.list_issues(path, state="all"))
+    except NotFound:
+        return path, False, []

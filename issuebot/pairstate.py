@@ -1,0 +1,160 @@
+"""Facts every decision reads from a pair's view: the open and overdue session, pauses, goals, working days, bookkeeping."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from issuebot.config import WEEKDAYS, Period, Program
+from issuebot.models import Issue
+from issuebot.plan import PairView, SessionRef, state_date
+
+
+@dataclass(frozen=True)
+class OpenSession:
+    """The open session issue with the highest number: the one the pair should be working on."""
+
+    ref: SessionRef
+    issue: Issue
+
+
+@dataclass(frozen=True)
+class Overdue:
+    """The open session, past due by more than the program's grace."""
+
+    ref: SessionRef
+    issue: Issue
+    since: date  # its due date, moved later by a pause, a resume or a snooze
+    days: int  # days past `since`
+
+
+def is_working_day(program: Program, day: date) -> bool:
+    policy = program.settings.nudges
+    return WEEKDAYS[day.weekday()] not in policy.quiet_days and day not in policy.holidays
+
+
+def book(state: dict[str, Any]) -> dict[str, Any]:
+    """The `nudges` bookkeeping of a tracker state (read-only; empty when absent or damaged)."""
+    value = state.get("nudges")
+    return value if isinstance(value, dict) else {}
+
+
+def exempt_until(state: dict[str, Any], status: str, today: date) -> date | None:
+    """The date until which the pair hears nothing (paused or snoozed), or None when not exempt."""
+    if status == "ended":
+        return date.max
+    paused = state_date(state.get("paused_until"))
+    if status == "paused":
+        return paused if paused and paused > today else (date.max if paused is None else None)
+    snoozed = state_date(book(state).get("snoozed_until"))
+    return snoozed if snoozed and snoozed > today else None
+
+
+def current_session(view: PairView) -> OpenSession | None:
+    """The open session issue with the highest number, if any."""
+    found = [(ref, issue) for ref, issue in ((SessionRef.parse(k), i) for k, i in view.issues.items())
+             if ref is not None and issue.state == "open"]
+    if not found:
+        return None
+    ref, issue = max(found, key=lambda item: item[0])
+    return OpenSession(ref, issue)
+
+
+def effective_due(state: dict[str, Any], due: date) -> date:
+    """A pause or snooze moves the point from which a session counts as overdue."""
+    later = [d for d in (state_date(state.get("paused_until")), state_date(book(state).get("snoozed_until")),
+                         state_date(book(state).get("resumed_on"))) if d]
+    return max([due, *later])
+
+
+def overdue_session(view: PairView, state: dict[str, Any], program: Program, today: date) -> Overdue | None:
+    """The current session when it is past due by the program's `grace`."""
+    found = current_session(view)
+    if found is None or found.issue.due is None:
+        return None
+    since = effective_due(state, found.issue.due)
+    if program.settings.nudges.grace.after(since) > today:
+        return None
+    return Overdue(found.ref, found.issue, since, (today - since).days)
+
+
+def held_any(state: dict[str, Any]) -> bool:
+    return any(s.get("outcome") == "held" for s in state.get("sessions", []) if isinstance(s, dict))
+
+
+def settled_status(state: dict[str, Any]) -> str:
+    """Where a pair returns after a pause or a stale spell: `active` once a session was held."""
+    return "active" if held_any(state) else "kickoff"
+
+
+def last_recipients(state: dict[str, Any]) -> tuple[str, ...]:
+    """Usernames of the pair's most recent nudge (metadata for the dashboard)."""
+    sent = [e for e in book(state).get("sent", []) if isinstance(e, dict) and state_date(e.get("on"))]
+    if not sent:
+        return ()
+    latest = max(str(e["on"]) for e in sent)
+    return tuple(dict.fromkeys(str(e.get("to")) for e in sent if str(e["on"]) == latest))
+
+
+_TASK_RE = re.compile(r"^\s*[-*+]\s+\[([ xX])\]", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class GoalProgress:
+    key: str
+    number: int
+    title: str
+    due: date | None
+    tasks_done: int
+    tasks_total: int
+    closed: bool
+
+    @property
+    def done(self) -> bool:
+        return self.closed or (self.tasks_total > 0 and self.tasks_done == self.tasks_total)
+
+    @property
+    def percent(self) -> int:
+        if self.done:
+            return 100
+        return round(100 * self.tasks_done / self.tasks_total) if self.tasks_total else 0
+
+
+def task_counts(body: str) -> tuple[int, int]:
+    """(ticked, total) of the Markdown task list in `body` (`- [x]` vs `- [ ]`)."""
+    boxes = _TASK_RE.findall(body or "")
+    return sum(1 for b in boxes if b in "xX"), len(boxes)
+
+
+def goal_progress(view: PairView) -> list[GoalProgress]:
+    """Every numbered goal issue the pair has, with its completion. A sweep reads open issues
+    only, so a goal issuebot created (named in the tracker state) but not seen is a closed one."""
+    keys = [k for k in (*view.state.get("issues", []), *view.issues) if k.startswith("goal:") and k[5:].isascii() and k[5:].isdigit()]
+    found = []
+    for key in dict.fromkeys(keys):
+        number = int(key.split(":", 1)[1])
+        declared = view.pair.goals[number - 1] if number <= len(view.pair.goals) else None
+        issue = view.issues.get(key)
+        ticked, total = task_counts(issue.body) if issue is not None else (0, 0)
+        found.append(GoalProgress(
+            key=key, number=number, title=declared.title if declared else f"Goal {number}",
+            due=(issue.due if issue is not None else None) or (declared.due if declared else None),
+            tasks_done=ticked, tasks_total=total, closed=issue is None or issue.state == "closed",
+        ))
+    return sorted(found, key=lambda g: g.number)
+
+
+def latest_round(starts: date, ends: date, first: Period, every: Period | None, today: date) -> tuple[int, date] | None:
+    """(n, due date) of the latest round due by `today` before `ends`: round n is due at
+    `starts + first + (n-1) * every`. Older missed rounds are not opened late."""
+    latest = None
+    number, due = 1, first.after(starts)
+    while due <= today and due < ends:
+        latest = (number, due)
+        if every is None or (every.days == 0 and every.months == 0):
+            break
+        number += 1
+        due = Period(days=first.days + every.days * (number - 1), months=first.months + every.months * (number - 1)).after(starts)
+    return latest
