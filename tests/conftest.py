@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import traceback
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -120,3 +123,28 @@ def postgres_url() -> str:
 def redis_url() -> str:
     require_service("127.0.0.1", 6379, "Redis")
     return "redis://127.0.0.1:6379/0"
+
+
+@dataclass
+class CliRun:
+    """What one `issuebot` command printed and returned."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str | None] | None = None) -> CliRun:
+    """Run `issuebot ARGS` in-process in `cwd` (click's runner): the same exit codes and output as the
+    console script, without starting an interpreter. An uncaught exception lands in stderr as the
+    traceback a person would see."""
+    from click.testing import CliRunner
+
+    from issuebot.cli import main
+
+    with contextlib.chdir(cwd):
+        result = CliRunner().invoke(main, list(args), env={"ISSUEBOT_CONFIG": None, **(env or {})})
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return CliRun(result.exit_code, result.stdout, stderr)

@@ -23,7 +23,7 @@ from issuebot.config import (
     parse_period,
 )
 from issuebot.paths import shipped
-from tests.conftest import program_data, write_program
+from tests.conftest import program_data, run_cli, write_program
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = shipped("config") / "example.yml"
@@ -351,10 +351,7 @@ def test_missing_and_unreadable_files(tmp_path):
 # ----------------------------------------------------------------------------- through the CLI
 
 
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("ISSUEBOT_CONFIG", None)
-    return subprocess.run([sys.executable, "-m", "issuebot.cli", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=60)
+cli = run_cli
 
 
 BAD_FILES = {
@@ -387,8 +384,7 @@ def test_cli_config_from_environment_and_default_name(tmp_path):
     assert done.stdout.startswith("issuebot.yml: ok (5 people, 2 pairs, provider local)")
     other = tmp_path / "elsewhere"
     other.mkdir()
-    env_done = subprocess.run([sys.executable, "-m", "issuebot.cli", "validate"], cwd=other, capture_output=True, text=True,
-                              env={**os.environ, "PYTHONPATH": str(REPO), "ISSUEBOT_CONFIG": str(tmp_path / "issuebot.yml")})
+    env_done = cli("validate", cwd=other, env={"ISSUEBOT_CONFIG": str(tmp_path / "issuebot.yml")})
     assert env_done.returncode == 0, env_done.stderr
     missing = cli("validate", cwd=other)
     assert missing.returncode == 2 and "issuebot.yml: no such program file" in missing.stderr

@@ -18,7 +18,7 @@ from issuebot.config import load_program
 from issuebot.providers.local import LocalProvider
 from issuebot.reconcile import reconcile_program
 from issuebot.templates import Templates
-from tests.conftest import Clock, program_data, write_program
+from tests.conftest import Clock, program_data, run_cli, write_program
 from tests.fakes import HARNESSES, harness
 
 REPO = Path(__file__).resolve().parent.parent
@@ -337,9 +337,7 @@ def test_max_writes_stops_cleanly_and_the_next_run_completes(forge, tmp_path):
 # ----------------------------------------------------------------------------- processes
 
 
-def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "issuebot.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})}, timeout=120)
+cli = run_cli
 
 
 def local_snapshot(db: Path) -> dict[str, Any]:

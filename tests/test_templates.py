@@ -212,13 +212,11 @@ def test_line_numbers_count_the_front_matter(program, tmp_path):
 
 
 def test_validate_reports_a_broken_override(tmp_path):
-    import subprocess
-    import sys
+    from tests.conftest import run_cli
 
     write(tmp_path / "templates", "kickoff", "---\nname: K\ntitle: T\n---\n{{ mentee.nickname }}\n")
     write_program(tmp_path / "program.yml", program_data(templates="templates"))
-    done = subprocess.run([sys.executable, "-m", "issuebot.cli", "validate", "-c", "program.yml"], cwd=tmp_path,
-                          capture_output=True, text=True, env={"PYTHONPATH": str(Path(__file__).resolve().parent.parent), "PATH": ""})
+    done = run_cli("validate", "-c", "program.yml", cwd=tmp_path)
     assert done.returncode == 2
     assert f"{tmp_path / 'templates' / 'kickoff.md'}:5: 'dict object' has no attribute 'nickname'" in done.stderr
     assert "Traceback" not in done.stderr
