@@ -41,23 +41,21 @@ def decide_program(plan: ProgramPlan, phase: str) -> list[Action]:
 
 
 def context_for(provider: Provider, program: Program, templates: Templates, trigger: str, now: datetime,
-                **extra: object) -> Context:
+                event: Event | None = None) -> Context:
+    """The decision context of a run on `provider`: what the decisions need to know of the tracker."""
     return Context(program=program, templates=templates, now=now, trigger=trigger, provider_kind=provider.kind,
-                   bot_username=provider.bot_username, labels_per_project=provider.labels_per_project,
-                   **extra)  # type: ignore[arg-type]
+                   bot_username=provider.bot_username, labels_per_project=provider.labels_per_project, event=event)
 
 
 @dataclass
 class RunResult:
+    """What one run observed, decided and wrote."""
+
     views: dict[str, PairView]
     outcome: Outcome
     orphans: list[Project]
-    per_pair: dict[str, list[Action]]
-    program: ProgramPlan
-
-    @property
-    def program_actions(self) -> list[Action]:
-        return self.program.actions
+    per_pair: dict[str, list[Action]]  # the writes decided for each pair
+    program: ProgramPlan  # the program-level writes, requests and notes
 
 
 def reconcile_program(

@@ -14,9 +14,9 @@ from datetime import datetime
 from issuebot.config import Program
 from issuebot.models import Action, ArchiveProject, Issue, Pair, Person, PostComment
 from issuebot.observe import observe_coordination, observe_pair
-from issuebot.plan import COORDINATION_TOKEN, Context, Plan, program_context
+from issuebot.plan import COORDINATION_TOKEN, Plan, program_context
 from issuebot.providers.base import Provider, ProjectSpec
-from issuebot.reconcile import reconcile_program
+from issuebot.reconcile import context_for, reconcile_program
 from issuebot.templates import Templates
 
 
@@ -36,7 +36,7 @@ def file_request(provider: Provider, program: Program, templates: Templates, pai
         rendered = templates.render("coordination-project", program=program_context(program), token=COORDINATION_TOKEN)
         provider.ensure_project(ProjectSpec(program.settings.coordinator_project, rendered.title,
                                             " ".join(rendered.body.split()), owner_token=COORDINATION_TOKEN))
-    ctx = Context(program=program, templates=templates, now=now, trigger="rematch", provider_kind=provider.kind)
+    ctx = context_for(provider, program, templates, "rematch", now)
     plan = Plan(observe_pair(provider, program, pair), ctx)
     rendered = templates.render("rematch", **plan.render_context(requester=ctx.person(requester), note=note))
     return provider.create_issue(project, rendered.title, rendered.body, labels=(), confidential=True)
