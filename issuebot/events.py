@@ -10,7 +10,7 @@ from datetime import datetime
 from issuebot import commands, markers
 from issuebot.config import Program
 from issuebot.models import COMMENT_EVENTS, Event, EventKind
-from issuebot.providers.base import InvalidRequest, NotFound, Provider
+from issuebot.providers.base import ActsAsPerson, InvalidRequest, NotFound, Provider
 from issuebot.reconcile import Applier, Context, decide, index_issues, observe_pair, read_unlogged_sessions
 from issuebot.templates import Templates
 
@@ -67,7 +67,7 @@ def handle_event(program: Program, provider: Provider, templates: Templates, eve
     if event.kind in COMMENT_EVENTS:
         found = [item.line for item in commands.parse_commands(event.comment_body)]
     ctx = Context(program=program, templates=templates, now=now, trigger="event", provider_kind=provider.kind,
-                  labels_per_project=getattr(provider, "labels_per_project", False), event=event)
+                  labels_per_project=provider.labels_per_project, event=event)
     with _pair_lock(provider, project_path), provider.exclusive():
         view = observe_pair(provider, program, pair)
         if view.project is None:  # every tracker answers NotFound for a missing project
@@ -126,8 +126,7 @@ def act_on_tracker(program: Program, provider: Provider, templates: Templates, *
     `issue` is an issue number or a marker key such as `session:1` or `progress`; `user` is a program
     username or a tracker handle. Only the embedded tracker lets issuebot act as somebody else.
     """
-    as_user = getattr(provider, "as_user", None)
-    if provider.kind != "local" or as_user is None:
+    if not isinstance(provider, ActsAsPerson):
         raise TrackerUsageError(
             f"`issuebot tracker` acts on the embedded tracker only; this program uses {provider.kind}, "
             "where people act in the tracker itself"
@@ -146,7 +145,7 @@ def act_on_tracker(program: Program, provider: Provider, templates: Templates, *
     number = _issue_number(provider, path, issue)
     person = program.people.get(user)
     handle = person.handle(provider.kind) if person else user
-    actor = as_user(handle)
+    actor = provider.as_user(handle)
     if comment is not None:
         if not comment.strip():
             raise TrackerUsageError("TEXT: a comment needs some text")

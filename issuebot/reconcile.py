@@ -644,7 +644,7 @@ def reconcile_program(
     """
     now = now or datetime.now(timezone.utc)
     ctx = Context(program=program, templates=templates, now=now, trigger=trigger, provider_kind=provider.kind,
-                  labels_per_project=getattr(provider, "labels_per_project", False))
+                  labels_per_project=provider.labels_per_project)
     outcome = Outcome()
     applier = Applier(provider, max_writes)
     # A dry run writes nothing, so it neither waits for a running sync nor creates a lock file.

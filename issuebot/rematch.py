@@ -120,7 +120,7 @@ def carry_out(provider: Provider, program: Program, templates: Templates, *, now
     outcome = RematchOutcome()
     applier = Applier(provider)
     ctx = Context(program=program, templates=templates, now=now, trigger="event", provider_kind=provider.kind,
-                  labels_per_project=getattr(provider, "labels_per_project", False))
+                  labels_per_project=provider.labels_per_project)
     project = coordinator_project(provider, program)
     with provider.exclusive():
         existing = {p.path for p in provider.list_projects()}
