@@ -246,6 +246,8 @@ def match_command(config_path: Path | None, now: str | None, output: Path | None
     from issuebot import matching
     from issuebot.reconcile import observe_program
 
+    if missing := matching.solver_missing():
+        fail(missing)
     program = load(config_path)
     moment = parse_now(now)
     ended: list[str] = []
