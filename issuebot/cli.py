@@ -18,8 +18,8 @@ import click
 from issuebot import __version__
 from issuebot.config import ConfigError, Program, default_config_path, json_schema, load_program
 from issuebot.paths import shipped
-from issuebot.providers import make_provider
-from issuebot.providers.base import AuthenticationFailed, Provider, ProviderError
+from issuebot.providers import make_provider, provider_class
+from issuebot.providers.base import ActsAsPerson, AuthenticationFailed, Provider, ProviderError
 from issuebot.templates import TemplateError, Templates
 
 EXIT_FAILED = 1
@@ -246,6 +246,8 @@ def match_command(config_path: Path | None, now: str | None, output: Path | None
     from issuebot import matching
     from issuebot.observe import observe_program
 
+    if missing := matching.solver_missing():
+        fail(missing)
     program = load(config_path)
     moment = parse_now(now)
     ended: list[str] = []
@@ -291,12 +293,11 @@ def rematch_request(config_path: Path | None, now: str | None, pair_id: str | No
     if len(theirs) != 1:
         fail(f"--pair: name one pairing of {username!r}" if theirs else f"{username!r} is in no such pairing")
     provider = provider_for(program, moment if now else None)
-    acting = getattr(provider, "as_user", None)
-    if acting is None:
+    if not isinstance(provider, ActsAsPerson):
         project = provider.project_path(program.settings.coordinator_project)
         fail(f"on {provider.kind}, {username} opens a confidential issue in {project} containing "
              f"`/rematch {theirs[0].id}` themselves")
-    issue = rematch.file_request(acting(person.handle(provider.kind)), program, templates_for(program), theirs[0],
+    issue = rematch.file_request(provider.as_user(person.handle(provider.kind)), program, templates_for(program), theirs[0],
                                  person, note, now=moment)
     click.echo(f"opened confidential request #{issue.number} in {issue.project}")
 
@@ -391,7 +392,7 @@ def _tracker_act(config_path: Path | None, now_text: str | None, pair_id: str, i
     program = load(config_path)
     now = parse_now(now_text)
     kind = program.settings.provider.kind
-    if kind != "local":
+    if not issubclass(provider_class(kind), ActsAsPerson):  # known before any credential is read
         fail(f"`issuebot tracker` acts on the embedded tracker only; {program.path.name} uses {kind}, "
              "where people act in the tracker itself")
     provider = provider_for(program, now if now_text else None)

@@ -10,7 +10,7 @@ from datetime import datetime
 from issuebot import commands, markers
 from issuebot.config import Program
 from issuebot.models import COMMENT_EVENTS, Event, EventKind
-from issuebot.providers.base import InvalidRequest, NotFound, Provider
+from issuebot.providers.base import ActsAsPerson, InvalidRequest, NotFound, Provider
 from issuebot.observe import observe_coordination, observe_pair
 from issuebot.plan import index_issues
 from issuebot.reconcile import context_for, reconcile_pair
@@ -123,8 +123,7 @@ def act_on_tracker(program: Program, provider: Provider, templates: Templates, *
     `issue` is an issue number or a marker key such as `session:1` or `progress`; `user` is a program
     username or a tracker handle. Only the embedded tracker lets issuebot act as somebody else.
     """
-    as_user = getattr(provider, "as_user", None)
-    if provider.kind != "local" or as_user is None:
+    if not isinstance(provider, ActsAsPerson):
         raise TrackerUsageError(
             f"`issuebot tracker` acts on the embedded tracker only; this program uses {provider.kind}, "
             "where people act in the tracker itself"
@@ -143,7 +142,7 @@ def act_on_tracker(program: Program, provider: Provider, templates: Templates, *
     number = _issue_number(provider, path, issue)
     person = program.people.get(user)
     handle = person.handle(provider.kind) if person else user
-    actor = as_user(handle)
+    actor = provider.as_user(handle)
     if comment is not None:
         if not comment.strip():
             raise TrackerUsageError("TEXT: a comment needs some text")

@@ -8,12 +8,27 @@ from datetime import date, datetime, time, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import yaml
-from scipy.optimize import linear_sum_assignment
 
 from issuebot.config import MatchingSettings, Program
 from issuebot.models import Person
+
+# The solver comes with the `match` extra; a sweep's lean install (`pip install issuebot`) has none.
+try:
+    import numpy as np
+    from scipy.optimize import linear_sum_assignment
+except ImportError as missing:
+    _SOLVER_MISSING: str | None = missing.name or "scipy"
+else:
+    _SOLVER_MISSING = None
+INSTALL_SOLVER = "pip install 'issuebot[match]'"
+
+
+def solver_missing() -> str | None:
+    """None when the assignment solver (numpy, scipy) is installed, else the one line that says how to get it."""
+    if _SOLVER_MISSING is None:
+        return None
+    return f"issuebot match needs the matching solver ({_SOLVER_MISSING} is not installed): {INSTALL_SOLVER}"
 
 # Infeasible cells must never beat leaving a mentee unmatched (value 0).
 _FORBIDDEN = -1e18

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import typing
 from collections.abc import Callable
 from datetime import datetime
 
@@ -32,6 +33,15 @@ def webhook_parser(name: str) -> WebhookParser:
 
 def make_provider(program: Program, clock: Callable[[], datetime] | None = None) -> Provider:
     """The provider a program file asks for (`program.provider.kind`)."""
-    kind = program.settings.provider.kind
+    return _factory(program.settings.provider.kind)(program, clock)
+
+
+def provider_class(kind: str) -> type:
+    """The adapter class tracker `kind` builds (its factory's return type), known without building
+    one: no credential is read, so a capability such as ActsAsPerson can be checked first."""
+    return typing.get_type_hints(_factory(kind))["return"]
+
+
+def _factory(kind: str) -> Callable[..., Provider]:
     module_name, factory = PROVIDERS[kind].split(":")
-    return getattr(importlib.import_module(module_name), factory)(program, clock)
+    return getattr(importlib.import_module(module_name), factory)

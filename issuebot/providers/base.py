@@ -1,4 +1,4 @@
-"""The Provider protocol every tracker implements, its errors, and API-call metering."""
+"""The Provider protocol every tracker implements, its optional capabilities, its errors, and API-call metering."""
 
 from __future__ import annotations
 
@@ -78,7 +78,11 @@ class ProjectSpec:
 class Provider(Protocol):
     """Domain verbs over one tracker; every method documents its API calls.
 
-    Projects are addressed by full path, issues by (project path, number).
+    Projects are addressed by full path, issues by (project path, number). Every verb means the
+    same on every tracker (tests/providers/test_contract.py runs the same scenarios on each):
+    labels change by delta, so a person's concurrent label edit survives; adding a scoped label
+    removes its siblings; access is never lowered; a blank title is refused before any call; an
+    archived project refuses every write. What only some trackers can do is a capability below.
     """
 
     kind: str  # "local", "gitlab" or "github": which `Person.handles` entry applies
@@ -153,10 +157,26 @@ class Provider(Protocol):
         """Make the project read-only; returns whether it changed."""
 
     def ensure_board(self, name: str, labels: Sequence[str]) -> bool:
-        """A coordinator board with one list per label, where the tracker has boards."""
+        """A coordinator board with one list per label; returns whether anything changed.
+
+        A verb every tracker answers: one without boards (GitHub, the embedded tracker) answers
+        False with no call, so callers never ask which tracker they have."""
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> Event | None:
         """A verified delivery's payload as an Event, or None when issuebot has nothing to do."""
+
+
+@runtime_checkable
+class ActsAsPerson(Protocol):
+    """Capability: the tracker lets issuebot act as a named person (the embedded tracker, where
+    `issuebot tracker` and `rematch request --as` stand in for the web interface a forge has).
+
+    Check it with `isinstance(provider, ActsAsPerson)`; forges do not have it, because acting as
+    somebody else there would need that person's own credentials.
+    """
+
+    def as_user(self, username: str) -> Provider:
+        """The same tracker, with every write made as `username`."""
 
 
 @runtime_checkable

@@ -7,9 +7,10 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from typing import Any, Literal
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, urlparse
 
 import github
 import requests
@@ -28,11 +29,19 @@ from issuebot.providers.base import (
     Meter,
     NotFound,
     ProjectSpec,
-    ProjectTaken,
     ProviderError,
     ProviderUnavailable,
     RateLimited,
     no_lock,
+)
+from issuebot.providers.shared import (
+    is_updated_after,
+    label_change,
+    labels_for_new_issue,
+    labels_to_write,
+    parse_time,
+    refuse_unless_created_by_issuebot,
+    require_title,
 )
 from issuebot.templates import Templates
 
@@ -387,11 +396,7 @@ class GitHubProvider:
                     raise
                 existing = None
         if existing is not None:
-            if spec.owner_token not in existing.description:
-                raise ProjectTaken(
-                    f"repository {path} already exists and was not created by issuebot; rename it or choose "
-                    f"another project_prefix"
-                )
+            refuse_unless_created_by_issuebot(spec, path, existing.description, noun="repository")
             return existing, False
         with self._api(f"create repository {path}", verb="create_project"):
             created = self.gh.get_organization(self.org).create_repo(
@@ -440,20 +445,16 @@ class GitHubProvider:
             raise InvalidRequest("GitHub has no organisation labels: ensure_labels needs a repository")
         repo = self._repo(project)
         with self._api(f"list the labels of {project}", verb="list_labels"):
-            have = {str(_json(l)["name"]): l for l in repo.get_labels()}
-        writes = 0
-        for name, color, description in labels:
-            color = color.lstrip("#").lower()
-            current = have.get(name)
+            handles = {str(_json(l)["name"]): l for l in repo.get_labels()}
+        have = {name: (str(_json(l).get("color") or ""), str(_json(l).get("description") or "")) for name, l in handles.items()}
+        changes = labels_to_write(have, labels)
+        for name, color, description, exists in changes:
             with self._api(f"save label {name} in {project}", verb="save_label"):
-                if current is None:
-                    repo.create_label(name, color, description)
-                elif (str(_json(current).get("color") or "").lower(), _json(current).get("description") or "") != (color, description):
-                    current.edit(name, color, description)
+                if exists:
+                    handles[name].edit(name, color, description)
                 else:
-                    continue
-            writes += 1
-        return writes
+                    repo.create_label(name, color, description)
+        return len(changes)
 
     def archive_project(self, project: str) -> bool:
         """GET /repos/{o}/{r} (1 read); PATCH archived=true (1 write) unless already archived."""
@@ -526,9 +527,8 @@ class GitHubProvider:
             if data.get("pull_request"):
                 continue
             issue = self._issue(data)
-            if updated_after is not None and issue.updated_at is not None and issue.updated_at <= updated_after:
-                continue  # GitHub's `since` includes the instant itself
-            yield issue
+            if is_updated_after(issue, updated_after):  # GitHub's `since` includes the instant itself
+                yield issue
 
     def _pages(self, url: str, params: dict[str, Any], what: str, verb: str) -> Iterator[dict[str, Any]]:
         """The raw items of a listing, one page of 100 alive at a time; one read per page."""
@@ -562,11 +562,10 @@ class GitHubProvider:
     ) -> Issue:
         """POST /repos/{o}/{r}/issues: one write. `due` goes into the body's due block; GitHub has
         no confidential issues (pair repositories are private instead)."""
-        if not title.strip():
-            raise InvalidRequest("an issue needs a title")
+        require_title(title)
         extra: dict[str, Any] = {}
         if labels:
-            extra["labels"] = list(labels)
+            extra["labels"] = labels_for_new_issue(labels)
         if assignees:
             extra["assignees"] = list(assignees)
         repo = self._repo(project)
@@ -601,11 +600,17 @@ class GitHubProvider:
         due: date | None | object = UNSET,
         assignees: Sequence[str] | None = None,
     ) -> Issue:
-        """GET /repos/{o}/{r}/issues/{n} (1 read), then one PATCH carrying every change (title,
-        body with its due block, the full label list, state, assignees), none when nothing differs."""
+        """GET /repos/{o}/{r}/issues/{n} (1 read); then, only for what differs: labels to add in one
+        POST /repos/{o}/{r}/issues/{n}/labels, one DELETE /repos/{o}/{r}/issues/{n}/labels/{name}
+        per label to remove, and one PATCH for title, body (with its due block), state and assignees.
+
+        Labels change by delta, never by PATCHing the whole list, so a label a person adds between
+        the read and the write survives. A DELETE answered 404 means the label is already gone.
+        https://docs.github.com/en/rest/issues/labels#add-labels-to-an-issue
+        https://docs.github.com/en/rest/issues/labels#remove-a-label-from-an-issue
+        """
         with self._api(f"read issue {project}#{number}", verb="get_issue"):
-            handle = self._repo(project).get_issue(number).complete()
-            data = _json(handle)
+            data = _json(self._repo(project).get_issue(number).complete())
         current = self._issue(data)
         raw_body = data.get("body") or ""
         changes: dict[str, Any] = {}
@@ -614,21 +619,35 @@ class GitHubProvider:
         if new_body != raw_body and (body is not None or due is not UNSET):
             changes["body"] = new_body
         if title is not None and title != current.title:
+            require_title(title)
             changes["title"] = title
-        removed = set(remove_labels)
-        labels = [l for l in current.labels if l not in removed]
-        labels += [l for l in dict.fromkeys(add_labels) if l not in labels]
-        if labels != list(current.labels):
-            changes["labels"] = labels
         if state is not None and state != current.state:
             changes["state"] = state
         if assignees is not None and list(assignees) != list(current.assignees):
             changes["assignees"] = list(assignees)
-        if not changes:
+        change = label_change(current.labels, add_labels, remove_labels)
+        labels: list[dict[str, Any]] | None = None  # the issue's labels as GitHub last answered them
+        url = f"/repos/{project}/issues/{number}"
+        if change.added:
+            with self._api(f"add labels to issue {project}#{number}", verb="update_issue"):
+                _, labels = self.gh.requester.requestJsonAndCheck("POST", f"{url}/labels", input={"labels": change.added})
+        for name in change.removed:
+            with self._api(f"remove label {name} from issue {project}#{number}", verb="update_issue"):
+                try:
+                    _, labels = self.gh.requester.requestJsonAndCheck("DELETE", f"{url}/labels/{quote(name, safe='')}")
+                except GithubException as exc:
+                    if exc.status != 404:
+                        raise
+                    labels = None  # already gone: the answer says nothing about the rest
+        if changes:
+            with self._api(f"update issue {project}#{number}", verb="update_issue"):
+                _, patched = self.gh.requester.requestJsonAndCheck("PATCH", url, input=changes)
+            return self._issue(patched)
+        if not change:
             return current
-        with self._api(f"update issue {project}#{number}", verb="update_issue"):
-            handle.edit(**changes)
-            return self._issue_from_object(handle, project)
+        if labels is None:
+            return replace(current, labels=tuple(change.labels))
+        return replace(current, labels=tuple(str(l["name"]) for l in labels if isinstance(l, dict)))
 
     # ------------------------------------------------------------------ comments
 
@@ -664,20 +683,11 @@ class GitHubProvider:
             project=_project_of(data), number=int(data["number"]), title=str(data.get("title") or ""), body=body,
             labels=tuple(str(l["name"]) for l in data.get("labels") or ()), state=data.get("state", "open"),
             assignees=tuple(str(a["login"]) for a in data.get("assignees") or ()), due=due,
-            author=str((data.get("user") or {}).get("login") or ""), created_at=_dt(data.get("created_at")),
-            updated_at=_dt(data.get("updated_at")), closed_at=_dt(data.get("closed_at")),
+            author=str((data.get("user") or {}).get("login") or ""), created_at=parse_time(data.get("created_at")),
+            updated_at=parse_time(data.get("updated_at")), closed_at=parse_time(data.get("closed_at")),
             url=str(data.get("html_url") or ""),
         )
 
-    def _issue_from_object(self, issue: Any, project: str) -> Issue:
-        """An issue PyGithub updated in place (its `raw_data` still holds the old JSON)."""
-        body, due = split_due(issue.body)
-        return Issue(
-            project=project, number=issue.number, title=issue.title, body=body,
-            labels=tuple(l.name for l in issue.labels), state=issue.state,
-            assignees=tuple(a.login for a in issue.assignees), due=due, author=issue.user.login,
-            created_at=issue.created_at, updated_at=issue.updated_at, closed_at=issue.closed_at, url=issue.html_url,
-        )
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -702,12 +712,6 @@ def _seconds(value: str | None) -> float | None:
         return None
 
 
-def _dt(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-
-
 def _project_of(data: Mapping[str, Any]) -> str:
     """`owner/repo` from an issue's `repository_url` (present in every issue GitHub returns)."""
     parts = urlparse(str(data.get("repository_url") or "")).path.rstrip("/").split("/")
@@ -726,7 +730,7 @@ def _comment(data: Mapping[str, Any], project: str, number: int) -> Comment:
     return Comment(
         id=int(data["id"]), project=project, issue_number=number,
         author=str((data.get("user") or {}).get("login") or ""), body=str(data.get("body") or ""),
-        created_at=_dt(data.get("created_at")), updated_at=_dt(data.get("updated_at")),
+        created_at=parse_time(data.get("created_at")), updated_at=parse_time(data.get("updated_at")),
         url=str(data.get("html_url") or ""),
     )
 

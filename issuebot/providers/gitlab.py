@@ -18,7 +18,6 @@ from gitlab.const import AccessLevel
 from gitlab.exceptions import GitlabError
 
 from issuebot.config import secret
-from issuebot.labels import with_exclusive_labels
 from issuebot.models import Comment, Event, Issue, Member, Project
 from issuebot.providers.base import (
     UNSET,
@@ -29,11 +28,19 @@ from issuebot.providers.base import (
     Meter,
     NotFound,
     ProjectSpec,
-    ProjectTaken,
     ProviderError,
     ProviderUnavailable,
     RateLimited,
     no_lock,
+)
+from issuebot.providers.shared import (
+    label_change,
+    labels_for_new_issue,
+    labels_to_write,
+    parse_time,
+    refuse_unless_created_by_issuebot,
+    require_title,
+    is_updated_after,
 )
 
 log = logging.getLogger(__name__)
@@ -240,11 +247,7 @@ class GitLabProvider:
                     raise
                 existing = None
         if existing is not None:
-            if spec.owner_token not in (existing.attributes.get("description") or ""):
-                raise ProjectTaken(
-                    f"project {path} already exists and was not created by issuebot; "
-                    "rename it or choose another project_prefix"
-                )
+            refuse_unless_created_by_issuebot(spec, path, existing.attributes.get("description") or "")
             return _project(existing.attributes), False
         namespace_id = self._namespace_id()
         with self._api("create_project", f"creating project {path}"):
@@ -358,16 +361,10 @@ class GitLabProvider:
         """(name, wanted attributes, exists already) of each label that is missing or differs (1 read)."""
         with self._api("list_labels", f"listing labels of {where}"):
             extra = {} if ancestors else {"include_ancestor_groups": "false"}
-            have = {l.name: l.attributes for l in owner.labels.list(iterator=True, **extra)}
-        changes = []
-        for name, color, description in labels:
-            wanted = {"color": "#" + color.lstrip("#").lower(), "description": description}
-            current = have.get(name)
-            if current is None:
-                changes.append((name, wanted, False))
-            elif (current.get("color") or "").lower() != wanted["color"] or (current.get("description") or "") != description:
-                changes.append((name, wanted, True))
-        return changes
+            have = {l.name: (l.attributes.get("color") or "", l.attributes.get("description") or "")
+                    for l in owner.labels.list(iterator=True, **extra)}
+        return [(name, {"color": "#" + color, "description": description}, exists)
+                for name, color, description, exists in labels_to_write(have, labels)]
 
     def _write_labels(self, owner: Any, changes: Sequence[tuple[str, dict[str, str], bool]], where: str) -> int:
         for name, wanted, exists in changes:
@@ -408,7 +405,7 @@ class GitLabProvider:
             params["updated_after"] = _iso(updated_after)
         return self._iter_issues(project, params, updated_after)
 
-    def _iter_issues(self, project: str | None, params: dict[str, Any], updated_after: datetime | None) -> Iterator[Issue]:
+    def _iter_issues(self, project: str | None, params: dict[str, Any], cutoff: datetime | None) -> Iterator[Issue]:
         what = f"listing issues of {project or f'group {self.group}'}"
         # The metering verb is held only while a page is fetched: between items the caller may
         # make calls of its own, which must not be counted as this listing's.
@@ -424,9 +421,8 @@ class GitLabProvider:
             if item is None:
                 return
             issue = _issue(item.attributes, project)
-            if updated_after is not None and issue.updated_at is not None and issue.updated_at <= updated_after:
-                continue
-            yield issue
+            if is_updated_after(issue, cutoff):
+                yield issue
 
     def get_issue(self, project: str, number: int) -> Issue:
         """GET /projects/:path/issues/:iid."""
@@ -445,12 +441,11 @@ class GitLabProvider:
         confidential: bool = False,
     ) -> Issue:
         """POST /projects/:path/issues (plus one cached user lookup per new assignee)."""
-        if not title.strip():
-            raise InvalidRequest("an issue needs a title")
+        require_title(title)
         data: dict[str, Any] = {"title": title, "description": body}
         if labels:
             self._project_labels_ready(project)
-            data["labels"] = ",".join(with_exclusive_labels([], labels))
+            data["labels"] = ",".join(labels_for_new_issue(labels))
         if assignees:
             data["assignee_ids"] = [self._user_id(a) for a in assignees]
         if due is not None:
@@ -484,17 +479,15 @@ class GitLabProvider:
         """
         with self._api("get_issue", f"reading issue {project}#{number}"):
             current = self._project(project).issues.get(number).attributes
-        have = list(current.get("labels") or [])
-        wanted = with_exclusive_labels([l for l in have if l not in set(remove_labels)], add_labels)
+        change = label_change(current.get("labels") or [], add_labels, remove_labels)
         changes: dict[str, Any] = {}
-        added = [l for l in wanted if l not in have]
-        removed = [l for l in have if l not in wanted]
-        if added:
+        if change.added:
             self._project_labels_ready(project)
-            changes["add_labels"] = ",".join(added)
-        if removed:
-            changes["remove_labels"] = ",".join(removed)
+            changes["add_labels"] = ",".join(change.added)
+        if change.removed:
+            changes["remove_labels"] = ",".join(change.removed)
         if title is not None and title != current.get("title"):
+            require_title(title)
             changes["title"] = title
         if body is not None and body != (current.get("description") or ""):
             changes["description"] = body
@@ -626,10 +619,6 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
 def _state(data: Mapping[str, Any]) -> Literal["open", "closed"]:
     return "closed" if data.get("state") == "closed" else "open"
 
@@ -652,8 +641,8 @@ def _issue(data: Mapping[str, Any], project: str | None) -> Issue:
         assignees=tuple(a["username"] for a in data.get("assignees") or ()),
         due=date.fromisoformat(data["due_date"]) if data.get("due_date") else None,
         author=(data.get("author") or {}).get("username", ""),
-        created_at=_dt(data.get("created_at")), updated_at=_dt(data.get("updated_at")),
-        closed_at=_dt(data.get("closed_at")), url=data.get("web_url") or "",
+        created_at=parse_time(data.get("created_at")), updated_at=parse_time(data.get("updated_at")),
+        closed_at=parse_time(data.get("closed_at")), url=data.get("web_url") or "",
         confidential=bool(data.get("confidential")),
     )
 
@@ -662,7 +651,7 @@ def _comment(data: Mapping[str, Any], project: str, number: int) -> Comment:
     return Comment(
         id=int(data["id"]), project=project, issue_number=number,
         author=(data.get("author") or {}).get("username", ""), body=data.get("body") or "",
-        created_at=_dt(data.get("created_at")), updated_at=_dt(data.get("updated_at")),
+        created_at=parse_time(data.get("created_at")), updated_at=parse_time(data.get("updated_at")),
         url=f"{project}#{number}/note_{data['id']}",
     )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -13,22 +12,25 @@ from types import SimpleNamespace
 from typing import Any, Literal
 
 import sqlalchemy as sa
+from filelock import FileLock
 from sqlalchemy.engine import Connection, Engine
 
-from issuebot.labels import with_exclusive_labels
 from issuebot.models import Comment, Event, Issue, Member, Project
-from issuebot.providers.base import (
-    UNSET,
-    InvalidRequest,
-    IssueState,
-    Meter,
-    NotFound,
-    ProjectSpec,
-    ProjectTaken,
+from issuebot.providers.base import UNSET, IssueState, Meter, NotFound, ProjectSpec
+from issuebot.providers.shared import (
+    label_change,
+    labels_for_new_issue,
+    labels_to_write,
+    parse_time,
+    refuse_archived,
+    refuse_unless_created_by_issuebot,
+    require_title,
 )
 
 PAGE = 100
 Clock = Callable[[], datetime]
+# Members' roles by access: a pair member may do more than a coordinator; access never goes down.
+ROLE_RANK = {"coordinator": 1, "pair": 2}
 
 _meta = sa.MetaData()
 projects_t = sa.Table(
@@ -170,15 +172,13 @@ class LocalProvider:
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
-        """An advisory file lock beside the database: concurrent `sync` runs take turns."""
+        """A file lock beside the database (flock on Unix, msvcrt on Windows, through `filelock`):
+        concurrent `sync` runs of any processes take turns. Not reentrant across providers."""
         lock_path = self.path.with_suffix(self.path.suffix + ".lock")
         lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(lock_path, "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        # thread_local=False: the lock belongs to this process, whichever thread releases it.
+        with FileLock(lock_path, thread_local=False):
+            yield
 
     def _now(self) -> str:
         return self.clock().astimezone(timezone.utc).isoformat()
@@ -217,11 +217,7 @@ class LocalProvider:
         with self._tx() as conn:
             row = conn.execute(sa.select(projects_t).where(projects_t.c.path == path)).first()
             if row is not None:
-                if spec.owner_token not in row.description:
-                    raise ProjectTaken(
-                        f"project {path} already exists and was not created by issuebot; "
-                        "rename it or choose another project_prefix"
-                    )
+                refuse_unless_created_by_issuebot(spec, path, row.description)
                 return _project(row), False
             conn.execute(
                 projects_t.insert().values(
@@ -251,7 +247,8 @@ class LocalProvider:
         return _project(row)
 
     def ensure_members(self, project: str, members: Sequence[Member]) -> int:
-        """One read; one write per member added or changed."""
+        """One read; one write per member added or given more access. Access never goes down, as
+        on the forges: a pair member also listed as coordinator stays a pair member."""
         self.meter.read("list_members")
         writes = 0
         with self._tx() as conn:
@@ -261,7 +258,7 @@ class LocalProvider:
                 for r in conn.execute(sa.select(members_t).where(members_t.c.project_id == pid))
             }
             for member in members:
-                if have.get(member.username) == member.role:
+                if ROLE_RANK.get(have.get(member.username, ""), 0) >= ROLE_RANK[member.role]:
                     continue
                 if member.username in have:
                     conn.execute(
@@ -271,6 +268,7 @@ class LocalProvider:
                     )
                 else:
                     conn.execute(members_t.insert().values(project_id=pid, username=member.username, role=member.role))
+                have[member.username] = member.role
                 writes += 1
         self.meter.write("add_member", writes)
         return writes
@@ -281,19 +279,17 @@ class LocalProvider:
             return {r.username: r.role for r in conn.execute(sa.select(members_t).where(members_t.c.project_id == pid))}
 
     def ensure_labels(self, labels: Sequence[tuple[str, str, str]], project: str | None = None) -> int:
-        """One read; one write per label created or fixed."""
+        """One read; one write per label created or fixed (colours compare without '#' or case)."""
         scope = project or ""
         self.meter.read("list_labels")
-        writes = 0
         with self._tx() as conn:
             have = {
                 r.name: (r.color, r.description)
                 for r in conn.execute(sa.select(labels_t).where(labels_t.c.scope == scope))
             }
-            for name, color, description in labels:
-                if have.get(name) == (color, description):
-                    continue
-                if name in have:
+            changes = labels_to_write(have, labels)
+            for name, color, description, exists in changes:
+                if exists:
                     conn.execute(
                         labels_t.update()
                         .where(labels_t.c.scope == scope, labels_t.c.name == name)
@@ -301,9 +297,8 @@ class LocalProvider:
                     )
                 else:
                     conn.execute(labels_t.insert().values(scope=scope, name=name, color=color, description=description))
-                writes += 1
-        self.meter.write("save_label", writes)
-        return writes
+        self.meter.write("save_label", len(changes))
+        return len(changes)
 
     def label_names(self, project: str | None = None) -> set[str]:
         with self.engine.connect() as conn:
@@ -379,20 +374,19 @@ class LocalProvider:
         confidential: bool = False,
     ) -> Issue:
         """One write."""
-        if not title.strip():
-            raise InvalidRequest("an issue needs a title")
+        require_title(title)
         now = self._now()
         with self._tx() as conn:
             row = conn.execute(_PROJECT_BY_PATH, {"path": project}).first()
             if row is None:
                 raise NotFound(f"project {project} does not exist")
             if row.archived:
-                raise InvalidRequest(f"project {project} is archived (read-only)")
+                raise refuse_archived(project)
             number = row.next_number
             conn.execute(_NEXT_NUMBER, {"pid": row.id, "next": number + 1})
             values = dict(
                 project_id=row.id, number=number, title=title, body=body,
-                labels=json.dumps(with_exclusive_labels([], labels)), assignees=json.dumps(list(assignees)),
+                labels=json.dumps(labels_for_new_issue(labels)), assignees=json.dumps(list(assignees)),
                 state="open", due=due.isoformat() if due else None, author=self.actor,
                 confidential=confidential, created_at=now, updated_at=now, closed_at=None,
             )
@@ -414,17 +408,17 @@ class LocalProvider:
         due: date | None | object = UNSET,
         assignees: Sequence[str] | None = None,
     ) -> Issue:
-        """One write when anything changes, none otherwise. Adding a scoped label removes its
-        siblings, as GitLab's scoped labels do."""
+        """One write when anything changes, none otherwise; read and write are one transaction.
+        Labels change by delta (see shared.label_change): adding a scoped label removes its siblings."""
         now = self._now()
         with self._tx() as conn:
             row = self._issue_row(conn, project, number)
             values: dict[str, Any] = {}
-            labels = json.loads(row.labels)
-            new_labels = with_exclusive_labels([l for l in labels if l not in set(remove_labels)], add_labels)
-            if new_labels != labels:
-                values["labels"] = json.dumps(new_labels)
+            change = label_change(json.loads(row.labels), add_labels, remove_labels)
+            if change:
+                values["labels"] = json.dumps(change.labels)
             if title is not None and title != row.title:
+                require_title(title)
                 values["title"] = title
             if body is not None and body != row.body:
                 values["body"] = body
@@ -438,6 +432,8 @@ class LocalProvider:
             if assignees is not None and list(assignees) != json.loads(row.assignees):
                 values["assignees"] = json.dumps(list(assignees))
             if values:
+                if row.project_archived:
+                    raise refuse_archived(project)
                 values["updated_at"] = now
                 conn.execute(issues_t.update().where(issues_t.c.id == row.id).values(**values))
                 row = self._issue_row(conn, project, number)
@@ -459,10 +455,12 @@ class LocalProvider:
         return [_comment(r, project, number) for r in rows]
 
     def create_comment(self, project: str, number: int, body: str) -> Comment:
-        """One write; the issue's updated time moves, as on the forges."""
+        """One write; the issue's updated time moves, as on the forges. Refused in an archived project."""
         now = self._now()
         with self._tx() as conn:
             row = self._issue_row(conn, project, number)
+            if row.project_archived:
+                raise refuse_archived(project)
             result = conn.execute(
                 comments_t.insert().values(issue_id=row.id, author=self.actor, body=body, created_at=now, updated_at=now)
             )
@@ -484,7 +482,7 @@ class LocalProvider:
 _PROJECT_BY_PATH = sa.select(projects_t).where(projects_t.c.path == sa.bindparam("path"))
 _PROJECT_ID_BY_PATH = sa.select(projects_t.c.id).where(projects_t.c.path == sa.bindparam("path"))
 _ISSUE_BY_PATH_NUMBER = (
-    sa.select(issues_t)
+    sa.select(issues_t, projects_t.c.archived.label("project_archived"))
     .join(projects_t, projects_t.c.id == issues_t.c.project_id)
     .where(projects_t.c.path == sa.bindparam("path"), issues_t.c.number == sa.bindparam("number"))
 )
@@ -509,10 +507,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None
 
 
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
 def _project(row: Any) -> Project:
     return Project(
         path=row.path, name=row.name, description=row.description, private=bool(row.private),
@@ -525,7 +519,7 @@ def _issue(row: Any, project: str) -> Issue:
         project=project, number=row.number, title=row.title, body=row.body,
         labels=tuple(json.loads(row.labels)), state=row.state, assignees=tuple(json.loads(row.assignees)),
         due=date.fromisoformat(row.due) if row.due else None, author=row.author,
-        created_at=_dt(row.created_at), updated_at=_dt(row.updated_at), closed_at=_dt(row.closed_at),
+        created_at=parse_time(row.created_at), updated_at=parse_time(row.updated_at), closed_at=parse_time(row.closed_at),
         url=f"local:{project}#{row.number}", confidential=bool(row.confidential),
     )
 
@@ -533,7 +527,7 @@ def _issue(row: Any, project: str) -> Issue:
 def _comment(row: Any, project: str, number: int) -> Comment:
     return Comment(
         id=row.id, project=project, issue_number=number, author=row.author, body=row.body,
-        created_at=_dt(row.created_at), updated_at=_dt(row.updated_at), url=f"local:{project}#{number}/{row.id}",
+        created_at=parse_time(row.created_at), updated_at=parse_time(row.updated_at), url=f"local:{project}#{number}/{row.id}",
     )
 
 

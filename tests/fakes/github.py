@@ -96,6 +96,7 @@ class FakeGitHub:
         self.repos: dict[str, Repo] = {}
         self.failures: deque[tuple[int, int | None, bool]] = deque()
         self.lost_answers = 0  # writes that are carried out but answered with a 502
+        self.after_issue_read: deque[Callable[[], Any]] = deque()  # people acting right after a read
         self.calls: list[Call] = []
         self.reads = 0
         self.writes = 0
@@ -130,6 +131,7 @@ class FakeGitHub:
             ("GET", "/repos/{owner}/{repo}/issues/{issue_number}", self._get_issue),
             ("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}", self._update_issue),
             ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/labels", self._add_labels),
+            ("DELETE", "/repos/{owner}/{repo}/issues/{issue_number}/labels/{name}", self._remove_label),
             ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments", self._list_comments),
             ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments", self._create_comment),
         ]
@@ -189,10 +191,12 @@ class FakeGitHub:
                 payload["errors"] = refusal.errors
         call.status, call.response = status, payload
         headers = {**self._rate_headers(), **headers}
-        if payload is None:
-            return status, headers, ""
-        headers["Content-Type"] = "application/json; charset=utf-8"
-        return status, headers, json.dumps(payload)
+        text = "" if payload is None else json.dumps(payload)
+        if payload is not None:
+            headers["Content-Type"] = "application/json; charset=utf-8"
+        if template == "/repos/{owner}/{repo}/issues/{issue_number}" and method == "GET" and self.after_issue_read:
+            self.after_issue_read.popleft()()  # the answer is on its way: what happens now, the reader misses
+        return status, headers, text
 
     def _rate_headers(self) -> dict[str, str]:
         reset = int((self.clock() + timedelta(hours=1)).timestamp())
@@ -643,13 +647,32 @@ class FakeGitHub:
         return 200, {}, issue
 
     def _add_labels(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
+        """Add labels to an issue: the named labels join the issue's existing ones (a label that
+        does not exist yet is created); the answer is every label the issue now has."""
         self._needs_user(actor)
         repo, issue = self._issue_of(params)
+        self._writable(repo)
         names = (body or {}).get("labels")
-        if not isinstance(names, list):
+        if not isinstance(names, list) or not names:  # minItems: 1
             raise Refusal(422, "Validation Failed", [{"resource": "Label", "code": "missing_field", "field": "labels"}])
+        names = [n if isinstance(n, str) else (n or {}).get("name") for n in names]
+        if not all(isinstance(n, str) and n for n in names):
+            raise Refusal(422, "Validation Failed", [{"resource": "Label", "code": "invalid", "field": "labels"}])
         have = {l["name"] for l in issue["labels"]}
-        issue["labels"] += [self._label(repo, n) for n in dict.fromkeys(names) if n not in have]
+        issue["labels"] = issue["labels"] + [self._label(repo, n) for n in dict.fromkeys(names) if n not in have]
+        issue["updated_at"] = _ts(self.clock())
+        return 200, {}, issue["labels"]
+
+    def _remove_label(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
+        """Remove a label from an issue; the answer is the labels that remain. A label the issue
+        does not carry is 404 "Label does not exist", as GitHub answers."""
+        self._needs_user(actor)
+        repo, issue = self._issue_of(params)
+        self._writable(repo)
+        name = params["name"]
+        if name not in {l["name"] for l in issue["labels"]}:
+            raise Refusal(404, "Label does not exist")
+        issue["labels"] = [l for l in issue["labels"] if l["name"] != name]
         issue["updated_at"] = _ts(self.clock())
         return 200, {}, issue["labels"]
 
@@ -832,6 +855,10 @@ class GitHubHarness:
 
     def lose_next_answer(self, times: int = 1) -> None:
         self.fake.lose_next_answer(times)
+
+    def after_next_issue_read(self, action: Callable[[], Any]) -> None:
+        """Run `action` (a person's edit) right after GitHub answers the next read of one issue."""
+        self.fake.after_issue_read.append(action)
 
     def clear_failures(self) -> None:
         """Drop injected failures not used up yet: the forge is healthy again."""

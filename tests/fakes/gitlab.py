@@ -68,6 +68,7 @@ class FakeGitLab:
         self.boards: dict[int, list[dict[str, Any]]] = {}
         self.failures: list[tuple[int, int | str | None] | None] = []  # None: answer that call normally
         self.lost_answers = 0  # writes that are carried out but answered with a 502
+        self.after_issue_read: list[Callable[[], Any]] = []  # people acting right after a read
         self.denied: list[tuple[str, re.Pattern[str]]] = []
         self.bot_token = self.add_user(BOT)
         self.group = self.add_group(group)
@@ -189,7 +190,10 @@ class FakeGitLab:
                         raise HttpError(502, "502 Bad Gateway")  # done, but the answer was lost
                     if len(result) == 3:
                         headers.update(result[2])  # type: ignore[misc]
-                    return status, headers, json.dumps(payload)
+                    text = json.dumps(payload)
+                    if handler == self.get_issue and self.after_issue_read:
+                        self.after_issue_read.pop(0)()  # the answer is on its way: the reader misses this
+                    return status, headers, text
             raise HttpError(404, "404 Not Found")
         except HttpError as exc:
             headers.update(exc.headers)
@@ -682,6 +686,10 @@ class GitLabHarness:
 
     def lose_next_answer(self, times: int = 1) -> None:
         self.fake.lose_next_answer(times)
+
+    def after_next_issue_read(self, action: Callable[[], Any]) -> None:
+        """Run `action` (a person's edit) right after GitLab answers the next read of one issue."""
+        self.fake.after_issue_read.append(action)
 
     def clear_failures(self) -> None:
         """Drop injected failures not used up yet: the forge is healthy again."""

@@ -38,6 +38,11 @@ class LocalHarness:
     def lose_next_answer(self, times: int = 1) -> None:
         raise NotImplementedError("the embedded tracker's writes have no answer to lose")
 
+    def after_next_issue_read(self, action: Callable[[], Any]) -> None:
+        """Run `action` (a person's edit) now: the embedded tracker reads and writes an issue in one
+        transaction, so the nearest a person's edit can come to issuebot's read is just before it."""
+        action()
+
     @property
     def reads(self) -> int:
         return self.provider.meter.reads

@@ -10,9 +10,11 @@ from issuebot.models import Member
 from issuebot.providers.base import (
     AuthenticationFailed,
     Forbidden,
+    InvalidRequest,
     NotFound,
     ProjectSpec,
     ProjectTaken,
+    ProviderError,
     ProviderUnavailable,
     RateLimited,
 )
@@ -51,7 +53,7 @@ def test_project_taken_by_someone_else_is_refused_untouched(forge):
 def test_labels_twice_changes_nothing_the_second_time(forge):
     project = make_project(forge)
     labels = [("pair::active", "2da44e", "Pair meets"), ("kind::goal", "c5def5", "A goal")]
-    scope = project if getattr(forge.provider, "labels_per_project", False) else None
+    scope = project if forge.provider.labels_per_project else None
     assert forge.provider.ensure_labels(labels, scope) == 2
     writes = forge.writes
     assert forge.provider.ensure_labels(labels, scope) == 0
@@ -72,7 +74,7 @@ def test_members_added_once(forge):
 def test_create_list_filter_update_comment_close(forge, clock):
     project = make_project(forge)
     forge.provider.ensure_labels([("kind::session", "c5def5", ""), ("session::planned", "0969da", ""), ("session::held", "1a7f37", "")],
-                                 None if not getattr(forge.provider, "labels_per_project", False) else project)
+                                 None if not forge.provider.labels_per_project else project)
     due = date(2027, 2, 1)
     issue = forge.provider.create_issue(project, "Session 1", "<!-- issuebot:session:1 -->\nagenda",
                                         labels=["kind::session", "session::planned"], due=due)
@@ -96,6 +98,89 @@ def test_create_list_filter_update_comment_close(forge, clock):
     assert [i.number for i in forge.provider.list_issues(project, state="closed")] == [issue.number]
 
 
+def label_scope(forge, project: str) -> str | None:
+    """Where labels live: the project on trackers with per-project labels, else the group."""
+    return project if forge.provider.labels_per_project else None
+
+
+def test_a_label_a_person_adds_between_issuebots_read_and_write_survives(forge):
+    project = make_project(forge)
+    issue = forge.provider.create_issue(project, "Session 1", "b", labels=["kind::session", "session::planned"])
+    person = forge.as_user("bob")
+    forge.after_next_issue_read(lambda: person.update_issue(project, issue.number, add_labels=["needs-help"]))
+    updated = forge.provider.update_issue(project, issue.number, add_labels=["session::held"],
+                                          remove_labels=["session::planned"])
+    expected = {"kind::session", "session::held", "needs-help"}
+    assert set(forge.provider.get_issue(project, issue.number).labels) == expected
+    assert set(updated.labels) == expected
+
+
+def test_a_scoped_label_replaces_its_sibling_on_every_tracker(forge):
+    project = make_project(forge)
+    issue = forge.provider.create_issue(project, "Progress", "b", labels=["kind::progress", "pair::kickoff"])
+    updated = forge.provider.update_issue(project, issue.number, add_labels=["pair::active"])
+    assert set(updated.labels) == {"kind::progress", "pair::active"}
+    assert set(forge.provider.get_issue(project, issue.number).labels) == {"kind::progress", "pair::active"}
+    opened = forge.provider.create_issue(project, "Session", "b", labels=["session::planned", "session::held"])
+    assert set(forge.provider.get_issue(project, opened.number).labels) == {"session::held"}
+
+
+def test_removing_a_label_the_issue_no_longer_has_is_no_error(forge):
+    project = make_project(forge)
+    issue = forge.provider.create_issue(project, "Session", "b", labels=["session::planned", "kind::session"])
+    person = forge.as_user("bob")
+    forge.after_next_issue_read(lambda: person.update_issue(project, issue.number, remove_labels=["session::planned"]))
+    updated = forge.provider.update_issue(project, issue.number, remove_labels=["session::planned"], state="closed")
+    assert updated.state == "closed"
+    assert set(forge.provider.get_issue(project, issue.number).labels) == {"kind::session"}
+
+
+def test_a_blank_title_is_refused_before_any_write(forge):
+    project = make_project(forge)
+    issue = forge.provider.create_issue(project, "T", "b")
+    writes = forge.writes
+    with pytest.raises(InvalidRequest, match="needs a title"):
+        forge.provider.create_issue(project, "  ", "b")
+    with pytest.raises(InvalidRequest, match="needs a title"):
+        forge.provider.update_issue(project, issue.number, title=" ")
+    assert forge.writes == writes
+    assert forge.provider.get_issue(project, issue.number).title == "T"
+
+
+def test_access_never_goes_down(forge):
+    project = make_project(forge)
+    forge.add_user("carol")
+    assert forge.provider.ensure_members(project, [Member("carol", "pair")]) == 1
+    writes = forge.writes
+    assert forge.provider.ensure_members(project, [Member("carol", "coordinator"), Member("carol", "pair")]) == 0
+    assert forge.writes == writes
+
+
+def test_label_colours_compare_without_hash_or_case(forge):
+    project = make_project(forge)
+    scope = label_scope(forge, project)
+    assert forge.provider.ensure_labels([("pair::active", "#2DA44E", "Pair meets")], scope) == 1
+    writes = forge.writes
+    assert forge.provider.ensure_labels([("pair::active", "2da44e", "Pair meets")], scope) == 0
+    assert forge.writes == writes
+
+
+def test_an_archived_project_refuses_every_write(forge):
+    project = make_project(forge)
+    issue = forge.provider.create_issue(project, "T", "b")
+    assert forge.provider.archive_project(project) is True
+    with pytest.raises(ProviderError, match="archived"):
+        forge.provider.create_issue(project, "T2", "b")
+    with pytest.raises(ProviderError, match="archived"):
+        forge.provider.update_issue(project, issue.number, state="closed")
+    with pytest.raises(ProviderError, match="archived"):
+        forge.provider.create_comment(project, issue.number, "hello")
+    assert forge.provider.get_issue(project, issue.number).state == "open"
+    assert forge.provider.list_comments(project, issue.number) == []
+    unchanged = forge.provider.update_issue(project, issue.number, state="open")  # nothing to write: no error
+    assert unchanged.state == "open"
+
+
 def test_update_without_change_makes_no_write(forge):
     project = make_project(forge)
     issue = forge.provider.create_issue(project, "T", "body")
@@ -107,7 +192,7 @@ def test_update_without_change_makes_no_write(forge):
 def test_listing_walks_every_page_and_filters(forge, clock):
     project = make_project(forge)
     other = make_project(forge, "mentoring-erin-dave")
-    label_scope = None if not getattr(forge.provider, "labels_per_project", False) else project
+    label_scope = None if not forge.provider.labels_per_project else project
     forge.provider.ensure_labels([("kind::goal", "c5def5", ""), ("kind::session", "c5def5", "")], label_scope)
     if label_scope:
         forge.provider.ensure_labels([("kind::goal", "c5def5", "")], other)

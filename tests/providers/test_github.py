@@ -370,7 +370,9 @@ def test_every_request_is_a_documented_github_operation(tmp_path, clock):
             hub.provider.ensure_labels([("kind::goal", "c5def5", "A goal")], project)
             hub.provider.ensure_labels([("kind::goal", "0969da", "A goal")], project)
             issue = hub.provider.create_issue(project, "T", "b", labels=["kind::goal"], assignees=["alice", "bob"], due=date(2027, 2, 1))
-            hub.provider.update_issue(project, issue.number, add_labels=["x"], state="closed")
+            hub.provider.update_issue(project, issue.number, add_labels=["x"], remove_labels=["kind::goal"], state="closed")
+            hub.after_next_issue_read(lambda: hub.as_user("alice").update_issue(project, issue.number, remove_labels=["x"]))
+            hub.provider.update_issue(project, issue.number, remove_labels=["x"])  # a DELETE answered 404
             hub.provider.get_issue(project, issue.number)
             hub.as_user("alice").create_comment(project, issue.number, "/session")
             hub.provider.list_comments(project, issue.number)
@@ -406,7 +408,10 @@ def test_each_verb_costs_what_its_docstring_says(hub):
     assert cost(lambda: created.append(hub.provider.create_issue(project, "T", "b", labels=["x"]))) == (0, 1)
     number = created[0].number
     assert cost(lambda: hub.provider.get_issue(project, number)) == (1, 0)
-    assert cost(lambda: hub.provider.update_issue(project, number, add_labels=["y"], remove_labels=["x"], state="closed")) == (1, 1)
+    # Labels are deltas: one POST for the labels added, one DELETE per label removed, one PATCH for the rest.
+    assert cost(lambda: hub.provider.update_issue(project, number, add_labels=["y"], remove_labels=["x"], state="closed")) == (1, 3)
+    assert cost(lambda: hub.provider.update_issue(project, number, add_labels=["z"])) == (1, 1)
+    assert [c.template for c in hub.fake.calls[-1:]] == ["/repos/{owner}/{repo}/issues/{issue_number}/labels"]
     assert cost(lambda: hub.provider.update_issue(project, number, state="closed")) == (1, 0)
     assert cost(lambda: hub.provider.create_comment(project, number, "c")) == (0, 1)
     assert cost(lambda: hub.provider.list_comments(project, number)) == (1, 0)
