@@ -119,10 +119,15 @@ def init(directory: Path, force: bool) -> None:
 
 @main.command()
 @config_option
+@click.option("--strict", is_flag=True, help="treat warnings as errors (exit 2)")
 @handle_errors
-def validate(config_path: Path | None) -> None:
-    """Check the program file and its templates."""
+def validate(config_path: Path | None, strict: bool) -> None:
+    """Check the program file and its templates; warnings are printed, and refused with --strict."""
     program = load(config_path)
+    for line in program.warnings:
+        click.echo(f"{'error' if strict else 'warning'}: {line}", err=True)
+    if strict and program.warnings:
+        fail(f"{program.path.name}: {len(program.warnings)} warning(s), refused by --strict")
     templates = templates_for(program)
     from issuebot.reconcile import Context, Plan, PairView
 

@@ -55,16 +55,13 @@ class Templates:
         self._strings: dict[str, jinja2.Template] = {}
 
     def names(self) -> list[str]:
-        found = {p.stem for p in self.shipped_dir.glob("*.md")}
-        if self.override_dir is not None:
-            found |= {p.stem for p in self.override_dir.glob("*.md")}
-        return sorted(found)
+        return template_names(self.override_dir)
 
     def path_of(self, name: str) -> Path:
-        for folder in (self.override_dir, self.shipped_dir):
-            if folder is not None and (folder / f"{name}.md").is_file():
-                return folder / f"{name}.md"
-        raise TemplateError(f"no template named {name!r} (have: {', '.join(self.names())})")
+        path = template_file(name, self.override_dir)
+        if path is None:
+            raise TemplateError(f"no template named {name!r} (have: {', '.join(self.names())})")
+        return path
 
     def front_matter(self, name: str) -> dict[str, Any]:
         return self._load(name)[1]
@@ -117,6 +114,22 @@ class Templates:
             except TemplateError as exc:
                 problems.append(str(exc))
         return problems
+
+
+def template_names(override_dir: Path | None = None) -> list[str]:
+    """Every template a program can use: the shipped ones and those of its own folder."""
+    found = {p.stem for p in shipped("issue_templates").glob("*.md")}
+    if override_dir is not None:
+        found |= {p.stem for p in override_dir.glob("*.md")}
+    return sorted(found)
+
+
+def template_file(name: str, override_dir: Path | None = None) -> Path | None:
+    """The file of template `name`: the program's own folder first, then the shipped one."""
+    for folder in (override_dir, shipped("issue_templates")):
+        if folder is not None and (folder / f"{name}.md").is_file():
+            return folder / f"{name}.md"
+    return None
 
 
 def split_front_matter(text: str, where: str) -> tuple[dict[str, Any], str]:
