@@ -18,6 +18,8 @@ from sqlalchemy.engine import Connection, Engine
 from issuebot.labels import with_exclusive_labels
 from issuebot.models import Comment, Event, Issue, Member, Project
 from issuebot.providers.base import (
+    AccessReport,
+    HookReport,
     UNSET,
     InvalidRequest,
     IssueState,
@@ -478,6 +480,24 @@ class LocalProvider:
         from issuebot.providers import local_hooks
 
         return local_hooks.parse(headers, body)
+
+    # ------------------------------------------------------------------ diagnosis (read-only: issuebot doctor)
+
+    def access_report(self) -> AccessReport:
+        """The embedded tracker has no accounts to lack a permission (0 calls)."""
+        return AccessReport(account=self.bot_username, role="owner")
+
+    def member_usernames(self) -> list[str]:
+        """Everyone may act on the embedded tracker (0 calls)."""
+        return []
+
+    def missing_usernames(self, usernames: Sequence[str]) -> list[str]:
+        """Every username exists on the embedded tracker (0 calls)."""
+        return []
+
+    def hook_report(self, url: str) -> HookReport | None:
+        """The embedded tracker delivers its events itself; it keeps no webhooks (0 calls)."""
+        return None
 
 
 # Statements built once: building SQLAlchemy statements per call dominated a first sync's CPU time.
