@@ -167,9 +167,9 @@ def test_a_manager_one_letter_off_a_person_is_a_warning(tmp_path):
 
 
 def timed_problems(path: Path) -> list[str]:
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: other people's jobs share this machine's cores
     result = validate(path)
-    assert time.monotonic() - started < 1.0
+    assert time.process_time() - started < 1.0
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
     return result.output.splitlines()
 
