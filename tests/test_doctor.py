@@ -46,7 +46,10 @@ def test_every_provider_is_diagnosable(forge: Any, tmp_path: Path, clock: Any) -
     assert isinstance(forge.provider, Diagnosable)
     with harness("local", tmp_path / "local", clock) as local:
         assert isinstance(local.provider, Diagnosable)
-        assert local.provider.missing_usernames(["anyone"]) == [] and local.provider.hook_report(HOOK) is None
+        assert local.provider.missing_usernames(["anyone"]) == [] and local.provider.hook_report(HOOK).active
+        program = write_program(tmp_path / "local.yml", program_data())
+        result = run_doctor(program, "--webhook-url", HOOK + "local")
+        assert result.exit_code == 0 and all(line.startswith("ok: ") for line in result.output.splitlines()), result.output
 
 
 def test_a_healthy_setup_passes_every_check_and_writes_nothing(forge: Any) -> None:

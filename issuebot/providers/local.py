@@ -496,8 +496,8 @@ class LocalProvider:
         return []
 
     def hook_report(self, url: str) -> HookReport | None:
-        """The embedded tracker delivers its events itself; it keeps no webhooks (0 calls)."""
-        return None
+        """The embedded tracker delivers its events itself: as good as a hook sending all of them (0 calls)."""
+        return HookReport(url=url, active=True, missing_events=(), last_delivery_ok=None)
 
 
 # Statements built once: building SQLAlchemy statements per call dominated a first sync's CPU time.
