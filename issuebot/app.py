@@ -53,4 +53,5 @@ def create_app(service: Service) -> Flask:
     app.register_blueprint(dashboard.blueprint)
     app.register_blueprint(status_pages)
     app.register_error_handler(HTTPException, _json_error)
+    app.after_request(dashboard.add_security_headers)
     return app

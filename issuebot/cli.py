@@ -119,10 +119,15 @@ def init(directory: Path, force: bool) -> None:
 
 @main.command()
 @config_option
+@click.option("--strict", is_flag=True, help="treat warnings as errors (exit 2)")
 @handle_errors
-def validate(config_path: Path | None) -> None:
-    """Check the program file and its templates."""
+def validate(config_path: Path | None, strict: bool) -> None:
+    """Check the program file and its templates; warnings are printed, and refused with --strict."""
     program = load(config_path)
+    for line in program.warnings:
+        click.echo(f"{'error' if strict else 'warning'}: {line}", err=True)
+    if strict and program.warnings:
+        fail(f"{program.path.name}: {len(program.warnings)} warning(s), refused by --strict")
     templates = templates_for(program)
     from issuebot.plan import Context, PairView, Plan
 
@@ -138,6 +143,26 @@ def validate(config_path: Path | None) -> None:
             fail("\n".join(problems))
     click.echo(f"{program.path.name}: ok ({len(program.people)} people, {len(program.pairs)} pairs, "
                f"provider {program.settings.provider.kind})")
+
+
+@main.command("doctor")
+@config_option
+@click.option("--webhook-url", default=None, metavar="URL", help="also check the forge's webhook for this URL")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@handle_errors
+def doctor_command(config_path: Path | None, webhook_url: str | None, as_json: bool) -> None:
+    """Check, with read-only calls, what `validate` cannot see: token, roles, usernames, projects, webhook."""
+    from issuebot import doctor
+
+    program = load(config_path)
+    findings = doctor.diagnose(provider_for(program), program, webhook_url=webhook_url)
+    if as_json:
+        click.echo(json.dumps({"ok": not doctor.blocks(findings), "checks": [f.as_dict() for f in findings]}, indent=2))
+    else:
+        for finding in findings:
+            click.echo(finding.line())
+    if doctor.blocks(findings):
+        sys.exit(EXIT_USAGE)
 
 
 @main.command()
@@ -186,9 +211,15 @@ def sync(config_path: Path | None, now: str | None, dry_run: bool, as_json: bool
 def _sync(config_path: Path | None, now_text: str | None, *, dry_run: bool, as_json: bool, max_writes: int | None) -> None:
     from issuebot.reconcile import reconcile_program
 
+    from issuebot import doctor
+
     program = load(config_path)
     now = parse_now(now_text)
     provider = provider_for(program, now if now_text else None)
+    if not dry_run:  # the credentials can do what sync needs, before its first write
+        problems = [f.line() for f in doctor.diagnose(provider, program, cheap=True) if f.blocking]
+        if problems:
+            fail("\n".join(problems))
     result = reconcile_program(provider, program, templates_for(program), trigger="sync", now=now,
                                max_writes=max_writes, dry_run=dry_run)
     outcome = result.outcome

@@ -6,8 +6,9 @@ import calendar
 import difflib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,6 +28,7 @@ from pydantic import (
 
 from issuebot.labels import LABELS
 from issuebot.models import Goal, Pair, Person
+from issuebot.templates import template_file, template_names
 
 CONFIG_ENV = "ISSUEBOT_CONFIG"
 DEFAULT_CONFIG = "issuebot.yml"
@@ -62,8 +64,8 @@ class Period:
     def __str__(self) -> str:
         if self.months and not self.days:
             return f"{self.months} month" + ("s" if self.months != 1 else "")
-        if self.days and not self.months:
-            if self.days % 7 == 0:
+        if not self.months:
+            if self.days and self.days % 7 == 0:
                 return f"{self.days // 7}w"
             return f"{self.days}d"
         return f"{self.months} months {self.days}d"
@@ -79,51 +81,133 @@ def add_months(day: date, months: int) -> date:
 
 PERIOD_PATTERN = r"^\s*(\d+)\s*(d|days?|w|wk|weeks?|m|mo|months?|y|years?)\s*$"
 _PERIOD_RE = re.compile(PERIOD_PATTERN, re.IGNORECASE)
+# A program file spells months out: `45m` next to `session_length: 45m` (minutes) reads as minutes.
+FILE_PERIOD_PATTERN = r"^\s*(\d+)\s*(d|days?|w|wk|weeks?|mo|months?|y|years?)\s*$"
+MAX_PERIOD_DAYS = 100 * 366  # longer than any program: a typo, and beyond it dates overflow
 
 
-def parse_period(value: Any) -> Period:
-    """`14d`, `2w`, `1 month`, `1m` (a month), `1y`; a bare integer counts days."""
+def parse_period(value: Any, *, in_file: bool = False) -> Period:
+    """`14d`, `2w`, `1 month`, `1m` (a month), `1y`; a bare integer counts days.
+
+    In a program file (`in_file`) a bare `m` is refused: it could mean minutes or months.
+    """
     if isinstance(value, Period):
         return value
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return Period(days=value)
-    match = _PERIOD_RE.match(str(value)) if isinstance(value, str) else None
-    if not match:
-        raise ValueError(f"not a period: {value!r} (use e.g. 14d, 2w, 1 month, 3 months)")
-    amount, unit = int(match.group(1)), match.group(2).lower()
-    if unit.startswith("d"):
-        return Period(days=amount)
-    if unit.startswith("w"):
-        return Period(days=7 * amount)
-    if unit.startswith("y"):
-        return Period(months=12 * amount)
-    return Period(months=amount)
+        period = Period(days=value)
+    else:
+        match = _PERIOD_RE.match(value) if isinstance(value, str) else None
+        if not match:
+            raise ValueError(f"not a period: {_shown(value)} (use e.g. 14d, 2w, 1 month, 3 months)")
+        amount, unit = int(match.group(1)), match.group(2).lower()
+        if unit == "m" and in_file:
+            raise ValueError(f"{value.strip()!r} is ambiguous: write {amount} months, or {amount}min if you "
+                             "meant minutes (periods take d, w, month or y)")
+        if unit.startswith("d"):
+            period = Period(days=amount)
+        elif unit.startswith("w"):
+            period = Period(days=7 * amount)
+        elif unit.startswith("y"):
+            period = Period(months=12 * amount)
+        else:
+            period = Period(months=amount)
+    if period.approx_days() > MAX_PERIOD_DAYS:
+        raise ValueError(f"{_shown(value)} is too long (at most 100 years)")
+    return period
 
 
 _MINUTES_RE = re.compile(r"^\s*(\d+)\s*(m|min|mins|minutes?|h|hours?)?\s*$", re.IGNORECASE)
+MAX_MINUTES = 24 * 60
 
 
-def parse_minutes(value: Any) -> int:
-    """`45m`, `45 min`, `1h`, or a bare number of minutes."""
+def parse_minutes(value: Any, *, in_file: bool = False) -> int:
+    """`45min`, `45m`, `1h`, or a bare number of minutes; at most a day.
+
+    In a program file (`in_file`) a bare `m` is refused: it could mean minutes or months.
+    """
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        amount, unit = value, "min"
+    else:
+        match = _MINUTES_RE.match(value) if isinstance(value, str) else None
+        if not match or int(match.group(1)) <= 0:
+            raise ValueError(f"not a duration in minutes: {_shown(value)} (use e.g. 45min, 1h)")
+        amount, unit = int(match.group(1)), (match.group(2) or "min").lower()
+        if unit == "m" and in_file:
+            raise ValueError(f"{value.strip()!r} is ambiguous: write {amount}min for minutes "
+                             f"({amount} months is not a session length; lengths take min or h)")
+    minutes = amount * 60 if unit.startswith("h") else amount
+    if minutes > MAX_MINUTES:
+        raise ValueError(f"{_shown(value)} is longer than a day")
+    return minutes
+
+
+def _shown(value: Any) -> str:
+    """A value for an error message, cut short: a fuzzed file may hold megabytes in one key."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_DATE_RE = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})\s*$")
+_OTHER_DATE_RE = re.compile(r"^\s*(\d{1,4})[/.-](\d{1,2})[/.-](\d{1,4})\s*$")
+
+
+def parse_date(value: Any) -> date:
+    """A calendar date written YYYY-MM-DD; a day that does not exist or another layout says what to write."""
+    if isinstance(value, datetime):
+        if value.time() == time(0) and value.tzinfo is None:
+            return value.date()
+        raise ValueError(f"give a date without a time: {value.date().isoformat()}")
+    if isinstance(value, date):
         return value
-    match = _MINUTES_RE.match(str(value)) if isinstance(value, str) else None
-    if not match or int(match.group(1)) <= 0:
-        raise ValueError(f"not a duration in minutes: {value!r} (use e.g. 45m, 1h)")
-    amount, unit = int(match.group(1)), (match.group(2) or "m").lower()
-    return amount * 60 if unit.startswith("h") else amount
+    text = value if isinstance(value, str) else None
+    match = _DATE_RE.match(text) if text is not None else None
+    if match:
+        year, month, day = (int(part) for part in match.groups())
+        if not 1 <= month <= 12:
+            raise ValueError(f"{text.strip()!r} is not a date: there is no month {month} (use YYYY-MM-DD)")
+        if year < 1:
+            raise ValueError(f"{text.strip()!r} is not a date: there is no year 0 (use YYYY-MM-DD)")
+        last = calendar.monthrange(year, month)[1]
+        if not 1 <= day <= last:
+            raise ValueError(f"{text.strip()!r} is not a date: {calendar.month_name[month]} {year} has {last} days")
+        return date(year, month, day)
+    raise ValueError(f"not a date: {_shown(value)} (use YYYY-MM-DD{_date_hint(text)})")
+
+
+def _date_hint(text: str | None) -> str:
+    """`, e.g. 2027-04-30` for a date written the American, European or dotted way."""
+    match = _OTHER_DATE_RE.match(text) if text else None
+    if not match:
+        return ", e.g. 2027-04-30"
+    first, second, third = (int(part) for part in match.groups())
+    if len(match.group(1)) == 4:
+        return f": did you mean {first:04d}-{second:02d}-{third:02d}?"
+    if len(match.group(3)) != 4:
+        return ", e.g. 2027-04-30"
+    readings = []
+    for month, day in ((first, second), (second, first)):
+        if 1 <= month <= 12 and 1 <= day <= calendar.monthrange(third, month)[1]:
+            readings.append(f"{third:04d}-{month:02d}-{day:02d}")
+    return ": did you mean " + " or ".join(dict.fromkeys(readings)) + "?" if readings else ", e.g. 2027-04-30"
 
 
 PeriodField = Annotated[
     Period,
-    PlainValidator(parse_period),
+    PlainValidator(lambda value: parse_period(value, in_file=True)),
     PlainSerializer(str, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": PERIOD_PATTERN, "examples": ["14d", "2w", "1 month"]}),
+    WithJsonSchema({"type": "string", "pattern": FILE_PERIOD_PATTERN, "examples": ["14d", "2w", "1 month"]}),
 ]
 MinutesField = Annotated[
     int,
-    PlainValidator(parse_minutes),
-    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "examples": ["45m", "1h"]}]}),
+    PlainValidator(lambda value: parse_minutes(value, in_file=True)),
+    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_MINUTES},
+                              {"type": "string", "pattern": r"^\s*\d+\s*(min|mins|minutes?|h|hours?)?\s*$",
+                               "examples": ["45min", "1h"]}]}),
+]
+DateField = Annotated[
+    date,
+    PlainValidator(parse_date),
+    WithJsonSchema({"type": "string", "format": "date", "examples": ["2027-01-11"]}),
 ]
 
 
@@ -200,7 +284,7 @@ class NudgePolicy(Strict):
     escalate_after: PeriodField = Period(days=21)
     escalate_every: PeriodField = Period(days=14)
     quiet_days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = ["sat", "sun"]
-    holidays: list[date] = []
+    holidays: list[DateField] = []
 
 
 class ReviewPolicy(Strict):
@@ -281,8 +365,8 @@ class OnboardingIssue(Strict):
 class ProgramSettings(Strict):
     name: str = Field(min_length=1)
     coordinators: list[str] = Field(min_length=1)
-    starts: date
-    ends: date | None = None
+    starts: DateField
+    ends: DateField | None = None
     duration: PeriodField | None = None
     cadence: PeriodField = Period(days=14)
     session_length: MinutesField = 45
@@ -351,7 +435,7 @@ class PersonEntry(Strict):
 
 class GoalEntry(Strict):
     title: str = Field(min_length=1)
-    due: date | None = None
+    due: DateField | None = None
     actions: list[str] = Field(default_factory=list)
 
 
@@ -359,8 +443,8 @@ class PairEntry(Strict):
     mentor: str
     mentee: str
     id: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9._-]*$", description="default: <mentee>-<mentor>")
-    starts: date | None = None
-    ends: date | None = None
+    starts: DateField | None = None
+    ends: DateField | None = None
     goals: list[GoalEntry] = Field(default_factory=list)
 
 
@@ -392,6 +476,7 @@ class Program:
     people: dict[str, Person]
     pairs: tuple[Pair, ...]
     service: ServiceSettings
+    warnings: tuple[str, ...] = ()  # `file:line: key: message` lines that `validate --strict` refuses
 
     @property
     def base_dir(self) -> Path:
@@ -434,11 +519,15 @@ class Program:
         return path if path.is_absolute() else self.base_dir / path
 
     def templates_dir(self) -> Path | None:
-        folder = self.settings.templates
-        if folder is None:
-            return None
-        path = Path(folder)
-        return path if path.is_absolute() else self.base_dir / path
+        return _relative_to(self.base_dir, self.settings.templates)
+
+
+def _relative_to(base_dir: Path, folder: str | None) -> Path | None:
+    """A folder named in the program file, relative to the file unless absolute."""
+    if folder is None:
+        return None
+    path = Path(folder)
+    return path if path.is_absolute() else base_dir / path
 
 
 def secret(name: str) -> str | None:
@@ -451,11 +540,22 @@ def default_config_path() -> Path:
     return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
+MAX_FILE_BYTES = 4 * 1024 * 1024  # a 2,000-person program is about 350 kB
+MAX_NESTING = 64  # the deepest key of a program file is six levels down
+MAX_ALIAS_NODES = 5000  # nodes that YAML aliases (`*name`) may add: enough to share a list, not a bomb
+
+
 def load_program(path: str | os.PathLike[str]) -> Program:
-    """Read, validate and resolve a program file; raises ConfigError naming file, line and key."""
+    """Read, validate and resolve a program file; raises ConfigError naming file, line and key.
+
+    Problems worth a look that do not stop the program are kept in `Program.warnings`.
+    """
     path = Path(path)
     shown = str(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ConfigError([f"{shown}: the program file is {size:,} bytes; at most {MAX_FILE_BYTES:,} are read"])
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError([f"{shown}: no such program file (create one with `issuebot init`)"]) from None
@@ -476,10 +576,10 @@ def _parse_yaml(text: str, shown: str) -> tuple[dict[tuple[Any, ...], int], Any]
     # libyaml's safe loader when PyYAML has it: a 2,000-person file loads in a fraction of the
     # time. A broken file is read again by the pure-Python loader, whose messages we show.
     try:
-        node, data = _load_yaml(text, getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        node, data = _load_yaml(text, _FastLoader, shown)
     except yaml.YAMLError:
         try:
-            node, data = _load_yaml(text, yaml.SafeLoader)
+            node, data = _load_yaml(text, _PlainLoader, shown)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f":{mark.line + 1}" if mark is not None else ""
@@ -487,12 +587,36 @@ def _parse_yaml(text: str, shown: str) -> tuple[dict[tuple[Any, ...], int], Any]
             raise ConfigError([f"{shown}{where}: not valid YAML: {problem}"]) from None
     lines: dict[tuple[Any, ...], int] = {}
     if node is not None:
-        _index_lines(node, (), lines)
+        duplicates: list[str] = []
+        _index_lines(node, (), lines, duplicates, shown)
+        if duplicates:
+            raise ConfigError(duplicates)
     return lines, data
 
 
-def _load_yaml(text: str, loader_class: Any) -> tuple[Any, Any]:
+def _lenient_timestamp(constructor: yaml.constructor.SafeConstructor, node: yaml.ScalarNode) -> Any:
+    """A YAML date, or its text when it names no real day (`2027-02-30`): the schema then says why."""
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_timestamp(constructor, node)
+    except (ValueError, OverflowError):
+        return node.value
+
+
+class _PlainLoader(yaml.SafeLoader):
+    pass
+
+
+class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    pass
+
+
+for _loader in (_PlainLoader, _FastLoader):
+    _loader.add_constructor("tag:yaml.org,2002:timestamp", _lenient_timestamp)
+
+
+def _load_yaml(text: str, loader_class: Any, shown: str) -> tuple[Any, Any]:
     """(node tree for line numbers, data) from one parse with one of PyYAML's safe loaders."""
+    _check_yaml_limits(loader_class(text), shown)
     loader = loader_class(text)
     try:
         node = loader.get_single_node()
@@ -501,16 +625,60 @@ def _load_yaml(text: str, loader_class: Any) -> tuple[Any, Any]:
         loader.dispose()
 
 
-def _index_lines(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> None:
+def _check_yaml_limits(loader: Any, shown: str) -> None:
+    """Refuse, from the event stream alone, nesting and alias expansion that would hang or crash the load."""
+    sizes: dict[str, int] = {}  # anchor -> nodes it stands for, aliases inside it expanded
+    open_nodes: list[list[Any]] = []  # [anchor, nodes so far] of each collection being read
+    expanded = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.CollectionStartEvent)):
+                if isinstance(event, yaml.AliasEvent):
+                    count = sizes.get(event.anchor, 1)
+                    expanded += count
+                    if expanded > MAX_ALIAS_NODES:
+                        raise ConfigError([f"{shown}:{event.start_mark.line + 1}: aliases expand to more than "
+                                           f"{MAX_ALIAS_NODES:,} values; write the values out instead"])
+                else:
+                    count = 1
+                if isinstance(event, yaml.CollectionStartEvent):
+                    if len(open_nodes) >= MAX_NESTING:
+                        raise ConfigError([f"{shown}:{event.start_mark.line + 1}: nested more than {MAX_NESTING} "
+                                           "levels deep; a program file needs far fewer"])
+                    open_nodes.append([event.anchor, 1])
+                    continue
+                if isinstance(event, yaml.ScalarEvent) and event.anchor:
+                    sizes[event.anchor] = 1
+                if open_nodes:
+                    open_nodes[-1][1] += count
+            elif isinstance(event, yaml.CollectionEndEvent):
+                anchor, count = open_nodes.pop()
+                if anchor:
+                    sizes[anchor] = count
+                if open_nodes:
+                    open_nodes[-1][1] += count
+    finally:
+        loader.dispose()
+
+
+def _index_lines(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int],
+                 duplicates: list[str], shown: str) -> None:
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
+        first: dict[Any, int] = {}  # key -> line of its first appearance in this mapping
         for key_node, value_node in node.value:
-            key = key_node.value
-            _index_lines(value_node, path + (key,), lines)
-            lines[path + (key,)] = key_node.start_mark.line + 1  # the key's line, not its value's
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
+            line = key_node.start_mark.line + 1
+            if key in first:
+                duplicates.append(f"{shown}:{line}: {_dotted(path + (key,))}: duplicate key {key!r} "
+                                  f"(also on line {first[key]}; give each key once)")
+            first.setdefault(key, line)
+            _index_lines(value_node, path + (key,), lines, duplicates, shown)
+            lines[path + (key,)] = line  # the key's line, not its value's
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _index_lines(item, path + (index,), lines)
+            _index_lines(item, path + (index,), lines, duplicates, shown)
 
 
 def _line_of(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int:
@@ -597,9 +765,13 @@ def _did_you_mean(word: str, choices: Any) -> str:
 
 def _resolve(path: Path, parsed: ProgramFile, shown: str, lines: dict[tuple[Any, ...], int]) -> Program:
     problems: list[str] = []
+    warnings: list[str] = []
 
     def problem(loc: tuple[Any, ...], message: str) -> None:
         problems.append(f"{shown}:{_line_of(lines, loc)}: {_dotted(loc)}: {message}")
+
+    def warning(loc: tuple[Any, ...], message: str) -> None:
+        warnings.append(f"{shown}:{_line_of(lines, loc)}: {_dotted(loc)}: {message}")
 
     people: dict[str, Person] = {}
     for index, entry in enumerate(parsed.people):
@@ -623,6 +795,12 @@ def _resolve(path: Path, parsed: ProgramFile, shown: str, lines: dict[tuple[Any,
         )
 
     settings = parsed.program
+    _check_program_settings(settings, path.parent, people, problem)
+    for index, entry in enumerate(parsed.people):
+        if entry.manager is not None and entry.manager not in people:
+            hint = _did_you_mean(entry.manager, people)
+            if hint:  # a manager outside the program is fine; one a letter away from a person is a typo
+                warning(("people", index, "manager"), f"{entry.manager!r} is not a person of this program{hint}")
     for key in ("exclude", "never_again"):  # matching rules must name people of this program
         for index, names in enumerate(getattr(settings.matching, key)):
             for side, username in enumerate(names):
@@ -656,12 +834,66 @@ def _resolve(path: Path, parsed: ProgramFile, shown: str, lines: dict[tuple[Any,
         if ends <= starts:
             problem(("pairs", index, "ends"), f"ends ({ends}) must come after starts ({starts})")
             continue
+        _check_pair_dates(index, entry, starts, ends, settings, warning)
         goals = tuple(Goal(title=g.title, due=g.due, actions=tuple(g.actions)) for g in entry.goals)
         pairs.append(Pair(id=pair_id, mentor=resolved["mentor"], mentee=resolved["mentee"], starts=starts, ends=ends, goals=goals))
 
+    _check_capacity(parsed.pairs, people, warning)
     if problems:
         raise ConfigError(problems)
-    return Program(path=path, settings=settings, people=people, pairs=tuple(pairs), service=parsed.service)
+    return Program(path=path, settings=settings, people=people, pairs=tuple(pairs), service=parsed.service,
+                   warnings=tuple(warnings))
+
+
+Report = Callable[[tuple[Any, ...], str], None]  # records a problem or a warning at a key
+
+
+def _check_program_settings(settings: ProgramSettings, base_dir: Path, people: dict[str, Person], problem: Report) -> None:
+    """Coordinators, cadence and templates as the coordinator meant them."""
+    for index, username in enumerate(settings.coordinators):
+        if username not in people:
+            problem(("program", "coordinators", index),
+                    f"unknown coordinator {username!r}{_did_you_mean(username, people)} (list them under people:)")
+    length = (settings.end_date - settings.starts).days
+    if settings.cadence.approx_days() < 1:
+        problem(("program", "cadence"), f"{settings.cadence} is too short: sessions are at least a day apart")
+    elif settings.cadence.after(settings.starts) >= settings.end_date:
+        problem(("program", "cadence"), f"{settings.cadence} is not shorter than the program ({length} days): "
+                "there would be no second session")
+    folder = _relative_to(base_dir, settings.templates)
+    if folder is not None:
+        if not folder.is_dir():
+            return  # loading the templates says so, naming the folder
+    for index, extra in enumerate(settings.onboarding_issues):
+        if template_file(extra.template, folder) is None:
+            hint = _did_you_mean(extra.template, template_names(folder))
+            problem(("program", "onboarding_issues", index, "template"), f"no template named {extra.template!r}{hint}")
+
+
+def _check_pair_dates(index: int, entry: PairEntry, starts: date, ends: date, settings: ProgramSettings,
+                      warning: Report) -> None:
+    """A pair inside the program's dates, and its goals due while the pair runs."""
+    if entry.starts is not None and entry.starts < settings.starts:
+        warning(("pairs", index, "starts"), f"{entry.starts} is before the program starts ({settings.starts})")
+    if entry.ends is not None and entry.ends > settings.end_date:
+        warning(("pairs", index, "ends"), f"{entry.ends} is after the program ends ({settings.end_date})")
+    for number, goal in enumerate(entry.goals):
+        if goal.due is not None and goal.due > ends:
+            warning(("pairs", index, "goals", number, "due"), f"{goal.due} is after the pair ends ({ends})")
+        elif goal.due is not None and goal.due < starts:
+            warning(("pairs", index, "goals", number, "due"), f"{goal.due} is before the pair starts ({starts})")
+
+
+def _check_capacity(entries: list[PairEntry], people: dict[str, Person], warning: Report) -> None:
+    """A mentor with more mentees than `capacity` says they take."""
+    indexes: dict[str, list[int]] = {}
+    for index, entry in enumerate(entries):
+        indexes.setdefault(entry.mentor, []).append(index)
+    for mentor, found in indexes.items():
+        person = people.get(mentor)
+        if person is not None and len(found) > person.capacity:
+            warning(("pairs", found[person.capacity], "mentor"),
+                    f"{mentor!r} mentors {len(found)} pairs but has capacity {person.capacity}")
 
 
 def _slug(text: str) -> str:

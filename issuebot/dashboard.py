@@ -12,12 +12,34 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 
 from issuebot import report
+from issuebot.labels import PAIR_STATUSES
 from issuebot.providers.base import ProviderError
 from issuebot.observe import observe_program
 
 log = logging.getLogger(__name__)
 
 blueprint = Blueprint("dashboard", __name__, template_folder="web")
+
+# What `/api/pairs?status=` may ask for: a pair status, or a pair whose project is not made yet.
+STATUS_FILTERS = (*PAIR_STATUSES, "not created")
+
+# Every answer of the service: nothing is cached (pair data), sniffed, framed or loaded from elsewhere.
+# The dashboard page has one inline <style> and no script.
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; "
+                               "base-uri 'none'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def add_security_headers(response: Response) -> Response:
+    """Set SECURITY_HEADERS on an answer (registered for every view by the app factory)."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
 
 
 @dataclass
@@ -61,11 +83,12 @@ def _snapshot() -> Snapshot:
 def require_token() -> Response | None:
     """HTTP Basic (any user name, the token as password) or `Authorization: Bearer <token>`.
 
-    Without a configured token the dashboard is off (404), so nothing is ever exposed by default.
+    Without a configured token the dashboard is off (404, saying how to turn it on), so nothing is
+    ever exposed by default.
     """
     token = _service().dashboard_token
     if token is None:
-        abort(404)
+        return _dashboard_off()
     given = ""
     auth = request.authorization
     if auth is not None:
@@ -76,6 +99,19 @@ def require_token() -> Response | None:
         response.headers["WWW-Authenticate"] = 'Basic realm="issuebot dashboard"'
         return response
     return None
+
+
+def _dashboard_off() -> Response:
+    variable = _service().program.service.dashboard_token_env
+    how = (f"The dashboard is off. To turn it on, set the environment variable {variable} "
+           "(named by service.dashboard_token_env) to a long random token and restart issuebot serve; "
+           "then sign in with any user name and the token as password, or send 'Authorization: Bearer <token>'.")
+    if request.path.startswith("/api/"):
+        response = jsonify(status="error", error=how)
+    else:
+        response = Response(render_template("dashboard-off.html", how=how), mimetype="text/html")
+    response.status_code = 404
+    return response
 
 
 @blueprint.get("/dashboard")
@@ -90,8 +126,10 @@ def dashboard_page() -> str:
 
 @blueprint.get("/api/pairs")
 def pairs_json() -> Response:
-    rows, _ = _snapshot().current(_service())
     status = request.args.get("status")
+    if status is not None and status not in STATUS_FILTERS:
+        abort(400, description=f"unknown status {status!r}; use one of: {', '.join(STATUS_FILTERS)}")
+    rows, _ = _snapshot().current(_service())
     return jsonify([r.as_dict() for r in rows if status is None or r.status == status])
 
 

@@ -48,7 +48,7 @@ def program_data(provider: dict[str, Any] | None = None, **overrides: Any) -> di
             "starts": "2027-01-11",
             "duration": "6 months",
             "cadence": "2w",
-            "session_length": "45m",
+            "session_length": "45min",
             "timezone": "UTC",
             "provider": provider or {"kind": "local", "path": ".issuebot/local.db"},
         },

@@ -217,3 +217,42 @@ class WebhookParser(Protocol):
 @contextlib.contextmanager
 def no_lock() -> Iterator[None]:
     yield
+
+
+# --------------------------------------------------------------------------- read-only diagnosis (`issuebot doctor`)
+
+
+@dataclass(frozen=True)
+class AccessReport:
+    """What the credentials may do in the group/org, as the forge reports it (no secrets)."""
+
+    account: str  # the token's user, or the App's slug
+    role: str  # its role where the pair projects live, in the forge's words ("Owner", "admin", "app")
+    missing: tuple[str, ...] = ()  # each scope, role or permission the program needs and lacks, worded for people
+
+
+@dataclass(frozen=True)
+class HookReport:
+    """The forge's webhook for one URL in the group/org."""
+
+    url: str
+    active: bool
+    missing_events: tuple[str, ...]  # events issuebot acts on that the hook does not send (forge names)
+    last_delivery_ok: bool | None  # the most recent delivery got a 2xx; None when the forge shows none
+
+
+@runtime_checkable
+class Diagnosable(Protocol):
+    """Read-only verbs that `issuebot doctor` asks before the first write; none of them writes."""
+
+    def access_report(self) -> AccessReport:
+        """The token's (or App's) account, role and missing scopes or permissions for this program."""
+
+    def member_usernames(self) -> list[str]:
+        """Usernames of the group's/org's members (bulk, paginated): the near-miss candidates."""
+
+    def missing_usernames(self, usernames: Sequence[str]) -> list[str]:
+        """Those of `usernames` that name no account on the forge (one read each)."""
+
+    def hook_report(self, url: str) -> HookReport | None:
+        """The group's/org's webhook that delivers to `url`, None when there is none."""

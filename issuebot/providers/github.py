@@ -21,6 +21,8 @@ from github.GithubObject import GithubObject
 from issuebot.config import GitHubProviderConfig, secret
 from issuebot.models import Comment, Event, Issue, Member, Project
 from issuebot.providers.base import (
+    AccessReport,
+    HookReport,
     UNSET,
     AuthenticationFailed,
     Forbidden,
@@ -672,6 +674,81 @@ class GitHubProvider:
 
         return parse(headers, body)
 
+    # ------------------------------------------------------------------ diagnosis (read-only: issuebot doctor)
+
+    def access_report(self) -> AccessReport:
+        """A token: GET /user (its `X-OAuth-Scopes` header, classic tokens only), GET
+        /orgs/{org}/memberships/{username} (owner is role `admin`). 2 reads.
+        https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/scopes-for-oauth-apps
+        https://docs.github.com/en/rest/orgs/members#get-organization-membership-for-a-user
+        An App: GET /orgs/{org}/installation (its permissions, signed as the App). 1-2 reads."""
+        if self.settings.app is not None:
+            account = self.bot_username
+            with self._api(f"read the App's installation on {self.org}", verb="get_installation"):
+                permissions = self._integration(self._app_auth).get_org_installation(self.org).permissions or {}
+            missing = [f"{name} {level} permission" for name, level in _APP_PERMISSIONS
+                       if _PERMISSION_RANK.get(str(permissions.get(name)), 0) < _PERMISSION_RANK[level]]
+            return AccessReport(account=account, role="app", missing=tuple(missing))
+        with self._api("read the authenticated user", verb="get_user"):
+            headers, data = self.gh.requester.requestJsonAndCheck("GET", "/user")
+        account = str(data.get("login") or "")
+        missing = []
+        scopes = {k.lower(): v for k, v in headers.items()}.get("x-oauth-scopes")
+        if scopes is not None:  # fine-grained tokens send no scopes: GitHub checks each call instead
+            have = {scope.strip() for scope in scopes.split(",") if scope.strip()}
+            if "repo" not in have:
+                missing.append(f"the repo scope (the token has {', '.join(sorted(have)) or 'none'})")
+        with self._api(f"read {account}'s role in {self.org}", verb="get_membership"):
+            try:
+                _, membership = self.gh.requester.requestJsonAndCheck("GET", f"/orgs/{self.org}/memberships/{account}")
+                role = str(membership.get("role") or "none") if membership.get("state") == "active" else "invited"
+            except GithubException as exc:
+                if exc.status not in (403, 404):
+                    raise
+                role = "none"
+        if role != "admin":
+            missing.append(f"the owner role in organization {self.org} (it is {role})")
+        return AccessReport(account=account, role=role, missing=tuple(missing))
+
+    def member_usernames(self) -> list[str]:
+        """GET /orgs/{org}/members: one read per 100 members."""
+        return [str(m.get("login")) for m in self._pages(f"/orgs/{self.org}/members", {},
+                                                         f"list the members of {self.org}", "list_org_members")]
+
+    def missing_usernames(self, usernames: Sequence[str]) -> list[str]:
+        """GET /users/{username} per username."""
+        missing = []
+        for username in usernames:
+            with self._api(f"look up user {username}", verb="get_user"):
+                try:
+                    self.gh.requester.requestJsonAndCheck("GET", f"/users/{username}")
+                except GithubException as exc:
+                    if exc.status != 404:
+                        raise
+                    missing.append(username)
+        return missing
+
+    def hook_report(self, url: str) -> HookReport | None:
+        """GET /orgs/{org}/hooks (one read per 100 hooks) and, for the hook found,
+        GET /orgs/{org}/hooks/{id}/deliveries?per_page=1 (its latest delivery). Needs admin:org_hook
+        or the org's owner. https://docs.github.com/en/rest/orgs/webhooks"""
+        try:
+            hooks = list(self._pages(f"/orgs/{self.org}/hooks", {}, f"list the webhooks of {self.org}", "list_hooks"))
+        except (NotFound, Forbidden):
+            return None
+        for hook in hooks:
+            if str((hook.get("config") or {}).get("url", "")).rstrip("/") != url.rstrip("/"):
+                continue
+            events = set(hook.get("events") or ())
+            missing = () if "*" in events else tuple(e for e in ("issues", "issue_comment") if e not in events)
+            with self._api(f"read the deliveries of webhook {hook.get('id')}", verb="list_hook_deliveries"):
+                _, deliveries = self.gh.requester.requestJsonAndCheck(
+                    "GET", f"/orgs/{self.org}/hooks/{hook.get('id')}/deliveries", parameters={"per_page": 1})
+            latest = deliveries[0] if isinstance(deliveries, list) and deliveries else None
+            ok = None if latest is None else 200 <= int(latest.get("status_code") or 0) < 300
+            return HookReport(url=url, active=bool(hook.get("active")), missing_events=missing, last_delivery_ok=ok)
+        return None
+
     # ------------------------------------------------------------------ conversions
 
     def _due_line(self, due: date | None) -> str:
@@ -691,6 +768,10 @@ class GitHubProvider:
 
 
 # --------------------------------------------------------------------------- pure helpers
+
+# What an App installation needs (README: Administration and Issues read/write, Members read).
+_APP_PERMISSIONS = (("administration", "write"), ("issues", "write"), ("members", "read"))
+_PERMISSION_RANK = {"read": 1, "write": 2, "admin": 3}
 
 
 def _invalid_fields(exc: GithubException) -> set[str]:

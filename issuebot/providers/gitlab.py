@@ -20,6 +20,8 @@ from gitlab.exceptions import GitlabError
 from issuebot.config import secret
 from issuebot.models import Comment, Event, Issue, Member, Project
 from issuebot.providers.base import (
+    AccessReport,
+    HookReport,
     UNSET,
     AuthenticationFailed,
     Forbidden,
@@ -579,6 +581,81 @@ class GitLabProvider:
         from issuebot.providers import gitlab_hooks
 
         return gitlab_hooks.parse(headers, body)
+
+    # ------------------------------------------------------------------ diagnosis (read-only: issuebot doctor)
+
+    def access_report(self) -> AccessReport:
+        """GET /user (cached), GET /personal_access_tokens/self (scopes; personal, group and project
+        tokens alike), GET /groups/:path/members/all/:user_id (role). 2-3 reads.
+        https://docs.gitlab.com/ee/api/personal_access_tokens.html#get-single-personal-access-token
+        Creating projects in a group takes Maintainer by default and group labels Reporter:
+        https://docs.gitlab.com/ee/user/permissions.html"""
+        account = self._authenticate()
+        missing: list[str] = []
+        with self._api("token_scopes", "reading the token's scopes"):
+            try:
+                scopes = self.gl.http_get("/personal_access_tokens/self").get("scopes")  # type: ignore[union-attr]
+            except GitlabError as exc:
+                if exc.response_code != 404:  # before GitLab 16.0 there is no such endpoint
+                    raise
+                scopes = None
+        if isinstance(scopes, list) and "api" not in scopes:
+            missing.append(f"the api scope (the token has {', '.join(map(str, scopes)) or 'none'})")
+        if getattr(self.gl.user, "is_admin", False):
+            return AccessReport(account=account, role="Administrator", missing=tuple(missing))
+        level = 0
+        with self._api("get_member", f"reading the token's role in group {self.group}"):
+            try:
+                level = int(self._group().members_all.get(self.gl.user.id).access_level)  # type: ignore[union-attr]
+            except GitlabError as exc:
+                if exc.response_code != 404:
+                    raise
+        role = _ROLE_NAMES.get(level, "no role")
+        if level < int(AccessLevel.MAINTAINER):
+            missing.append(f"the Maintainer role in group {self.group} to create pair projects and group labels "
+                           f"(it has {role})")
+        return AccessReport(account=account, role=role, missing=tuple(missing))
+
+    def member_usernames(self) -> list[str]:
+        """GET /groups/:path/members/all: one read per 100 members (inherited ones included)."""
+        with self._api("list_group_members", f"listing the members of group {self.group}"):
+            return [str(m.username) for m in self._group().members_all.list(iterator=True)]
+
+    def missing_usernames(self, usernames: Sequence[str]) -> list[str]:
+        """GET /users?username= per username (cached, as for adding members)."""
+        missing = []
+        for username in usernames:
+            try:
+                self._user_id(username)
+            except NotFound:
+                missing.append(username)
+        return missing
+
+    def hook_report(self, url: str) -> HookReport | None:
+        """GET /groups/:path/hooks: one read (group hooks are a Premium feature; elsewhere none is found).
+        A hook GitLab stopped calling after failures has `alert_status` disabled or temporarily_disabled:
+        https://docs.gitlab.com/ee/user/project/integrations/webhooks.html#auto-disabled-webhooks"""
+        with self._api("list_hooks", f"listing the webhooks of group {self.group}"):
+            try:
+                hooks = [h.attributes for h in self._group().hooks.list(get_all=True)]
+            except GitlabError as exc:
+                if exc.response_code not in (403, 404):
+                    raise
+                return None
+        for hook in hooks:
+            if str(hook.get("url", "")).rstrip("/") == url.rstrip("/"):
+                status = hook.get("alert_status")
+                return HookReport(
+                    url=url, active=status in (None, "executable"),
+                    missing_events=tuple(e for e in _HOOK_EVENTS if not hook.get(e)),
+                    last_delivery_ok=None if status is None else status == "executable",
+                )
+        return None
+
+
+# Events issuebot acts on (quick commands in comments, closed session issues, confidential requests).
+_HOOK_EVENTS = ("issues_events", "note_events", "confidential_issues_events", "confidential_note_events")
+_ROLE_NAMES = {10: "Guest", 15: "Planner", 20: "Reporter", 30: "Developer", 40: "Maintainer", 50: "Owner"}
 
 
 # ---------------------------------------------------------------------- mapping

@@ -16,7 +16,7 @@ from filelock import FileLock
 from sqlalchemy.engine import Connection, Engine
 
 from issuebot.models import Comment, Event, Issue, Member, Project
-from issuebot.providers.base import UNSET, IssueState, Meter, NotFound, ProjectSpec
+from issuebot.providers.base import UNSET, AccessReport, HookReport, IssueState, Meter, NotFound, ProjectSpec
 from issuebot.providers.shared import (
     label_change,
     labels_for_new_issue,
@@ -476,6 +476,24 @@ class LocalProvider:
         from issuebot.providers import local_hooks
 
         return local_hooks.parse(headers, body)
+
+    # ------------------------------------------------------------------ diagnosis (read-only: issuebot doctor)
+
+    def access_report(self) -> AccessReport:
+        """The embedded tracker has no accounts to lack a permission (0 calls)."""
+        return AccessReport(account=self.bot_username, role="owner")
+
+    def member_usernames(self) -> list[str]:
+        """Everyone may act on the embedded tracker (0 calls)."""
+        return []
+
+    def missing_usernames(self, usernames: Sequence[str]) -> list[str]:
+        """Every username exists on the embedded tracker (0 calls)."""
+        return []
+
+    def hook_report(self, url: str) -> HookReport | None:
+        """The embedded tracker delivers its events itself: as good as a hook sending all of them (0 calls)."""
+        return HookReport(url=url, active=True, missing_events=(), last_delivery_ok=None)
 
 
 # Statements built once: building SQLAlchemy statements per call dominated a first sync's CPU time.

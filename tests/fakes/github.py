@@ -135,6 +135,7 @@ class FakeGitHub:
             ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments", self._list_comments),
             ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments", self._create_comment),
         ]
+        self._routes = self._with_diagnostic_routes(self._routes)
         self._compiled = [
             (method, template, re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$"), handler)
             for method, template, handler in self._routes
@@ -726,6 +727,88 @@ class FakeGitHub:
 
 
 # --------------------------------------------------------------------------- JSON shapes
+
+
+    # ------------------------------------------------------------------ diagnosis (issuebot doctor): read-only routes
+
+    def _with_diagnostic_routes(self, routes: list[tuple[str, str, Any]]) -> list[tuple[str, str, Any]]:
+        self.scopes: dict[str, str | None] = {}  # token -> X-OAuth-Scopes (None: a fine-grained token sends none)
+        self.org_roles: dict[str, str] = {BOT.lower(): "admin"}  # login -> "admin" (owner) or "member"
+        self.hooks: list[Json] = []
+        self.deliveries: dict[int, list[Json]] = {}  # hook id -> deliveries, newest first
+        self.installation_permissions: Json = {"administration": "write", "issues": "write", "members": "read"}
+        # GET /user answers with the token's scopes, as GitHub does for classic tokens; the App's
+        # installation with the permissions set here.
+        replaced = {"/user": self._get_authenticated_with_scopes, "/orgs/{org}/installation": self._get_installation_permissions,
+                    "/users/{username}": self._get_full_user}
+        return [(m, t, replaced.get(t, h) if m == "GET" else h) for m, t, h in routes] + [
+            ("GET", "/orgs/{org}/memberships/{username}", self._get_membership),
+            ("GET", "/orgs/{org}/members", self._list_members),
+            ("GET", "/orgs/{org}/hooks", self._list_hooks),
+            ("GET", "/orgs/{org}/hooks/{hook_id}/deliveries", self._list_deliveries),
+        ]
+
+    def add_hook(self, url: str, *, events: tuple[str, ...] = ("issues", "issue_comment"), active: bool = True,
+                 last_status: int | None = 200) -> Json:
+        """An organisation webhook (https://docs.github.com/en/rest/orgs/webhooks) and its latest delivery."""
+        hook = {"id": next(self._ids), "name": "web", "active": active, "events": list(events),
+                "config": {"url": url, "content_type": "json", "insecure_ssl": "0"},
+                "url": f"{self.base}/orgs/{self.org}/hooks/1", "ping_url": "", "deliveries_url": "",
+                "created_at": _ts(self.clock()), "updated_at": _ts(self.clock()), "type": "Organization"}
+        self.hooks.append(hook)
+        self.deliveries[hook["id"]] = [] if last_status is None else [
+            {"id": next(self._ids), "guid": "0b989ba4", "delivered_at": _ts(self.clock()), "redelivery": False,
+             "duration": 0.1, "status": "OK" if last_status < 300 else "failed", "status_code": last_status,
+             "event": "issues", "action": "opened", "installation_id": None, "repository_id": None}]
+        return hook
+
+    def _get_authenticated_with_scopes(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
+        status, headers, payload = self._get_authenticated(actor, params, query, body)
+        token = next((t for t, login in self.tokens.items() if login.lower() == actor["user"]["login"].lower()), "")
+        scopes = self.scopes.get(token, "repo, read:org")
+        return status, ({**headers, "X-OAuth-Scopes": scopes} if scopes is not None else headers), payload
+
+    def _get_full_user(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
+        """A user's profile with every field GitHub documents (GET /users/{username})."""
+        status, headers, payload = self._get_user(actor, params, query, body)
+        return status, headers, {**_private_user_fields(self.clock()), **payload}
+
+    def _get_installation_permissions(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
+        status, headers, payload = self._get_org_installation(actor, params, query, body)
+        return status, headers, {**payload, "permissions": dict(self.installation_permissions)}
+
+    def _org_owner(self, actor: Json) -> None:
+        if actor["kind"] == "installation":
+            return
+        if self.org_roles.get(self._needs_user(actor)["login"].lower()) != "admin":
+            raise Refusal(404, "Not Found")
+
+    def _get_membership(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
+        self._check_org(params["org"])
+        login = params["username"].lower()
+        if login not in self.users or login in self.outside:
+            raise Refusal(404, "Not Found")
+        return 200, {}, {"url": f"{self.base}/orgs/{self.org}/memberships/{login}", "state": "active",
+                         "role": self.org_roles.get(login, "member"), "organization_url": self.org_data["url"],
+                         "organization": self.org_data, "user": self.users[login]}
+
+    def _list_members(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
+        self._check_org(params["org"])
+        members = [u for login, u in sorted(self.users.items()) if login not in self.outside and u["type"] == "User"]
+        return self._paginated(members, query, f"/orgs/{self.org}/members")
+
+    def _list_hooks(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
+        self._check_org(params["org"])
+        self._org_owner(actor)
+        return self._paginated(list(self.hooks), query, f"/orgs/{self.org}/hooks")
+
+    def _list_deliveries(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
+        self._check_org(params["org"])
+        self._org_owner(actor)
+        deliveries = self.deliveries.get(int(params["hook_id"]))
+        if deliveries is None:
+            raise Refusal(404, "Not Found")
+        return 200, {}, deliveries[: int(query.get("per_page", ["30"])[0])]
 
 
 def _ts(moment: datetime) -> str:

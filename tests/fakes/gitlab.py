@@ -105,6 +105,7 @@ class FakeGitLab:
                 ("POST", r"/projects/([^/]+)/issues/(\d+)/notes", self.create_note),
             )
         ]
+        self.routes += self._diagnostic_routes()
 
     # ------------------------------------------------------------------ knobs
 
@@ -638,6 +639,41 @@ class FakeGitLab:
                  "position": len(board["lists"]), "list_type": "label", "max_issue_count": 0}
         board["lists"].append(entry)
         return 201, entry
+
+
+    # ------------------------------------------------------------------ diagnosis (issuebot doctor): read-only routes
+
+    def _diagnostic_routes(self) -> list[tuple[str, re.Pattern[str], Handler]]:
+        self.scopes: dict[int, list[str]] = {}  # user id -> token scopes (default: api)
+        self.group_hooks: list[dict[str, Any]] = []
+        return [(m, re.compile("^" + p + "$"), h) for m, p, h in (
+            ("GET", r"/personal_access_tokens/self", self.get_token_self),
+            ("GET", r"/groups/([^/]+)/members/all", self.list_group_members),
+            ("GET", r"/groups/([^/]+)/hooks", self.list_group_hooks),
+        )]
+
+    def add_group_hook(self, url: str, *, alert_status: str = "executable", **events: bool) -> dict[str, Any]:
+        """A group webhook (https://docs.gitlab.com/ee/api/group_webhooks.html); every issue/note event on."""
+        hook = {"id": self._next_id(), "url": url, "group_id": self.group["id"], "alert_status": alert_status,
+                "issues_events": True, "note_events": True, "confidential_issues_events": True,
+                "confidential_note_events": True, "push_events": False, **events}
+        self.group_hooks.append(hook)
+        return hook
+
+    def get_token_self(self, *, actor: int, **_: Any) -> tuple[int, Any]:
+        return 200, {"id": actor, "name": "issuebot", "revoked": False, "active": True, "user_id": actor,
+                     "scopes": self.scopes.get(actor, ["api"]), "expires_at": None}
+
+    def list_group_members(self, ident: str, *, query: dict[str, str], url: Any, **_: Any) -> Any:
+        group = self._group(ident)
+        members = [dict(self._user_basic(uid), access_level=level)
+                   for uid, level in sorted(self.group_members[group["id"]].items())]
+        return self.page(members, query, url)
+
+    def list_group_hooks(self, ident: str, *, query: dict[str, str], url: Any, actor: int, **_: Any) -> Any:
+        group = self._group(ident)
+        self._needs_group_role(group, actor, OWNER)
+        return self.page([h for h in self.group_hooks if h["group_id"] == group["id"]], query, url)
 
 
 def _parse_time(value: str) -> datetime:

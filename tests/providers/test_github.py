@@ -336,6 +336,11 @@ EXTRA_OPERATIONS = {
     ("GET", "/app"): "https://docs.github.com/en/rest/apps/apps#get-the-authenticated-app",
     ("GET", "/orgs/{org}/installation"): "https://docs.github.com/en/rest/apps/apps#get-an-organization-installation-for-the-authenticated-app",
     ("POST", "/app/installations/{installation_id}/access_tokens"): "https://docs.github.com/en/rest/apps/apps#create-an-installation-access-token-for-an-app",
+    # issuebot doctor (read-only): the token's role, member names for suggestions, the webhook and its deliveries
+    ("GET", "/orgs/{org}/memberships/{username}"): "https://docs.github.com/en/rest/orgs/members#get-organization-membership-for-a-user",
+    ("GET", "/orgs/{org}/members"): "https://docs.github.com/en/rest/orgs/members#list-organization-members",
+    ("GET", "/orgs/{org}/hooks"): "https://docs.github.com/en/rest/orgs/webhooks#list-organization-webhooks",
+    ("GET", "/orgs/{org}/hooks/{hook_id}/deliveries"): "https://docs.github.com/en/rest/orgs/webhooks#list-deliveries-for-an-organization-webhook",
 }
 REQUIRED_BODY = {
     ("POST", "/repos/{owner}/{repo}/issues"): {"title"},
@@ -379,6 +384,11 @@ def test_every_request_is_a_documented_github_operation(tmp_path, clock):
             list(hub.provider.list_issues(None, state="all"))
             hub.provider.list_projects()
             hub.provider.archive_project(project)
+            hub.fake.add_hook("https://issuebot.example.com/hooks/github")
+            hub.provider.access_report()
+            hub.provider.missing_usernames(["alice", "nobody"])
+            hub.provider.member_usernames()
+            hub.provider.hook_report("https://issuebot.example.com/hooks/github")
             seen += hub.fake.calls
     unknown = {(c.method, c.template) for c in seen} - documented - set(EXTRA_OPERATIONS)
     assert not unknown, unknown

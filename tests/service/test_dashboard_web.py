@@ -130,3 +130,36 @@ def test_a_tracker_outage_answers_503_then_serves_the_last_rows(synced: Any, mon
         assert still.status_code == 200 and len(still.get_json()) == 2
     finally:
         service.close()
+
+
+def test_every_answer_carries_security_headers_and_pair_data_is_never_stored(dashboard: Any,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    client = dashboard()
+    for path, headers in (("/dashboard", basic(TOKEN)), ("/api/pairs", basic(TOKEN)), ("/api/pairs/bob-alice", basic(TOKEN)),
+                          ("/api/pairs", {}), ("/healthz", {}), ("/hooks/github", {})):
+        answer = client.get(path, headers=headers)
+        assert answer.headers["Cache-Control"] == "no-store", path
+        assert answer.headers["X-Content-Type-Options"] == "nosniff", path
+        assert answer.headers["X-Frame-Options"] == "DENY", path
+        assert "default-src 'none'" in answer.headers["Content-Security-Policy"], path
+        assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"], path
+
+
+def test_an_unknown_status_filter_is_a_400_naming_the_choices(dashboard: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    answer = dashboard().get("/api/pairs?status=bogus", headers=basic(TOKEN))
+    assert answer.status_code == 400
+    assert answer.get_json()["error"] == ("unknown status 'bogus'; use one of: kickoff, active, stale, paused, "
+                                          "wrapping-up, ended, not created")
+
+
+def test_the_dashboard_off_page_says_how_to_turn_it_on(dashboard: Any) -> None:
+    client = dashboard()
+    page = client.get("/dashboard")
+    assert page.status_code == 404 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert "dashboard is off" in html and TOKEN_ENV in html
+    assert "service.dashboard_token_env" in html
+    api = client.get("/api/pairs")
+    assert api.status_code == 404 and TOKEN_ENV in api.get_json()["error"]
