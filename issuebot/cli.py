@@ -240,9 +240,13 @@ def report(config_path: Path | None, fmt: str) -> None:
               help="write the proposed pairs to this file (default: print them)")
 @click.option("--explain", is_flag=True, help="give each proposed pair's reasons")
 @click.option("--no-tracker", is_flag=True, help="trust the program file alone; do not read which pairs ended")
+@click.option("--apply", "apply_pairs", flag_value=True, default=None,
+              help="add the proposed pairs to the program file itself (the diff is shown first)")
+@click.option("--diff", "apply_pairs", flag_value=False, help="show what --apply would change in the program file")
 @handle_errors
-def match_command(config_path: Path | None, now: str | None, output: Path | None, explain: bool, no_tracker: bool) -> None:
-    """Propose pairs for everyone without one, as a `pairs:` fragment to review."""
+def match_command(config_path: Path | None, now: str | None, output: Path | None, explain: bool, no_tracker: bool,
+                  apply_pairs: bool | None) -> None:
+    """Propose pairs for everyone without one, as a `pairs:` fragment to review (or add them with --apply)."""
     from issuebot import matching
     from issuebot.observe import observe_program
 
@@ -257,6 +261,14 @@ def match_command(config_path: Path | None, now: str | None, output: Path | None
     result = matching.match(program, pool, today=max(today, program.settings.starts))
     starts = today if today > program.settings.starts else None
     text = matching.proposals_yaml(program.settings.name, result, starts=starts, explain=explain, today=today)
+    if apply_pairs is not None:
+        from issuebot import program_edit
+
+        document = program_edit.open_document(program.path)
+        program_edit.add_pairs(document, [program_edit.pair_entry(p.mentor, p.mentee, starts) for p in result.proposals])
+        click.echo(text, nl=False)
+        _show_and_write(document, apply_pairs)
+        return
     if output is None:
         click.echo(text, nl=False)
         return
@@ -264,6 +276,73 @@ def match_command(config_path: Path | None, now: str | None, output: Path | None
     click.echo(f"wrote {len(result.proposals)} proposed pair(s) to {output} (total score {result.total_score:g})")
     for person in result.unmatched:
         click.echo(f"not matched: {person.username} ({person.side}): {person.reason}")
+
+
+def _show_and_write(document: Any, apply: bool) -> None:
+    """Print the program file's diff; with `apply`, write it once the edited file validates."""
+    from issuebot.config import load_program as validate_program
+
+    diff = document.diff()
+    if not diff:
+        click.echo(f"{document.path.name}: nothing to change")
+        return
+    click.echo(diff, nl=False)
+    if not apply:
+        click.echo(f"nothing written; run again with --apply to change {document.path.name}")
+        return
+    trial = document.path.with_name(f".{document.path.name}.check")
+    try:
+        trial.write_text(document.current, encoding="utf-8")
+        validate_program(trial)
+    except ConfigError as exc:
+        fail("the edited program file would not validate; nothing written:\n" + "\n".join(
+            p.replace(trial.name, document.path.name) for p in exc.problems))
+    finally:
+        trial.unlink(missing_ok=True)
+    document.write()
+    click.echo(f"wrote {document.path}")
+
+
+@main.group("people")
+def people_group() -> None:
+    """Bring people into the program file: from the intake project's sign-ups or an HR export."""
+
+
+@people_group.command("import")
+@config_option
+@click.argument("source", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--apply", "apply_changes", is_flag=True, help="write the new and changed people into the program file")
+@handle_errors
+def people_import_command(config_path: Path | None, source: Path | None, apply_changes: bool) -> None:
+    """Read SOURCE (a CSV export; default: the sign-ups in the intake project) and report new, changed and
+    unknown fields; with --apply, write them into the program file, keeping its comments and layout."""
+    from issuebot import people_import, program_edit
+
+    program = load(config_path)
+    if source is not None:
+        try:
+            text = source.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            fail(f"{source}: not UTF-8 text (export the CSV as UTF-8)")
+        candidates, problems, unknown = people_import.read_csv(text, source.name, program.settings.people_import)
+    else:
+        intake = program.settings.intake
+        if intake is None:
+            fail(f"{program.path.name}: no program.intake project to read sign-ups from; give a CSV file instead")
+        provider = provider_for(program)
+        path = provider.project_path(intake.project)
+        issues = [i for i in provider.list_issues(path, state="open") if i.author != provider.bot_username]
+        candidates, unknown = people_import.read_signups(issues, program, provider.kind)
+        problems = []
+    report = people_import.compare(program, candidates)
+    report.problems[:0] = problems
+    report.unknown.extend(unknown)
+    for line in report.lines():
+        click.echo(line)
+    document = program_edit.open_document(program.path)
+    program_edit.change_people(document, report.changes())
+    program_edit.add_people(document, report.new)
+    _show_and_write(document, apply_changes)
 
 
 @main.group("rematch")
