@@ -456,6 +456,47 @@ def sweep_command(config_path: Path | None, now: str | None, dry_run: bool, max_
             click.echo(f"stopped after {summary['writes']} writes (--max-writes); run again to continue", err=True)
     if summary["errors"]:
         sys.exit(EXIT_FAILED)
+    from issuebot.notify import configured
+
+    if only is None and not dry_run and not result.stopped and configured(program):
+        _notify(program, now, dry_run=False)  # e-mail and chat notices of what this sweep decided
+
+
+@main.command("notify")
+@config_option
+@now_option
+@click.option("--dry-run", is_flag=True, help="print the notices that are due; send and record nothing")
+@click.option("--resend-unconfirmed", is_flag=True,
+              help="send again the e-mails a killed run left unconfirmed (same Message-ID)")
+@handle_errors
+def notify_command(config_path: Path | None, now: str | None, dry_run: bool, resend_unconfirmed: bool) -> None:
+    """Send due e-mail notices (session dates, surveys, reminders) and the coordinators' chat digest, once each."""
+    _notify(load(config_path), now, dry_run=dry_run, resend=resend_unconfirmed)
+
+
+def _notify(program: Program, now_text: str | None, *, dry_run: bool, resend: bool = False) -> None:
+    from issuebot import notify
+
+    moment = parse_now(now_text)
+    try:
+        email, chat = notify.senders_for(program, lambda: moment)
+    except notify.NoticeError as exc:
+        fail(str(exc))
+        return
+    provider = provider_for(program, moment if now_text else None)
+    outcome = notify.notify(provider, program, templates_for(program), now=moment, email=email, chat=chat,
+                            dry_run=dry_run, resend_unconfirmed=resend)
+    for notice in outcome.would_send:
+        click.echo(f"would send {notice.channel} {notice.key}: {notice.subject}")
+    for line in outcome.sent:
+        click.echo(f"sent {line}")
+    for line in outcome.unconfirmed:
+        click.echo(f"unconfirmed: {line} (a run stopped while sending it; check the relay, then "
+                   "`issuebot notify --resend-unconfirmed`)", err=True)
+    for line in outcome.errors:
+        click.echo(f"error: {line}", err=True)
+    if outcome.errors:
+        sys.exit(EXIT_FAILED)
 
 
 @main.group("tracker")
