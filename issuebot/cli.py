@@ -499,6 +499,41 @@ def _notify(program: Program, now_text: str | None, *, dry_run: bool, resend: bo
         sys.exit(EXIT_FAILED)
 
 
+@main.group("calendar")
+def calendar_group() -> None:
+    """Personal iCalendar feeds of sessions, reviews, feedback rounds and wrap-up."""
+
+
+@calendar_group.command("export")
+@config_option
+@now_option
+@click.option("--person", "usernames", multiple=True, help="only this person (repeatable; default: everyone in a pair)")
+@click.option("--output-dir", "-o", type=click.Path(path_type=Path, file_okay=False), default=Path("calendars"),
+              show_default=True, help="folder for one <username>.ics per person")
+@handle_errors
+def calendar_export(config_path: Path | None, now: str | None, usernames: tuple[str, ...], output_dir: Path) -> None:
+    """Write each person's feed as <username>.ics, and print the secret URL `issuebot serve` answers it at."""
+    from issuebot.calendar_feed import feed_token, person_feed
+    from issuebot.config import secret
+    from issuebot.observe import observe_program
+
+    program = load(config_path)
+    moment = parse_now(now)
+    for username in usernames:
+        if username not in program.people:
+            fail(f"--person: {username!r} is not a person in {program.path.name}")
+    chosen = list(usernames) or sorted({name for pair in program.pairs for name in pair.usernames()})
+    views, _ = observe_program(provider_for(program, moment if now else None), program, find_orphans=False)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    key = secret(program.settings.calendar.secret_env)
+    for username in chosen:
+        target = output_dir / f"{username}.ics"
+        target.write_bytes(person_feed(program, views, username, now=moment))
+        where = (f"/calendar/{username}/{feed_token(key, program, username)}.ics" if key
+                 else f"(set {program.settings.calendar.secret_env} for a URL under `issuebot serve`)")
+        click.echo(f"{target}  {where}")
+
+
 @main.group("tracker")
 def tracker_group() -> None:
     """Act on the embedded tracker as a person would (the same path as a webhook delivery)."""
