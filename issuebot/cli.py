@@ -6,6 +6,7 @@ import contextlib
 import functools
 import json
 import logging
+import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -102,17 +103,29 @@ def main(verbose: int) -> None:
 @main.command()
 @click.argument("directory", type=click.Path(path_type=Path), default=Path("."))
 @click.option("--force", is_flag=True, help="overwrite existing files")
-def init(directory: Path, force: bool) -> None:
+@click.option("--from", "ready_made", default=None, metavar="PROGRAM",
+              help="start from a ready-made program (pal, department-pilot, volunteer-scheme, ...)")
+def init(directory: Path, force: bool, ready_made: str | None) -> None:
     """Write a starter program file and a copy of the templates into DIRECTORY."""
+    programs = shipped("config") / "programs"
+    if ready_made is not None and not (programs / f"{ready_made}.yml").is_file():
+        names = sorted(p.stem for p in programs.glob("*.yml"))
+        fail(f"--from: no ready-made program {ready_made!r}; choose one of {', '.join(names)}")
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / "issuebot.yml"
     templates_target = directory / "issue_templates"
     if not force and (target.exists() or templates_target.exists()):
         fail(f"{target} or {templates_target} already exists; use --force to overwrite")
-    text = (shipped("config") / "example.yml").read_text(encoding="utf-8")
-    text = text.replace("  # templates: issue_templates", "  templates: issue_templates")
+    if ready_made is None:
+        text = (shipped("config") / "example.yml").read_text(encoding="utf-8")
+        text = text.replace("  # templates: issue_templates", "  templates: issue_templates")
+    else:  # the program's own templates on top of the shipped ones, in one folder the coordinator owns
+        text = (programs / f"{ready_made}.yml").read_text(encoding="utf-8")
+        text = re.sub(r"^(  templates:)[ \t]*\S+", r"\1 issue_templates", text, count=1, flags=re.MULTILINE)
     target.write_text(text, encoding="utf-8")
     shutil.copytree(shipped("issue_templates"), templates_target, dirs_exist_ok=True)
+    if ready_made is not None and (programs / ready_made).is_dir():
+        shutil.copytree(programs / ready_made, templates_target, dirs_exist_ok=True)
     click.echo(f"wrote {target} and {templates_target}/")
     click.echo(f"next: issuebot validate -c {target} && issuebot plan -c {target}")
 

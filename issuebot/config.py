@@ -310,27 +310,6 @@ class CsvImportSettings(Strict):
     list_separator: str = Field(";", min_length=1, description="separates the items of a list field in one cell")
 
 
-class Activity(Strict):
-    """A cohort-wide activity (lunch and learn, core-group meeting), opened from a template on a schedule."""
-
-    key: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", description="marker identity in the cohort space")
-    template: str = Field(min_length=1)
-    starts: date = Field(description="date of the first occurrence")
-    every: PeriodField | None = Field(None, description="repeat this often (omit for once)")
-    until: date | None = Field(None, description="last possible date (default: the program's end)")
-    host: str | None = Field(None, description="username of the person who leads it (else the issue's assignee)")
-    minutes: MinutesField | None = Field(None, description="length credited to the host (default: session_length)")
-    open_before: PeriodField = Field(Period(days=7), description="open the issue this long before the date")
-
-
-class CohortSpaceSettings(Strict):
-    """A program-level project every participant can read: announcements and cohort activities."""
-
-    project: str = Field("cohort", description="project name")
-    access: ForgeAccess = Field("guest", description="participants' access (guest or reporter: read)")
-    activities: list[Activity] = Field(default_factory=list)
-
-
 class SmtpSettings(Strict):
     """The relay that sends e-mail notices; credentials come from the environment."""
 
@@ -397,7 +376,6 @@ class ProgramSettings(Strict):
     onboarding_issues: list[OnboardingIssue] = Field(default_factory=list, description="extra kickoff issues")
     intake: IntakeSettings | None = Field(None, description="sign-up project (omit for none)")
     people_import: CsvImportSettings = CsvImportSettings()
-    cohort_space: CohortSpaceSettings | None = Field(None, description="cohort-wide project (omit for none)")
     notices: NoticeSettings = NoticeSettings()
     calendar: CalendarSettings = CalendarSettings()
     delivery_project: DeliveryProjectSettings | None = Field(None, description="PAL: mentor joins the mentee's project")
@@ -735,7 +713,6 @@ def _resolve(path: Path, parsed: ProgramFile, shown: str, lines: dict[tuple[Any,
                 if username not in people:
                     problem(("program", "matching", key, index, side),
                             f"unknown person {username!r}{_did_you_mean(username, people)}")
-    _check_cohort_people(settings, people, problem)
     pairs: list[Pair] = []
     seen: dict[str, int] = {}
     for index, entry in enumerate(parsed.pairs):
@@ -774,12 +751,3 @@ def _resolve(path: Path, parsed: ProgramFile, shown: str, lines: dict[tuple[Any,
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-.")
 
-
-def _check_cohort_people(settings: ProgramSettings, people: dict[str, Person], problem: Any) -> None:
-    """Hosts of cohort activities must be people of this program."""
-    if settings.cohort_space is None:
-        return
-    for index, activity in enumerate(settings.cohort_space.activities):
-        if activity.host is not None and activity.host not in people:
-            problem(("program", "cohort_space", "activities", index, "host"),
-                    f"unknown person {activity.host!r}{_did_you_mean(activity.host, people)}")

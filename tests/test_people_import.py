@@ -125,3 +125,24 @@ def test_sign_up_forms_become_candidates_and_unknown_questions_are_reported(tmp_
     assert unknown == ["pal/intake#3: question 'Favourite colour' is not on the sign-up form; its answer is ignored"]
     report = people_import.compare(program, candidates)
     assert [e["username"] for e in report.new] == ["uma"]
+
+
+def test_pal_sync_adds_the_mentor_to_the_mentees_delivery_project_once(tmp_path):
+    from datetime import datetime, timezone
+
+    from issuebot.providers.local import LocalProvider
+    from issuebot.reconcile import reconcile_program
+    from issuebot.templates import Templates
+
+    folder = tmp_path / "pal"
+    shutil.copytree(shipped("config") / "programs" / "pal", folder / "pal")
+    (folder / "pal.yml").write_text((shipped("config") / "programs" / "pal.yml").read_text(encoding="utf-8"), encoding="utf-8")
+    program = load_program(folder / "pal.yml")
+    now = datetime(2027, 1, 11, 9, tzinfo=timezone.utc)
+    provider = LocalProvider(program.local_db_path(), group="pal", clock=lambda: now)
+    templates = Templates(program.templates_dir())
+    reconcile_program(provider, program, templates, trigger="sync", now=now)
+    assert provider.members("pal/payments") == {"liam": "developer"}
+    assert provider.members("pal/search") == {"nora": "developer"}
+    again = reconcile_program(provider, program, templates, trigger="sync", now=now)
+    assert again.outcome.writes == 0
