@@ -6,7 +6,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 
-from issuebot import dashboard, webhooks
+from issuebot import calendar_web, dashboard, webhooks
 from issuebot.service import Service
 
 status_pages = Blueprint("status", __name__)
@@ -52,6 +52,7 @@ def create_app(service: Service) -> Flask:
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(dashboard.blueprint)
     app.register_blueprint(status_pages)
+    app.register_blueprint(calendar_web.blueprint)
     app.register_error_handler(HTTPException, _json_error)
     app.after_request(dashboard.add_security_headers)
     return app

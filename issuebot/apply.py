@@ -13,6 +13,8 @@ from issuebot.models import (
     CreateProject,
     EditIssue,
     EnsureBoard,
+    EnsureIssueForm,
+    GrantAccess,
     OpenIssue,
     PostComment,
     SetLabels,
@@ -102,6 +104,10 @@ class Applier:
             provider.archive_project(action.project)
         elif isinstance(action, EnsureBoard):
             provider.ensure_board(action.name, action.labels)
+        elif isinstance(action, EnsureIssueForm):
+            provider.ensure_issue_form(action.project, action.name, action.title, action.about, action.labels, action.fields)
+        elif isinstance(action, GrantAccess):
+            self._within_budget(action.usernames, lambda chunk: provider.ensure_access(action.project, chunk, action.access))
         else:  # pragma: no cover - guarded by the meta test over Action subclasses
             raise TypeError(f"no way to apply {type(action).__name__}")
 

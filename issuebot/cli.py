@@ -6,6 +6,7 @@ import contextlib
 import functools
 import json
 import logging
+import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -102,17 +103,29 @@ def main(verbose: int) -> None:
 @main.command()
 @click.argument("directory", type=click.Path(path_type=Path), default=Path("."))
 @click.option("--force", is_flag=True, help="overwrite existing files")
-def init(directory: Path, force: bool) -> None:
+@click.option("--from", "ready_made", default=None, metavar="PROGRAM",
+              help="start from a ready-made program (pal, department-pilot, volunteer-scheme, ...)")
+def init(directory: Path, force: bool, ready_made: str | None) -> None:
     """Write a starter program file and a copy of the templates into DIRECTORY."""
+    programs = shipped("config") / "programs"
+    if ready_made is not None and not (programs / f"{ready_made}.yml").is_file():
+        names = sorted(p.stem for p in programs.glob("*.yml"))
+        fail(f"--from: no ready-made program {ready_made!r}; choose one of {', '.join(names)}")
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / "issuebot.yml"
     templates_target = directory / "issue_templates"
     if not force and (target.exists() or templates_target.exists()):
         fail(f"{target} or {templates_target} already exists; use --force to overwrite")
-    text = (shipped("config") / "example.yml").read_text(encoding="utf-8")
-    text = text.replace("  # templates: issue_templates", "  templates: issue_templates")
+    if ready_made is None:
+        text = (shipped("config") / "example.yml").read_text(encoding="utf-8")
+        text = text.replace("  # templates: issue_templates", "  templates: issue_templates")
+    else:  # the program's own templates on top of the shipped ones, in one folder the coordinator owns
+        text = (programs / f"{ready_made}.yml").read_text(encoding="utf-8")
+        text = re.sub(r"^(  templates:)[ \t]*\S+", r"\1 issue_templates", text, count=1, flags=re.MULTILINE)
     target.write_text(text, encoding="utf-8")
     shutil.copytree(shipped("issue_templates"), templates_target, dirs_exist_ok=True)
+    if ready_made is not None and (programs / ready_made).is_dir():
+        shutil.copytree(programs / ready_made, templates_target, dirs_exist_ok=True)
     click.echo(f"wrote {target} and {templates_target}/")
     click.echo(f"next: issuebot validate -c {target} && issuebot plan -c {target}")
 
@@ -271,9 +284,13 @@ def report(config_path: Path | None, fmt: str) -> None:
               help="write the proposed pairs to this file (default: print them)")
 @click.option("--explain", is_flag=True, help="give each proposed pair's reasons")
 @click.option("--no-tracker", is_flag=True, help="trust the program file alone; do not read which pairs ended")
+@click.option("--apply", "apply_pairs", flag_value=True, default=None,
+              help="add the proposed pairs to the program file itself (the diff is shown first)")
+@click.option("--diff", "apply_pairs", flag_value=False, help="show what --apply would change in the program file")
 @handle_errors
-def match_command(config_path: Path | None, now: str | None, output: Path | None, explain: bool, no_tracker: bool) -> None:
-    """Propose pairs for everyone without one, as a `pairs:` fragment to review."""
+def match_command(config_path: Path | None, now: str | None, output: Path | None, explain: bool, no_tracker: bool,
+                  apply_pairs: bool | None) -> None:
+    """Propose pairs for everyone without one, as a `pairs:` fragment to review (or add them with --apply)."""
     from issuebot import matching
     from issuebot.observe import observe_program
 
@@ -290,6 +307,14 @@ def match_command(config_path: Path | None, now: str | None, output: Path | None
     result = matching.match(program, pool, today=max(today, program.settings.starts))
     starts = today if today > program.settings.starts else None
     text = matching.proposals_yaml(program.settings.name, result, starts=starts, explain=explain, today=today)
+    if apply_pairs is not None:
+        from issuebot import program_edit
+
+        document = program_edit.open_document(program.path)
+        program_edit.add_pairs(document, [program_edit.pair_entry(p.mentor, p.mentee, starts) for p in result.proposals])
+        click.echo(text, nl=False)
+        _show_and_write(document, apply_pairs)
+        return
     if output is None:
         click.echo(text, nl=False)
         return
@@ -297,6 +322,73 @@ def match_command(config_path: Path | None, now: str | None, output: Path | None
     click.echo(f"wrote {len(result.proposals)} proposed pair(s) to {output} (total score {result.total_score:g})")
     for person in result.unmatched:
         click.echo(f"not matched: {person.username} ({person.side}): {person.reason}")
+
+
+def _show_and_write(document: Any, apply: bool) -> None:
+    """Print the program file's diff; with `apply`, write it once the edited file validates."""
+    from issuebot.config import load_program as validate_program
+
+    diff = document.diff()
+    if not diff:
+        click.echo(f"{document.path.name}: nothing to change")
+        return
+    click.echo(diff, nl=False)
+    if not apply:
+        click.echo(f"nothing written; run again with --apply to change {document.path.name}")
+        return
+    trial = document.path.with_name(f".{document.path.name}.check")
+    try:
+        trial.write_text(document.current, encoding="utf-8")
+        validate_program(trial)
+    except ConfigError as exc:
+        fail("the edited program file would not validate; nothing written:\n" + "\n".join(
+            p.replace(trial.name, document.path.name) for p in exc.problems))
+    finally:
+        trial.unlink(missing_ok=True)
+    document.write()
+    click.echo(f"wrote {document.path}")
+
+
+@main.group("people")
+def people_group() -> None:
+    """Bring people into the program file: from the intake project's sign-ups or an HR export."""
+
+
+@people_group.command("import")
+@config_option
+@click.argument("source", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--apply", "apply_changes", is_flag=True, help="write the new and changed people into the program file")
+@handle_errors
+def people_import_command(config_path: Path | None, source: Path | None, apply_changes: bool) -> None:
+    """Read SOURCE (a CSV export; default: the sign-ups in the intake project) and report new, changed and
+    unknown fields; with --apply, write them into the program file, keeping its comments and layout."""
+    from issuebot import people_import, program_edit
+
+    program = load(config_path)
+    if source is not None:
+        try:
+            text = source.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            fail(f"{source}: not UTF-8 text (export the CSV as UTF-8)")
+        candidates, problems, unknown = people_import.read_csv(text, source.name, program.settings.people_import)
+    else:
+        intake = program.settings.intake
+        if intake is None:
+            fail(f"{program.path.name}: no program.intake project to read sign-ups from; give a CSV file instead")
+        provider = provider_for(program)
+        path = provider.project_path(intake.project)
+        issues = [i for i in provider.list_issues(path, state="open") if i.author != provider.bot_username]
+        candidates, unknown = people_import.read_signups(issues, program, provider.kind)
+        problems = []
+    report = people_import.compare(program, candidates)
+    report.problems[:0] = problems
+    report.unknown.extend(unknown)
+    for line in report.lines():
+        click.echo(line)
+    document = program_edit.open_document(program.path)
+    program_edit.change_people(document, report.changes())
+    program_edit.add_people(document, report.new)
+    _show_and_write(document, apply_changes)
 
 
 @main.group("rematch")
@@ -409,6 +501,82 @@ def sweep_command(config_path: Path | None, now: str | None, dry_run: bool, max_
             click.echo(f"stopped after {summary['writes']} writes (--max-writes); run again to continue", err=True)
     if summary["errors"]:
         sys.exit(EXIT_FAILED)
+    from issuebot.notify import configured
+
+    if only is None and not dry_run and not result.stopped and configured(program):
+        _notify(program, now, dry_run=False)  # e-mail and chat notices of what this sweep decided
+
+
+@main.command("notify")
+@config_option
+@now_option
+@click.option("--dry-run", is_flag=True, help="print the notices that are due; send and record nothing")
+@click.option("--resend-unconfirmed", is_flag=True,
+              help="send again the e-mails a killed run left unconfirmed (same Message-ID)")
+@handle_errors
+def notify_command(config_path: Path | None, now: str | None, dry_run: bool, resend_unconfirmed: bool) -> None:
+    """Send due e-mail notices (session dates, surveys, reminders) and the coordinators' chat digest, once each."""
+    _notify(load(config_path), now, dry_run=dry_run, resend=resend_unconfirmed)
+
+
+def _notify(program: Program, now_text: str | None, *, dry_run: bool, resend: bool = False) -> None:
+    from issuebot import notify
+
+    moment = parse_now(now_text)
+    try:
+        email, chat = notify.senders_for(program, lambda: moment)
+    except notify.NoticeError as exc:
+        fail(str(exc))
+        return
+    provider = provider_for(program, moment if now_text else None)
+    outcome = notify.notify(provider, program, templates_for(program), now=moment, email=email, chat=chat,
+                            dry_run=dry_run, resend_unconfirmed=resend)
+    for notice in outcome.would_send:
+        click.echo(f"would send {notice.channel} {notice.key}: {notice.subject}")
+    for line in outcome.sent:
+        click.echo(f"sent {line}")
+    for line in outcome.unconfirmed:
+        click.echo(f"unconfirmed: {line} (a run stopped while sending it; check the relay, then "
+                   "`issuebot notify --resend-unconfirmed`)", err=True)
+    for line in outcome.errors:
+        click.echo(f"error: {line}", err=True)
+    if outcome.errors:
+        sys.exit(EXIT_FAILED)
+
+
+@main.group("calendar")
+def calendar_group() -> None:
+    """Personal iCalendar feeds of sessions, reviews, feedback rounds and wrap-up."""
+
+
+@calendar_group.command("export")
+@config_option
+@now_option
+@click.option("--person", "usernames", multiple=True, help="only this person (repeatable; default: everyone in a pair)")
+@click.option("--output-dir", "-o", type=click.Path(path_type=Path, file_okay=False), default=Path("calendars"),
+              show_default=True, help="folder for one <username>.ics per person")
+@handle_errors
+def calendar_export(config_path: Path | None, now: str | None, usernames: tuple[str, ...], output_dir: Path) -> None:
+    """Write each person's feed as <username>.ics, and print the secret URL `issuebot serve` answers it at."""
+    from issuebot.calendar_feed import feed_token, person_feed
+    from issuebot.config import secret
+    from issuebot.observe import observe_program
+
+    program = load(config_path)
+    moment = parse_now(now)
+    for username in usernames:
+        if username not in program.people:
+            fail(f"--person: {username!r} is not a person in {program.path.name}")
+    chosen = list(usernames) or sorted({name for pair in program.pairs for name in pair.usernames()})
+    views, _ = observe_program(provider_for(program, moment if now else None), program, find_orphans=False)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    key = secret(program.settings.calendar.secret_env)
+    for username in chosen:
+        target = output_dir / f"{username}.ics"
+        target.write_bytes(person_feed(program, views, username, now=moment))
+        where = (f"/calendar/{username}/{feed_token(key, program, username)}.ics" if key
+                 else f"(set {program.settings.calendar.secret_env} for a URL under `issuebot serve`)")
+        click.echo(f"{target}  {where}")
 
 
 @main.group("tracker")

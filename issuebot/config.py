@@ -351,6 +351,13 @@ class MatchingSettings(Strict):
     )
     include_coordinators: bool = Field(False, description="let coordinators be matched too")
     weights: MatchWeights = MatchWeights()
+    opt_in_levels: list[int] = Field(
+        default_factory=list, description="mentors of these levels mentor only when attributes.<opt_in_attribute> is true")
+    opt_in_attribute: str = Field("opted_in", description="person attribute that marks a volunteer mentor")
+    scales: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="attribute -> its values in order; with a weight, nearby values count as partly similar",
+    )
 
 
 class OnboardingIssue(Strict):
@@ -360,6 +367,74 @@ class OnboardingIssue(Strict):
     template: str = Field(min_length=1, description="template name (a file in the templates folder)")
     due_after: PeriodField | None = Field(None, description="due this long after the pair starts")
     confidential: bool = False
+
+
+# --------------------------------------------------------------------------- cohort: intake, spaces, notices, calendar
+
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+ForgeAccess = Literal["guest", "reporter", "developer", "maintainer"]
+
+
+class IntakeSettings(Strict):
+    """A project the whole cohort can read: the call for participants and a sign-up form."""
+
+    project: str = Field("intake", description="project holding the call and the sign-ups")
+    call_template: str = Field("call-for-participants", description="template of the call for participants")
+    readers: list[str] = Field(default_factory=list, description="forge usernames (beyond `people`) who may sign up")
+
+
+class CsvImportSettings(Strict):
+    """How `issuebot people import FILE.csv` reads an HR export: CSV column -> person field."""
+
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="CSV column header -> person field (username, name, email, role, level, department, manager, "
+                    "skills, wants, interests, capacity, timezone, bio or attributes.<name>)",
+    )
+    list_separator: str = Field(";", min_length=1, description="separates the items of a list field in one cell")
+
+
+class SmtpSettings(Strict):
+    """The relay that sends e-mail notices; credentials come from the environment."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username_env: str | None = Field(None, description="variable holding the relay's user name")
+    password_env: str | None = Field(None, description="variable holding the relay's password")
+    sender: str = Field(pattern=EMAIL_PATTERN, description="From address")
+    timeout_seconds: float = Field(30, gt=0)
+
+
+class ChatSettings(Strict):
+    """A chat incoming webhook (Slack or Teams) for the coordinators' weekly digest."""
+
+    kind: Literal["slack", "teams"] = "slack"
+    webhook_url_env: str = Field("ISSUEBOT_CHAT_WEBHOOK_URL", description="variable holding the webhook URL")
+    digest_on: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = Field("mon", description="weekday of the digest")
+    timeout_seconds: float = Field(30, gt=0)
+
+
+class NoticeSettings(Strict):
+    """Notices outside the forge: e-mail to people without a forge account, a digest in chat."""
+
+    smtp: SmtpSettings | None = None
+    chat: ChatSettings | None = None
+    email_everyone: bool = Field(False, description="also e-mail people who have a forge account")
+
+
+class DeliveryProjectSettings(Strict):
+    """PAL: the mentor joins the mentee's delivery project (a person attribute names it)."""
+
+    attribute: str = Field("delivery_project", description="person attribute holding the project's path")
+    access: ForgeAccess = Field("developer", description="the mentor's access there")
+
+
+class CalendarSettings(Strict):
+    """Personal iCalendar feeds of sessions, reviews, feedback rounds and wrap-up."""
+
+    secret_env: str = Field("ISSUEBOT_CALENDAR_SECRET", description="variable holding the key of the feeds' secret URLs")
+    starts_at: str = Field("10:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="local time of a dated event")
 
 
 class ProgramSettings(Strict):
@@ -383,6 +458,11 @@ class ProgramSettings(Strict):
     goal_reminder: PeriodField = Period(days=7)
     matching: MatchingSettings = MatchingSettings()
     onboarding_issues: list[OnboardingIssue] = Field(default_factory=list, description="extra kickoff issues")
+    intake: IntakeSettings | None = Field(None, description="sign-up project (omit for none)")
+    people_import: CsvImportSettings = CsvImportSettings()
+    notices: NoticeSettings = NoticeSettings()
+    calendar: CalendarSettings = CalendarSettings()
+    delivery_project: DeliveryProjectSettings | None = Field(None, description="PAL: mentor joins the mentee's project")
 
     @field_validator("timezone")
     @classmethod
@@ -426,6 +506,8 @@ class PersonEntry(Strict):
     capacity: int = Field(1, ge=0, description="how many mentees a mentor takes")
     timezone: str | None = None
     attributes: dict[str, Any] = Field(default_factory=dict, description="program-specific fields")
+    email: str | None = Field(None, pattern=EMAIL_PATTERN, description="address for notices outside the forge")
+    forge_account: bool = Field(True, description="false: the person gets reminders and dates by e-mail only")
 
     @field_validator("timezone")
     @classmethod
@@ -792,6 +874,8 @@ def _resolve(path: Path, parsed: ProgramFile, shown: str, lines: dict[tuple[Any,
             capacity=entry.capacity,
             timezone=entry.timezone,
             attributes=dict(entry.attributes),
+            email=entry.email,
+            forge_account=entry.forge_account,
         )
 
     settings = parsed.program
@@ -898,3 +982,4 @@ def _check_capacity(entries: list[PairEntry], people: dict[str, Person], warning
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-.")
+

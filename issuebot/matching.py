@@ -65,6 +65,7 @@ class Pool:
     mentees: tuple[Person, ...]
     mentors: tuple[tuple[Person, int], ...]  # (mentor, free places)
     former: frozenset[tuple[str, str]] = field(default_factory=frozenset)  # (mentor, mentee)
+    left_out: tuple[Unmatched, ...] = ()  # mentors the program's rules keep out of the pool, and why
 
 
 def build_pool(program: Program, ended: Iterable[str] = ()) -> Pool:
@@ -91,15 +92,21 @@ def build_pool(program: Program, ended: Iterable[str] = ()) -> Pool:
     people = [p for p in program.people.values() if eligible(p)]
     mentees = tuple(p for p in people if p.role in ("mentee", "both") and p.username not in paired)
     mentors = []
+    left_out = []
     for person in people:
         if person.role not in ("mentor", "both"):
+            continue
+        if person.level in settings.opt_in_levels and person.attributes.get(settings.opt_in_attribute) is not True:
+            left_out.append(Unmatched(person.username, "mentor",
+                                      f"level {person.level} mentors only when marked "
+                                      f"`attributes: {{{settings.opt_in_attribute}: true}}`, which they are not"))
             continue
         if person.username in current_mentees:
             continue  # somebody's mentee right now does not also take mentees
         free = person.capacity - mentoring.get(person.username, 0)
         if free > 0:
             mentors.append((person, free))
-    return Pool(mentees=mentees, mentors=tuple(mentors), former=frozenset(former))
+    return Pool(mentees=mentees, mentors=tuple(mentors), former=frozenset(former), left_out=tuple(left_out))
 
 
 # ----------------------------------------------------------------------------- rules and scores
@@ -150,6 +157,19 @@ def _overlap(left: Sequence[Iterable[str]], right: Sequence[Iterable[str]]) -> n
     return _incidence(left, vocabulary) @ _incidence(right, vocabulary).T
 
 
+def _closeness(scale: Sequence[str], mentees: Sequence[Person], mentors: Sequence[Person], name: str) -> np.ndarray:
+    """1 for equal values on an ordered scale, falling to 0 at its two ends (0 when a value is unknown)."""
+    steps = {_norm(v): i for i, v in enumerate(scale)}
+    span = max(1, len(scale) - 1)
+
+    def position(people: Sequence[Person]) -> np.ndarray:
+        return np.array([steps.get(_norm(p.attributes.get(name)), np.nan) if p.attributes.get(name) is not None
+                         else np.nan for p in people], dtype=float)
+
+    distance = np.abs(position(mentees)[:, None] - position(mentors)[None, :])
+    return np.nan_to_num(1.0 - distance / span, nan=0.0)
+
+
 @dataclass
 class _Cohort:
     """Mentees x mentors matrices of scores and of the first rule each cell breaks."""
@@ -174,8 +194,10 @@ RULES = (
     "works in another department",
     "has a level outside the program's rule for this mentee",
     "is in a time zone too far away",
+    "cannot be checked against the department scope: a department is missing",
+    "cannot be checked against the level rules: a level is missing",
 )
-_SELF, _MANAGER, _EXCLUDED, _FORMER, _DEPARTMENT, _LEVEL, _TIMEZONE = range(1, 8)
+_SELF, _MANAGER, _EXCLUDED, _FORMER, _DEPARTMENT, _LEVEL, _TIMEZONE, _NO_DEPARTMENT, _NO_LEVEL = range(1, 10)
 
 
 def _levels_allowed(settings: MatchingSettings, mentees: Sequence[Person], mentors: Sequence[Person]) -> np.ndarray:
@@ -218,8 +240,11 @@ def _cohort(program: Program, pool: Pool, *, today: date) -> _Cohort:
     score = weights.skills * skills + weights.interests * interests
     attributes = {}
     for name, weight in weights.attributes.items():
-        shared = _overlap([_as_values(p.attributes.get(name)) for p in mentees],
-                          [_as_values(p.attributes.get(name)) for p in mentors])
+        if name in settings.scales:
+            shared = _closeness(settings.scales[name], mentees, mentors, name)
+        else:
+            shared = _overlap([_as_values(p.attributes.get(name)) for p in mentees],
+                              [_as_values(p.attributes.get(name)) for p in mentors])
         attributes[name] = shared
         score = score + weight * shared
     mentee_dept = np.array([_norm(p.department) if p.department else "" for p in mentees], dtype=object)
@@ -257,7 +282,13 @@ def _cohort(program: Program, pool: Pool, *, today: date) -> _Cohort:
         if mentee in mentee_index and mentor in mentor_index:
             block_one(mentee_index[mentee], mentor_index[mentor], _FORMER)
     if settings.scope == "department":
+        # A missing department is said as missing, not as "another department".
+        block((mentee_dept[:, None] == "") | (mentor_dept[None, :] == ""), _NO_DEPARTMENT)
         block(~same_dept, _DEPARTMENT)
+    if settings.level_rules or settings.min_level_gap is not None:
+        no_level = (np.array([p.level is None for p in mentees], dtype=bool).reshape(-1, 1)
+                    | np.array([p.level is None for p in mentors], dtype=bool).reshape(1, -1))
+        block(no_level, _NO_LEVEL)
     block(~_levels_allowed(settings, mentees, mentors), _LEVEL)
     if settings.max_timezone_hours is not None:
         with np.errstate(invalid="ignore"):
@@ -281,7 +312,7 @@ def match(program: Program, pool: Pool, *, today: date | None = None) -> MatchRe
     cohort = _cohort(program, pool, today=today)
     n_mentees = len(cohort.mentees)
     if n_mentees == 0:
-        return MatchResult(proposals=(), unmatched=_idle_mentors(cohort, {}), total_score=0.0)
+        return MatchResult(proposals=(), unmatched=_idle_mentors(cohort, {}) + pool.left_out, total_score=0.0)
     allowed = cohort.blocked == 0
     # A bonus larger than any total score makes "one more mentee matched" win lexicographically.
     bonus = float(np.abs(cohort.score).max(initial=0.0)) * n_mentees * 2 + 1.0
@@ -314,6 +345,7 @@ def match(program: Program, pool: Pool, *, today: date | None = None) -> MatchRe
     for proposal in proposals:
         used[proposal.mentor] = used.get(proposal.mentor, 0) + 1
     unmatched.extend(_idle_mentors(cohort, used))
+    unmatched.extend(pool.left_out)
     proposals.sort(key=lambda p: (p.mentee, p.mentor))
     return MatchResult(proposals=tuple(proposals), unmatched=tuple(unmatched),
                        total_score=round(sum(p.score for p in proposals), 3))
@@ -379,6 +411,12 @@ def _reasons(program: Program, cohort: _Cohort, i: int, j: int) -> tuple[str, ..
     if shared:
         out.append(f"shared interests: {', '.join(shared)} (+{weights.interests * len(shared):g})")
     for name, weight in weights.attributes.items():
+        if name in program.settings.matching.scales and weight:
+            value = float(cohort.attributes[name][i, j])
+            if value:
+                out.append(f"similar {name}: {mentee.attributes.get(name)} and {mentor.attributes.get(name)} "
+                           f"({weight * value:+.3g})")
+            continue
         common = sorted(set(_as_values(mentee.attributes.get(name))) & set(_as_values(mentor.attributes.get(name))))
         if common and weight:
             verb = "same" if weight > 0 else "same (the program prefers different)"

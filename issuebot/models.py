@@ -25,6 +25,8 @@ class Person:
     capacity: int = 1
     timezone: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    email: str | None = None
+    forge_account: bool = True  # false: notices reach the person by e-mail only
 
     def handle(self, forge: str) -> str:
         """The person's username on `forge` (local, gitlab, github)."""
@@ -244,3 +246,45 @@ class EnsureBoard(Action):
 
     def describe(self) -> str:
         return f"ensure board {self.name!r} with lists {', '.join(self.labels)}"
+
+
+# ----------------------------------------------------------------------------- forms and access
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One question of a sign-up form, in no forge's format (each provider renders its own convention)."""
+
+    id: str
+    label: str
+    kind: Literal["input", "textarea", "dropdown"] = "input"
+    description: str = ""
+    options: tuple[str, ...] = ()
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class EnsureIssueForm(Action):
+    """A form people fill in to open an issue (GitHub issue form, GitLab description template)."""
+
+    project: str
+    name: str  # file name without extension, e.g. "sign-up"
+    title: str
+    about: str
+    labels: tuple[str, ...]
+    fields: tuple[FormField, ...]
+
+    def describe(self) -> str:
+        return f"ensure issue form {self.name!r} ({len(self.fields)} questions) in {self.project}"
+
+
+@dataclass(frozen=True)
+class GrantAccess(Action):
+    """People get at least `access` to a project (read for a cohort space, developer on a delivery project)."""
+
+    project: str
+    usernames: tuple[str, ...]
+    access: Literal["guest", "reporter", "developer", "maintainer"]
+
+    def describe(self) -> str:
+        return f"give {', '.join(self.usernames)} {self.access} access to {self.project}"

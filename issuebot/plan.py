@@ -165,6 +165,7 @@ class Context:
             "role": person.role,
             "skills": list(person.skills),
             "interests": list(person.interests),
+            "wants": list(person.wants),
             "attributes": dict(person.attributes),
         }
 

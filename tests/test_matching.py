@@ -224,7 +224,7 @@ def test_level_rules_and_department_scope_leave_people_unmatched_with_reasons(tm
     reasons = {u.username: u.reason for u in result.unmatched}
     assert reasons["ned"] == ("no mentor fits the program's rules: of 2 with free places, 1 works in another department; "
                               "1 has a level outside the program's rule for this mentee")
-    assert "level outside" in reasons["oli"]  # no level: no rule can admit them
+    assert "a level is missing" in reasons["oli"]  # no level: said as missing, not as outside the rule
     assert "no mentee looking for a mentor may have this mentor" in reasons["lea"]
 
 
@@ -280,3 +280,53 @@ def test_matching_rules_naming_unknown_people_or_upside_down_levels_are_config_e
     assert result.exit_code == 2
     assert "program.matching.exclude[0][1]: unknown person 'mm1' (did you mean 'm1'?)" in result.output
     assert "program.yml:" in result.output
+
+
+def test_pal_level_four_mentors_only_when_opted_in_and_explain_names_the_others(tmp_path):
+    from issuebot.config import load_program as load
+    from issuebot.paths import shipped
+    from issuebot import matching as m
+
+    text = (shipped("config") / "programs" / "pal.yml").read_text(encoding="utf-8").split("\npairs:")[0]
+    text = text.replace("    attributes: {delivery_project: search, opted_in: true}", "    attributes: {delivery_project: search}")
+    (tmp_path / "pal").mkdir()
+    path = tmp_path / "pal.yml"
+    pal_templates = shipped("config") / "programs" / "pal"
+    path.write_text(text.replace("  templates: pal", f"  templates: {pal_templates}") + "\npairs: []\n", encoding="utf-8")
+    program = load(path)
+    result = m.match(program, m.build_pool(program))
+    assert [(p.mentor, p.mentee) for p in result.proposals] == [("liam", "sam"), ("liam", "tess")]
+    left = {u.username: u.reason for u in result.unmatched}
+    assert left["nora"] == "level 4 mentors only when marked `attributes: {opted_in: true}`, which they are not"
+
+
+def test_a_missing_department_is_said_as_missing_under_department_scope(tmp_path):
+    from issuebot import matching as m
+
+    data = program_data(pairs=[])
+    data["program"]["matching"] = {"scope": "department"}
+    data["pairs"] = []
+    program = load_program(write_program(tmp_path / "p.yml", data))
+    result = m.match(program, m.build_pool(program))
+    reasons = {u.username: u.reason for u in result.unmatched if u.side == "mentee"}
+    assert "cannot be checked against the department scope: a department is missing" in reasons["bob"]
+    assert "works in another department" not in reasons["bob"]
+
+
+def test_generation_on_a_scale_prefers_similar_generations(tmp_path):
+    from issuebot import matching as m
+
+    data = program_data()
+    data["pairs"] = []
+    data["people"] = [
+        {"username": "ann", "role": "mentor", "attributes": {"generation": "boomer"}},
+        {"username": "ben", "role": "mentor", "attributes": {"generation": "millennial"}},
+        {"username": "cat", "role": "mentee", "attributes": {"generation": "gen z"}},
+        {"username": "carol", "role": "both"},
+    ]
+    data["program"]["matching"] = {"weights": {"attributes": {"generation": 1}},
+                                   "scales": {"generation": ["boomer", "gen x", "millennial", "gen z"]}}
+    program = load_program(write_program(tmp_path / "p.yml", data))
+    result = m.match(program, m.build_pool(program))
+    assert [(p.mentor, p.mentee) for p in result.proposals] == [("ben", "cat")]
+    assert any(r.startswith("similar generation: gen z and millennial") for r in result.proposals[0].reasons)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal, Protocol, runtime_checkable
 
-from issuebot.models import Comment, Event, Issue, Member, Project
+from issuebot.models import Comment, Event, FormField, Issue, Member, Project
 
 IssueState = Literal["open", "closed", "all"]
 UNSET: object = object()
@@ -164,6 +164,17 @@ class Provider(Protocol):
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> Event | None:
         """A verified delivery's payload as an Event, or None when issuebot has nothing to do."""
+
+    # -- cohort: sign-up forms and access beyond the pair
+
+    def ensure_issue_form(self, project: str, name: str, title: str, about: str, labels: Sequence[str],
+                          fields: Sequence[FormField]) -> bool:
+        """A form people fill in to open an issue in `project`, in the forge's own convention;
+        returns whether it was written."""
+
+    def ensure_access(self, project: str, usernames: Sequence[str], access: str) -> int:
+        """Give each person at least `access` (guest, reporter, developer, maintainer) to `project`
+        (a full path, or a name inside the group/org); nobody's access is lowered. Returns writes made."""
 
 
 @runtime_checkable

@@ -14,12 +14,13 @@ from urllib.parse import quote, unquote, urlparse
 
 import github
 import requests
+import yaml
 from github import Auth, GithubException, GithubIntegration, GithubRetry
 from github.GithubException import BadCredentialsException, RateLimitExceededExceedsMaxWait
 from github.GithubObject import GithubObject
 
 from issuebot.config import GitHubProviderConfig, secret
-from issuebot.models import Comment, Event, Issue, Member, Project
+from issuebot.models import Comment, Event, FormField, Issue, Member, Project
 from issuebot.providers.base import (
     AccessReport,
     HookReport,
@@ -411,6 +412,11 @@ class GitHubProvider:
         """GET /repos/{o}/{r}/collaborators and /invitations (1 read each per 100), then one
         PUT /repos/{o}/{r}/collaborators/{username} per person missing (201: invitation sent,
         204: added). Nobody's access is lowered; an unknown username raises NotFound naming it."""
+        wanted = [(m.username, self.settings.pair_permission if m.role == "pair" else self.settings.coordinator_permission)
+                  for m in members]
+        return self._grant(project, wanted)
+
+    def _grant(self, project: str, wanted: Sequence[tuple[str, str]]) -> int:
         repo = self._repo(project)
         with self._api(f"list the collaborators of {project}", verb="list_members"):
             have = {
@@ -423,17 +429,16 @@ class GitHubProvider:
                 login = str((data.get("invitee") or {}).get("login") or "").lower()
                 have[login] = max(have.get(login, 0), _RANK.get(str(data.get("permissions") or ""), 0))
         writes = 0
-        for member in members:
-            permission = self.settings.pair_permission if member.role == "pair" else self.settings.coordinator_permission
-            if have.get(member.username.lower(), 0) >= _RANK[permission]:
+        for username, permission in wanted:
+            if have.get(username.lower(), 0) >= _RANK[permission]:
                 continue
-            with self._api(f"add {member.username} to {project}", verb="add_member"):
+            with self._api(f"add {username} to {project}", verb="add_member"):
                 try:
-                    repo.add_to_collaborators(member.username, permission)
+                    repo.add_to_collaborators(username, permission)
                 except GithubException as exc:
                     if exc.status == 404:
                         raise NotFound(
-                            f"GitHub has no user {member.username!r} (people[].handles.github or people[].username "
+                            f"GitHub has no user {username!r} (people[].handles.github or people[].username "
                             f"in the program file)"
                         ) from None
                     raise
@@ -765,6 +770,50 @@ class GitHubProvider:
             url=str(data.get("html_url") or ""),
         )
 
+
+    # ------------------------------------------------------------------ cohort: forms and access
+
+    def ensure_issue_form(self, project: str, name: str, title: str, about: str, labels: Sequence[str],
+                          fields: Sequence[FormField]) -> bool:
+        """An issue form `.github/ISSUE_TEMPLATE/<name>.yml` (GitHub's convention:
+        https://docs.github.com/en/communities/using-templates-to-encourage-useful-issues-and-pull-requests/syntax-for-issue-forms):
+        GET /repos/{o}/{r}/contents/{path}, then PUT it when missing or different. A filled-in
+        form arrives as an issue with one `### <label>` section per question."""
+        body = []
+        for item in fields:
+            attributes: dict[str, Any] = {"label": item.label}
+            if item.description:
+                attributes["description"] = item.description
+            if item.options:
+                attributes["options"] = list(item.options)
+            body.append({"type": item.kind, "id": item.id, "attributes": attributes,
+                         "validations": {"required": item.required}})
+        form = {"name": title, "description": about, "title": title, "labels": list(labels), "body": body}
+        content = yaml.safe_dump(form, sort_keys=False, allow_unicode=True)
+        path = f".github/ISSUE_TEMPLATE/{name}.yml"
+        repo = self._repo(project)
+        with self._api(f"read {path} in {project}", verb="get_file"):
+            try:
+                current = repo.get_contents(path)
+            except GithubException as exc:
+                if exc.status != 404:
+                    raise
+                current = None
+        if current is not None and not isinstance(current, list) and current.decoded_content.decode("utf-8") == content:
+            return False
+        with self._api(f"write {path} in {project}", verb="write_file"):
+            if current is None or isinstance(current, list):
+                repo.create_file(path, f"issuebot: {title} form", content)
+            else:
+                repo.update_file(path, f"issuebot: {title} form", content, current.sha)
+        return True
+
+    def ensure_access(self, project: str, usernames: Sequence[str], access: str) -> int:
+        """As ensure_members, with one permission for everyone named: guest and reporter read
+        (`pull`, `triage`), developer writes (`push`), maintainer maintains."""
+        path = project if "/" in project else self.project_path(project)
+        permission = {"guest": "pull", "reporter": "triage", "developer": "push", "maintainer": "maintain"}[access]
+        return self._grant(path, [(username, permission) for username in usernames])
 
 
 # --------------------------------------------------------------------------- pure helpers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 import time
@@ -15,10 +16,10 @@ from urllib.parse import urlsplit
 import gitlab
 import requests
 from gitlab.const import AccessLevel
-from gitlab.exceptions import GitlabError
+from gitlab.exceptions import GitlabError, GitlabGetError
 
 from issuebot.config import secret
-from issuebot.models import Comment, Event, Issue, Member, Project
+from issuebot.models import Comment, Event, FormField, Issue, Member, Project
 from issuebot.providers.base import (
     AccessReport,
     HookReport,
@@ -294,15 +295,17 @@ class GitLabProvider:
 
         Access never goes down: someone with more access (e.g. a group owner) is left alone.
         """
+        return self._grant(project, [(m.username, int(self.access[m.role])) for m in members])
+
+    def _grant(self, project: str, wanted: Sequence[tuple[str, int]]) -> int:
         with self._api("list_members", f"listing members of {project}"):
             have = {m.username: m.access_level for m in self._project(project).members_all.list(iterator=True)}
         writes = 0
-        for member in members:
-            level = int(self.access[member.role])
-            if have.get(member.username, 0) >= level:
+        for username, level in wanted:
+            if have.get(username, 0) >= level:
                 continue
-            user_id = self._user_id(member.username)
-            with self._api("add_member", f"adding {member.username} to {project}"):
+            user_id = self._user_id(username)
+            with self._api("add_member", f"adding {username} to {project}"):
                 try:
                     self._project(project).members.create({"user_id": user_id, "access_level": level})
                 except GitlabError as exc:
@@ -652,6 +655,50 @@ class GitLabProvider:
                 )
         return None
 
+    # ------------------------------------------------------------------ cohort: forms and access
+
+    def ensure_issue_form(self, project: str, name: str, title: str, about: str, labels: Sequence[str],
+                          fields: Sequence[FormField]) -> bool:
+        """A description template `.gitlab/issue_templates/<name>.md` (GitLab's convention:
+        https://docs.gitlab.com/ee/user/project/description_templates.html): GET the file on the
+        default branch, then POST (new) or PUT (changed) it; nothing when it is current.
+        A filled-in template keeps one `### <label>` section per question."""
+        lines = [f"<!-- {about} -->", ""]
+        for item in fields:
+            hint = "; ".join(x for x in (item.description, " / ".join(item.options), "required" if item.required else "") if x)
+            lines += [f"### {item.label}", "", f"<!-- {hint} -->" if hint else "", ""]
+        lines += [f'/label {" ".join("~" + json.dumps(label) for label in labels)}' if labels else ""]
+        content = "\n".join(lines).rstrip() + "\n"
+        path = f".gitlab/issue_templates/{name}.md"
+        handle = self._project(project)
+        with self._api("get_project", f"reading {project}"):
+            branch = self.gl.projects.get(project).default_branch or "main"
+        with self._api("get_file", f"reading {path} in {project}"):
+            try:
+                current = handle.files.get(file_path=path, ref=branch)
+            except GitlabGetError as exc:
+                if exc.response_code != 404:
+                    raise
+                current = None
+        if current is not None and current.decode().decode("utf-8") == content:
+            return False
+        with self._api("write_file", f"writing {path} in {project}"):
+            if current is None:
+                handle.files.create({"file_path": path, "branch": branch, "content": content,
+                                     "commit_message": f"issuebot: {title} form"})
+            else:
+                current.content = content
+                current.save(branch=branch, commit_message=f"issuebot: {title} form")
+        return True
+
+    def ensure_access(self, project: str, usernames: Sequence[str], access: str) -> int:
+        """As ensure_members, with one access level for everyone named (e.g. Guest on a cohort
+        space, Developer on a delivery project outside the group when given as a full path)."""
+        path = project if "/" in project else self.project_path(project)
+        return self._grant(path, [(username, int(ACCESS_LEVELS[access])) for username in usernames])
+
+
+
 
 # Events issuebot acts on (quick commands in comments, closed session issues, confidential requests).
 _HOOK_EVENTS = ("issues_events", "note_events", "confidential_issues_events", "confidential_note_events")
@@ -659,7 +706,6 @@ _ROLE_NAMES = {10: "Guest", 15: "Planner", 20: "Reporter", 30: "Developer", 40: 
 
 
 # ---------------------------------------------------------------------- mapping
-
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds GitLab asks to wait: Retry-After (seconds or HTTP date) or RateLimit-Reset (epoch)."""

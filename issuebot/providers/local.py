@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from filelock import FileLock
 from sqlalchemy.engine import Connection, Engine
 
-from issuebot.models import Comment, Event, Issue, Member, Project
+from issuebot.models import Comment, Event, FormField, Issue, Member, Project
 from issuebot.providers.base import UNSET, AccessReport, HookReport, IssueState, Meter, NotFound, ProjectSpec
 from issuebot.providers.shared import (
     label_change,
@@ -51,6 +51,13 @@ members_t = sa.Table(
     sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id"), primary_key=True),
     sa.Column("username", sa.String, primary_key=True),
     sa.Column("role", sa.String, nullable=False),
+)
+files_t = sa.Table(
+    "files",
+    _meta,
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id"), primary_key=True),
+    sa.Column("path", sa.String, primary_key=True),
+    sa.Column("content", sa.Text, nullable=False),
 )
 labels_t = sa.Table(
     "labels",
@@ -494,6 +501,69 @@ class LocalProvider:
     def hook_report(self, url: str) -> HookReport | None:
         """The embedded tracker delivers its events itself: as good as a hook sending all of them (0 calls)."""
         return HookReport(url=url, active=True, missing_events=(), last_delivery_ok=None)
+
+    # ------------------------------------------------------------------ cohort: forms and access
+
+    def ensure_issue_form(self, project: str, name: str, title: str, about: str, labels: Sequence[str],
+                          fields: Sequence[FormField]) -> bool:
+        """One read; one write when the form differs. Kept as a Markdown issue template
+        (`issue_templates/<name>.md`) with one `### <label>` section per question."""
+        lines = ["---", f"name: {json.dumps(title)}", f"about: {json.dumps(about)}", f"title: {json.dumps(title)}",
+                 f"labels: {json.dumps(list(labels))}", "---"]
+        for item in fields:
+            hint = "; ".join(x for x in (item.description, " / ".join(item.options), "required" if item.required else "") if x)
+            lines += [f"### {item.label}", "", f"<!-- {hint} -->" if hint else "", ""]
+        content = "\n".join(lines) + "\n"
+        path = f"issue_templates/{name}.md"
+        self.meter.read("get_file")
+        with self._tx() as conn:
+            pid = self._project_id(conn, project)
+            row = conn.execute(sa.select(files_t).where(files_t.c.project_id == pid, files_t.c.path == path)).first()
+            if row is not None and row.content == content:
+                return False
+            if row is not None:
+                conn.execute(files_t.update().where(files_t.c.project_id == pid, files_t.c.path == path).values(content=content))
+            else:
+                conn.execute(files_t.insert().values(project_id=pid, path=path, content=content))
+        self.meter.write("write_file")
+        return True
+
+    def issue_form(self, project: str, name: str) -> str | None:
+        """The stored form (for tests and `issuebot tracker`)."""
+        with self.engine.connect() as conn:
+            pid = self._project_id(conn, project)
+            row = conn.execute(sa.select(files_t).where(files_t.c.project_id == pid,
+                                                        files_t.c.path == f"issue_templates/{name}.md")).first()
+        return row.content if row is not None else None
+
+    def ensure_access(self, project: str, usernames: Sequence[str], access: str) -> int:
+        """One read; one write per person added or raised. The embedded tracker has no projects
+        of its own beyond issuebot's, so a delivery project it lacks is kept as a plain project."""
+        rank = ("guest", "reporter", "developer", "maintainer")
+        project = project if "/" in project else self.project_path(project)
+        name = project.rsplit("/", 1)[-1]
+        with self.engine.connect() as conn:
+            known = conn.execute(sa.select(projects_t.c.id).where(projects_t.c.path == project)).first() is not None
+        if not known:
+            self.create_foreign_project(name)
+            project = self.project_path(name)
+        have = self.members(project)
+        self.meter.read("list_members")
+        writes = 0
+        with self._tx() as conn:
+            pid = self._project_id(conn, project)
+            for username in usernames:
+                role = have.get(username)
+                if role in ("pair", "coordinator") or (role in rank and rank.index(role) >= rank.index(access)):
+                    continue
+                if role is None:
+                    conn.execute(members_t.insert().values(project_id=pid, username=username, role=access))
+                else:
+                    conn.execute(members_t.update().where(members_t.c.project_id == pid, members_t.c.username == username)
+                                 .values(role=access))
+                writes += 1
+        self.meter.write("add_member", writes)
+        return writes
 
 
 # Statements built once: building SQLAlchemy statements per call dominated a first sync's CPU time.

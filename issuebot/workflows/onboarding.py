@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from issuebot.models import SetLabels, SetMembers
+from issuebot.models import GrantAccess, SetLabels, SetMembers
 from issuebot.plan import Plan, SessionRef, fingerprint, label_specs, members_of
 
 triggers = frozenset({"sync", "sweep", "event"})
@@ -20,6 +20,16 @@ def decide(plan: Plan) -> None:
     if plan.state.get("members") != members_print:
         plan.actions.append(SetMembers(pair=pair.id, project=view.project_path, members=members))
         plan.state["members"] = members_print
+
+    delivery = program.settings.delivery_project
+    project = pair.mentee.attributes.get(delivery.attribute) if delivery is not None else None
+    if delivery is not None and project:  # PAL: the mentor works in the mentee's delivery project
+        grant = GrantAccess(pair=pair.id, project=str(project), usernames=(pair.mentor.handle(ctx.provider_kind),),
+                            access=delivery.access)
+        grant_print = fingerprint([grant.project, grant.usernames, grant.access])
+        if plan.state.get("delivery") != grant_print:
+            plan.actions.append(grant)
+            plan.state["delivery"] = grant_print
 
     if ctx.labels_per_project:
         labels = label_specs(program)
