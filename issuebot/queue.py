@@ -17,10 +17,11 @@ from huey.consumer import Consumer
 from huey.exceptions import RetryTask
 
 from issuebot.config import Program
+from issuebot.events import handle_event
+from issuebot.metrics import Metrics
 from issuebot.models import Event
 from issuebot.providers import make_provider, webhook_parser
 from issuebot.providers.base import Provider, ProviderError, ProviderUnavailable, RateLimited
-from issuebot.service import Metrics
 from issuebot.store import DONE, FAILED, IGNORED, Store
 from issuebot.templates import Templates
 
@@ -58,13 +59,6 @@ def make_huey(program: Program, *, name: str = "issuebot") -> Huey:
     return SqliteHuey(name, filename=str(path), results=False, utc=True, timeout=30, fsync=False)
 
 
-def _handle_event(*args: Any, **kwargs: Any) -> Any:
-    """The real event handling, imported when first needed so the web side never loads it."""
-    from issuebot.events import handle_event
-
-    return handle_event(*args, **kwargs)
-
-
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -99,7 +93,7 @@ class DeliveryQueue:
         self.huey = huey
         self.store = store
         self.program = program
-        self.handler = handler or _handle_event
+        self.handler = handler or handle_event
         self.provider_factory = provider_factory or (lambda program: make_provider(program))
         self.templates = templates
         self.clock = clock or _utcnow
@@ -228,10 +222,9 @@ class DeliveryQueue:
         return self._finish(delivery, status, ignored or None, pair=getattr(outcome, "pair", None),
                             writes=getattr(outcome, "writes", 0) or 0)
 
-    def _count_calls(self, provider: Provider, reads: int, writes: int, status: str) -> None:
+    def _count_calls(self, provider: Provider, reads: int, writes: int, status: str, deliveries: int = 1) -> None:
         made = (provider.meter.reads - reads) + (provider.meter.writes - writes)
-        if made or status != "ok":
-            self.metrics.forge_calls.labels(provider=provider.kind, status=status).inc(max(made, 1 if status != "ok" else 0))
+        self.metrics.count_forge_calls(provider.kind, status, made, deliveries)
 
     def _finish(self, delivery: Any, status: str, reason: str | None, *, pair: str | None = None,
                 writes: int = 0) -> str:
