@@ -8,6 +8,7 @@ import logging
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from issuebot.providers import WEBHOOK_PARSERS, webhook_parser
+from issuebot.providers._webhook import UnsupportedBody
 from issuebot.service import Service
 from issuebot.store import StoreUnavailable
 
@@ -44,14 +45,18 @@ def receive(provider: str) -> tuple[Response, int]:
     event_name = parser.event_name(headers)
     if parser.is_ping(headers):
         return _answer(service, provider, "ping", 200)
+    if not parser.acts_on(headers):  # pushes, pipelines...: answered without reading the body
+        return _answer(service, provider, "ignored", 200, event=event_name[:100])
     try:
         payload = parser.decode(headers, body)
+    except UnsupportedBody as exc:
+        return _answer(service, provider, "unsupported", 415, error=str(exc))
     except ValueError as exc:
         return _answer(service, provider, "malformed", 400, error=str(exc))
     event = parser.event_from(headers, payload)
     if event is None:
         logger.debug("%s %r delivery ignored: nothing issuebot acts on", provider, event_name)
-        return _answer(service, provider, "ignored", 200, event=event_name)
+        return _answer(service, provider, "ignored", 200, event=event_name[:100])
     # A delivery without an id is identified by its bytes: the same body twice is one delivery.
     delivery_id = parser.delivery_id(headers) or "sha256:" + hashlib.sha256(body).hexdigest()
     try:
