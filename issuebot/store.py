@@ -24,6 +24,16 @@ class StoreUnavailable(Exception):
     """The database cannot be reached or used; the message names it without its password."""
 
 
+@dataclass
+class _PendingDelivery:
+    """A delivery waiting for the next group commit; `done` once a commit took it."""
+
+    row: dict[str, Any]
+    row_id: int | None = None
+    error: StoreUnavailable | None = None
+    done: bool = False
+
+
 @dataclass(frozen=True)
 class Delivery:
     """One inbox row."""
@@ -103,6 +113,10 @@ class Store:
         # SQLite takes one writer at a time and a blocked writer polls with growing sleeps; queueing
         # this process's writers on a lock instead wakes the next one at once (better p99).
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        # Group commit: deliveries that arrive while a commit runs wait for it, then go in one together.
+        self._commit_lock = threading.Lock()
+        self._pending_guard = threading.Lock()
+        self._pending: list[_PendingDelivery] = []
         self.metadata = sa.MetaData()
         self.inbox = sa.Table(
             f"{prefix}inbox",
@@ -215,17 +229,40 @@ class Store:
         now: datetime,
         lease_seconds: int,
     ) -> int | None:
-        """Insert-if-absent: the new row's id, or None when this delivery is already in the inbox."""
-        row = {
+        """Insert-if-absent: the new row's id, or None when this delivery is already in the inbox.
+
+        Returns once the row is committed. Concurrent callers share one transaction (group
+        commit): whoever finds no commit running commits everything waiting, so a burst of
+        deliveries costs one durable write, not one each.
+        """
+        item = _PendingDelivery({
             "provider": provider, "delivery_id": delivery_id, "event": event, "headers": json.dumps(dict(headers)),
             "body": body, "project": project, "received_at": _naive_utc(now), "status": QUEUED, "attempts": 0,
             "lease_until": _naive_utc(now + timedelta(seconds=lease_seconds)),
-        }
+        })
+        with self._pending_guard:
+            self._pending.append(item)
+        with self._commit_lock:
+            if not item.done:
+                with self._pending_guard:
+                    batch, self._pending = self._pending, []
+                self._commit_together(batch)
+        if item.error is not None:
+            raise item.error
+        return item.row_id
+
+    def _commit_together(self, batch: list[_PendingDelivery]) -> None:
         try:
             with self._writing() as conn:
-                return conn.execute(self._add_statement, row).scalar()
-        except sa.exc.OperationalError as exc:
-            raise StoreUnavailable(f"database {self.shown_url}: {_reason(exc)}") from None
+                for item in batch:
+                    item.row_id = conn.execute(self._add_statement, item.row).scalar()
+        except sa.exc.SQLAlchemyError as exc:
+            error = StoreUnavailable(f"database {self.shown_url}: {_reason(exc)}")
+            for item in batch:
+                item.row_id, item.error = None, error
+        finally:
+            for item in batch:
+                item.done = True
 
     def get(self, row_id: int) -> Delivery | None:
         with self.engine.connect() as conn:
