@@ -107,3 +107,10 @@ def serve(
                 worker.wait(GRACEFUL_SECONDS)
             except subprocess.TimeoutExpired:
                 worker.kill()
+
+
+def app_from_environment() -> Flask:
+    """The web app for the program file in $ISSUEBOT_CONFIG, for WSGI servers that import a factory."""
+    from issuebot.config import load_program
+
+    return create_app(open_service(load_program(os.environ["ISSUEBOT_CONFIG"])))

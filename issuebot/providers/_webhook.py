@@ -27,7 +27,7 @@ class UnsupportedBody(ValueError):
 def header(headers: Mapping[str, str], name: str) -> str | None:
     """The value of header `name`, whatever its case (WSGI environs and plain dicts alike)."""
     value = headers.get(name)
-    if value is not None:
+    if value is not None or type(headers) is not dict:  # other mappings (WSGI headers) ignore case already
         return value
     wanted = name.lower()
     for key, value in headers.items():
