@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from issuebot import commands, markers
 from issuebot.config import Program
-from issuebot.models import COMMENT_EVENTS, Event, EventKind
+from issuebot.models import COMMENT_EVENTS, Action, EditIssue, Event, EventKind, Pair, PostComment
 from issuebot.providers.base import InvalidRequest, NotFound, Provider
-from issuebot.reconcile import Applier, Context, decide, index_issues, observe_pair, read_unlogged_sessions
+from issuebot.reconcile import (
+    Applier,
+    Context,
+    PairView,
+    decide,
+    index_issues,
+    observe_pair,
+    read_unlogged_sessions,
+)
 from issuebot.templates import Templates
 
 log = logging.getLogger(__name__)
@@ -51,8 +61,40 @@ def handle_event(program: Program, provider: Provider, templates: Templates, eve
     reply carries a marker), so redelivering the event, or delivering it ten times at once, has
     one effect. Provider errors propagate so the caller can retry; nothing half-done is recorded.
     """
-    if event.project == provider.project_path(program.settings.coordinator_project):
-        return _carry_out_dashboard_requests(program, provider, templates, event, now=now)
+    return handle_events(program, provider, templates, [event], now=now)[0]
+
+
+def handle_events(program: Program, provider: Provider, templates: Templates, events: Sequence[Event], *,
+                  now: datetime) -> list[EventOutcome]:
+    """Handle events that waited together, one outcome each in their order: the events of one pair
+    share one observe of it, and each comment's commands are still carried out and answered once.
+
+    Between two events of a pair the view carries the previous event's writes: edits are projected
+    onto it, and only a new issue or an archive makes it read the pair again.
+    """
+    outcomes: list[EventOutcome | None] = [None] * len(events)
+    by_pair: dict[str, tuple[Pair, str, list[int]]] = {}
+    for index, event in enumerate(events):
+        if event.project == provider.project_path(program.settings.coordinator_project):
+            outcomes[index] = _carry_out_dashboard_requests(program, provider, templates, event, now=now)
+            continue
+        routed = _pair_of(program, provider, event)
+        if isinstance(routed, EventOutcome):
+            outcomes[index] = routed
+            continue
+        by_pair.setdefault(routed[1], (*routed, []))[2].append(index)
+    for pair, project_path, indexes in by_pair.values():
+        with _pair_lock(provider, project_path), provider.exclusive():
+            view = read_unlogged_sessions(provider, observe_pair(provider, program, pair))
+            applied: list[Action] = []
+            for index in indexes:
+                view = _view_after(provider, program, view, applied)  # only when another event follows
+                outcomes[index], applied = _reconcile_for(program, provider, templates, events[index], view, now=now)
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _pair_of(program: Program, provider: Provider, event: Event) -> tuple[Pair, str] | EventOutcome:
+    """The pair and project an event concerns, or the outcome saying why it concerns none."""
     pair = program.pair_for_project(event.project)
     if pair is None:
         log.debug("event on %s ignored: not a pair project", event.project)
@@ -63,23 +105,49 @@ def handle_event(program: Program, provider: Provider, templates: Templates, eve
         return EventOutcome(pair=None, ignored=f"not a pair project of this program (expected {project_path})")
     if event.actor.casefold() == provider.bot_username.casefold():
         return EventOutcome(pair=pair.id, ignored="made by issuebot itself")
+    return pair, project_path
+
+
+def _reconcile_for(program: Program, provider: Provider, templates: Templates, event: Event, view: PairView, *,
+                   now: datetime) -> tuple[EventOutcome, list[Action]]:
+    """Decide and apply for one event on `view`; its outcome and the actions carried out."""
+    pair = view.pair
     found = []
     if event.kind in COMMENT_EVENTS:
         found = [item.line for item in commands.parse_commands(event.comment_body)]
+    if view.project is None:  # every tracker answers NotFound for a missing project
+        return EventOutcome(pair=pair.id, ignored="the pair project does not exist yet", commands=found), []
     ctx = Context(program=program, templates=templates, now=now, trigger="event", provider_kind=provider.kind,
                   labels_per_project=getattr(provider, "labels_per_project", False), event=event)
-    with _pair_lock(provider, project_path), provider.exclusive():
-        view = observe_pair(provider, program, pair)
-        if view.project is None:  # every tracker answers NotFound for a missing project
-            return EventOutcome(pair=pair.id, ignored="the pair project does not exist yet", commands=found)
-        view = read_unlogged_sessions(provider, view)
-        actions = decide(view, ctx)
-        applier = Applier(provider)
-        for action in actions:
-            applier.apply(action)
-        writes = applier.writes
-    log.info("%s on pair %s: %d commands, %d writes", event.kind.value, pair.id, len(found), writes)
-    return EventOutcome(pair=pair.id, writes=writes, commands=found, actions=[a.describe() for a in actions])
+    actions = decide(view, ctx)
+    applier = Applier(provider)
+    for action in actions:
+        applier.apply(action)
+    log.info("%s on pair %s: %d commands, %d writes", event.kind.value, pair.id, len(found), applier.writes)
+    outcome = EventOutcome(pair=pair.id, writes=applier.writes, commands=found, actions=[a.describe() for a in actions])
+    return outcome, actions
+
+
+def _view_after(provider: Provider, program: Program, view: PairView, actions: list[Action]) -> PairView:
+    """`view` with `actions` carried out: edits projected onto its issues, comments need nothing
+    (replies are found by their markers); anything else (a new issue, an archive) is read again."""
+    if not actions:
+        return view
+    if not all(isinstance(action, (EditIssue, PostComment)) for action in actions):
+        return read_unlogged_sessions(provider, observe_pair(provider, program, view.pair))
+    issues = dict(view.issues)
+    for action in actions:
+        if not isinstance(action, EditIssue):
+            continue
+        for key, issue in issues.items():
+            if issue.number != action.number:
+                continue
+            labels = tuple(label for label in issue.labels if label not in action.remove_labels)
+            labels += tuple(label for label in action.add_labels if label not in labels)
+            issues[key] = dataclasses.replace(
+                issue, labels=labels, body=issue.body if action.body is None else action.body,
+                state=action.state or issue.state, due=action.due or issue.due)
+    return dataclasses.replace(view, issues=issues)
 
 
 def _carry_out_dashboard_requests(program: Program, provider: Provider, templates: Templates, event: Event, *,
