@@ -277,6 +277,32 @@ class Store:
             row = conn.execute(self._claim_statement, params).first()
         return _delivery(row) if row is not None else None
 
+    def claim_pair(self, project: str, now: datetime, lease_seconds: int, limit: int = 100) -> list[Delivery]:
+        """Take every delivery of `project` that waits and is due (not held back for a retry), oldest
+        first: the worker holding a pair takes its new deliveries along instead of leaving them to wait."""
+        t = self.inbox
+        at = _naive_utc(now)
+        waiting = sa.and_(t.c.status == QUEUED, t.c.project == project,
+                          t.c.lease_until <= at + timedelta(seconds=lease_seconds))
+        oldest = sa.select(t.c.id).where(waiting).order_by(t.c.id).limit(limit)
+        statement = (
+            sa.update(t).where(t.c.id.in_(oldest), waiting)
+            .values(status=PROCESSING, attempts=t.c.attempts + 1, lease_until=at + timedelta(seconds=lease_seconds))
+            .returning(*t.c)
+        )
+        with self._writing() as conn:
+            rows = conn.execute(statement).all()
+        return sorted((_delivery(row) for row in rows), key=lambda delivery: delivery.id)
+
+    def waiting_for_pair(self, project: str, now: datetime, lease_seconds: int) -> list[int]:
+        """Ids of the deliveries of `project` that wait and are due."""
+        t = self.inbox
+        at = _naive_utc(now)
+        query = sa.select(t.c.id).where(t.c.status == QUEUED, t.c.project == project,
+                                        t.c.lease_until <= at + timedelta(seconds=lease_seconds)).order_by(t.c.id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
     def release(self, row_id: int, *, retry_at: datetime, lease_seconds: int, error: str | None = None,
                 count_attempt: bool = True) -> None:
         """Put a claimed delivery back in the queue, to be retried at `retry_at`."""
@@ -293,12 +319,21 @@ class Store:
     def finish(self, row_id: int, status: str, now: datetime, *, error: str | None = None,
                pair: str | None = None, writes: int = 0) -> None:
         """Mark the delivery finished and write its audit line, in one transaction."""
-        assert status in FINISHED, status
+        self.finish_many([(row_id, status, error, pair, writes)], now)
+
+    def finish_many(self, finished: list[tuple[int, str, str | None, str | None, int]], now: datetime) -> None:
+        """Mark deliveries finished, each (id, status, error, pair, writes), with their audit lines, in one transaction."""
+        if not finished:
+            return
         at = _naive_utc(now)
+        assert all(status in FINISHED for _, status, _, _, _ in finished), finished
         with self._writing() as conn:
-            conn.execute(self._finish_statement, {"b_id": row_id, "b_status": status, "b_error": error, "b_done": at})
-            conn.execute(self._audit_insert, {"at": at, "delivery": row_id, "pair": pair, "outcome": status,
-                                              "writes": writes, "detail": error or ""})
+            conn.execute(self._finish_statement, [
+                {"b_id": row_id, "b_status": status, "b_error": error, "b_done": at}
+                for row_id, status, error, _, _ in finished])
+            conn.execute(self._audit_insert, [
+                {"at": at, "delivery": row_id, "pair": pair, "outcome": status, "writes": writes, "detail": error or ""}
+                for row_id, status, error, pair, writes in finished])
 
     def extend_lease(self, row_id: int, pair_key: str, owner: str, until: datetime) -> bool:
         """Keep a delivery (and its pair lock) leased while its handler still runs."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from issuebot.events import handle_event, handle_events
 from tests.conftest import Clock
 from tests.test_sessions import Pairing, held
@@ -25,6 +27,7 @@ def counting_observes(pairing: Pairing, monkeypatch: Any) -> list[str]:
     return listings
 
 
+@pytest.mark.parametrize("forge", ["local", "github"], indirect=True)  # observe costs are the same on gitlab
 def test_a_burst_of_fifty_comments_costs_at_most_three_observes(forge: Any, tmp_path: Path, clock: Clock,
                                                                 monkeypatch: Any) -> None:
     pairing = Pairing(forge, tmp_path, clock)
@@ -56,6 +59,7 @@ def test_each_command_of_a_batch_sees_the_writes_of_the_one_before(forge: Any, t
     assert len(pairing.replies("progress", "ack:")) == 2
 
 
+@pytest.mark.parametrize("forge", ["local"], indirect=True)
 def test_a_batch_keeps_events_of_other_pairs_and_strangers_apart(forge: Any, tmp_path: Path, clock: Clock) -> None:
     pairing = Pairing(forge, tmp_path, clock)
     pairing.at("2027-01-20T09:00:00")
