@@ -73,13 +73,13 @@ def serve(
     """Receive deliveries until SIGTERM or SIGINT; requests in flight finish (their deliveries are
     committed or refused), then the queue worker stops after its running tasks."""
     # Checked once here so that a missing secret, database or queue is one clear error at start.
-    open_service(program, insecure_no_verify=insecure_no_verify).close()
+    open_service(program, insecure_no_verify=insecure_no_verify, need_queue=False).close()
     sock = listening_socket(host, port)
     effective_port = sock.getsockname()[1]
     processes = processes or web_processes()
 
     def build_app() -> Flask:
-        return create_app(open_service(program, insecure_no_verify=insecure_no_verify))
+        return create_app(open_service(program, insecure_no_verify=insecure_no_verify, need_queue=False))
 
     options = {
         "bind": [f"fd://{sock.fileno()}"], "workers": processes, "worker_class": "gthread", "threads": threads,
@@ -113,4 +113,4 @@ def app_from_environment() -> Flask:
     """The web app for the program file in $ISSUEBOT_CONFIG, for WSGI servers that import a factory."""
     from issuebot.config import load_program
 
-    return create_app(open_service(load_program(os.environ["ISSUEBOT_CONFIG"])))
+    return create_app(open_service(load_program(os.environ["ISSUEBOT_CONFIG"]), need_queue=False))

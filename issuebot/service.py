@@ -67,8 +67,11 @@ def open_service(
     clock: Callable[[], datetime] | None = None,
     store: Store | None = None,
     huey: Any = None,
+    need_queue: bool = True,
 ) -> Service:
-    """Build the service for `program`, checking the secret, database and queue before anything runs."""
+    """Build the service for `program`, checking the secret, database and queue before anything runs
+    (without `need_queue`, an unreachable queue is only a warning: the web side can still take
+    deliveries into the inbox)."""
     env = program.service.webhook_secret_env
     value = None if insecure_no_verify else secret(env)
     if need_secret and value is None and not insecure_no_verify:
@@ -89,7 +92,10 @@ def open_service(
     try:
         queue.ping()
     except QueueUnavailable as exc:
-        raise ServiceError(f"cannot reach the queue: {exc}") from None
+        if need_queue:
+            raise ServiceError(f"cannot reach the queue: {exc}") from None
+        # The inbox is the record: deliveries are still taken, and queued once the queue is back.
+        logger.warning("the queue does not answer (%s); deliveries are stored and queued once it is back", exc)
     metrics.watch(queue.pending, store.counts)
     return Service(program=program, store=store, queue=queue, metrics=metrics, secret=value, clock=clock or _utcnow,
                    dashboard_token=secret(program.service.dashboard_token_env))

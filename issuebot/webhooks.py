@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
+import orjson
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from issuebot.providers import WEBHOOK_PARSERS, webhook_parser
@@ -17,13 +18,13 @@ logger = logging.getLogger(__name__)
 blueprint = Blueprint("webhooks", __name__)
 
 
-def _answer(service: Service, provider: str, outcome: str, code: int, **extra: object) -> tuple[Response, int]:
+def _answer(service: Service, provider: str, outcome: str, code: int, **extra: object) -> Response:
     service.metrics.deliveries.labels(provider=provider, outcome=outcome).inc()
-    return jsonify(status=outcome, **extra), code
+    return Response(orjson.dumps({"status": outcome, **extra}), status=code, mimetype="application/json")
 
 
 @blueprint.post("/hooks/<provider>")
-def receive(provider: str) -> tuple[Response, int]:
+def receive(provider: str) -> Response | tuple[Response, int]:
     """Answers: 202 accepted, 200 duplicate/ignored/ping, 401 bad signature (nothing stored),
     400 malformed, 413 too large. Events issuebot does not act on get 200, never 4xx: GitLab
     permanently disables a hook after repeated 4xx answers.
