@@ -165,6 +165,49 @@ def start_worker(program: Path, threads: int) -> subprocess.Popen[str]:
                             text=True)
 
 
+def start_granian(program: Path) -> tuple[subprocess.Popen[str], int]:
+    """The same web app under granian (the server measured against gunicorn), when it is installed."""
+    port = free_port()
+    env = {**os.environ, SECRET_ENV: SECRET, "PYTHONPATH": str(REPO), "ISSUEBOT_CONFIG": str(program)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "granian", "--interface", "wsgi", "--workers", "2", "--blocking-threads", "16",
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "info", "--factory",
+         "issuebot.server:app_from_environment"], cwd=REPO, env=env, stderr=subprocess.STDOUT,
+        stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not answers(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("granian did not start")
+        time.sleep(0.05)
+    return process, port
+
+
+def server_choice(folder: Path, args: argparse.Namespace) -> None:
+    """gunicorn (what `issuebot serve` runs) against granian, same app, accepted deliveries."""
+    try:
+        import granian  # noqa: F401
+    except ImportError:
+        print("\nserver choice: granian not installed (pip install granian); skipped")
+        return
+    print("\nserver choice, same app, --no-worker, accepted deliveries, two alternating rounds")
+    starts = [("gunicorn gthread x2 (serve)", lambda: start_issuebot(program_file(folder / "gu"), "--no-worker")),
+              ("granian wsgi x2", lambda: start_granian(program_file(folder / "gr")))]
+    for close in (False, True):
+        for round_ in (1, 2):
+            for label, start in starts if round_ == 1 else list(reversed(starts)):
+                process, port = start()
+                try:
+                    wrk(port, event="issue_comment", secret=SECRET, connections=16, close=close, seconds=1,
+                        folder=folder)
+                    f = measured(process, port, event="issue_comment", secret=SECRET, connections=16, close=close,
+                                 seconds=args.seconds, folder=folder)
+                finally:
+                    stop(process)
+                print(f"  {'close' if close else 'keep-alive':<10} round {round_}  {label:<28} {f['rps']:7.0f} req/s"
+                      f"  p50 {f['p50_ms']:6.1f} ms  p99 {f['p99_ms']:6.1f} ms  {f['per_cpu_s']:6.0f} req/CPU-s",
+                      flush=True)
+
+
 def install_peer() -> bool:
     if not shutil.which("node") or not shutil.which("npm"):
         print("Probot: node or npm not found; peer skipped")
@@ -500,6 +543,7 @@ def main() -> None:
     parser.add_argument("--skip-peer", action="store_true", help="no Probot")
     parser.add_argument("--skip-ignored", action="store_true", help="no runs with ignored events")
     parser.add_argument("--skip-receive", action="store_true")
+    parser.add_argument("--skip-servers", action="store_true", help="no gunicorn-against-granian runs")
     parser.add_argument("--skip-drain", action="store_true")
     parser.add_argument("--skip-labels", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")
@@ -514,6 +558,8 @@ def main() -> None:
             return
         if not shutil.which("wrk"):
             raise SystemExit("wrk not found: apt-get install -y wrk")
+        if not args.skip_servers:
+            server_choice(folder, args)
         if not args.skip_receive:
             receive_path(folder, args)
         if not args.skip_drain:
