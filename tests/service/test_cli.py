@@ -99,7 +99,9 @@ def test_serve_starts_and_takes_deliveries_while_the_queue_is_down(tmp_path: Pat
     )
     try:
         assert process.stderr is not None
-        lines = [process.stderr.readline() for _ in range(2)]
+        lines = [process.stderr.readline()]
+        while "listening on" not in lines[-1] and len(lines) < 10:
+            lines.append(process.stderr.readline())
         assert any("queued once it is back" in line for line in lines), lines
         port = int(re.search(r"listening on http://127\.0\.0\.1:(\d+)", "".join(lines)).group(1))  # type: ignore[union-attr]
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
