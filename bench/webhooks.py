@@ -165,32 +165,33 @@ def start_worker(program: Path, threads: int) -> subprocess.Popen[str]:
                             text=True)
 
 
-def start_gunicorn(program: Path) -> tuple[subprocess.Popen[str], int]:
-    """The same web app under gunicorn gthread (the server measured against granian), when installed."""
+def start_granian(program: Path) -> tuple[subprocess.Popen[str], int]:
+    """The same web app under granian (the server measured against gunicorn), when it is installed."""
     port = free_port()
     env = {**os.environ, SECRET_ENV: SECRET, "PYTHONPATH": str(REPO), "ISSUEBOT_CONFIG": str(program)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", "2", "-k", "gthread", "--threads", "16", "-b", f"127.0.0.1:{port}",
-         "--log-level", "warning", "--control-socket", str(program.parent / "gunicorn.ctl"), "issuebot.server:app_from_environment()"],
-        cwd=REPO, env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL, text=True)
+        [sys.executable, "-m", "granian", "--interface", "wsgi", "--workers", "2", "--blocking-threads", "16",
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "info", "--factory",
+         "issuebot.server:app_from_environment"], cwd=REPO, env=env, stderr=subprocess.STDOUT,
+        stdout=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not answers(port):
         if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("gunicorn did not start")
+            raise SystemExit("granian did not start")
         time.sleep(0.05)
     return process, port
 
 
 def server_choice(folder: Path, args: argparse.Namespace) -> None:
-    """granian (what `issuebot serve` runs) against gunicorn, same app, accepted deliveries."""
+    """gunicorn (what `issuebot serve` runs) against granian, same app, accepted deliveries."""
     try:
-        import gunicorn  # noqa: F401
+        import granian  # noqa: F401
     except ImportError:
-        print("\nserver choice: gunicorn not installed (pip install gunicorn); skipped")
+        print("\nserver choice: granian not installed (pip install granian); skipped")
         return
     print("\nserver choice, same app, --no-worker, accepted deliveries, two alternating rounds")
-    starts = [("granian wsgi x2 (serve)", lambda: start_issuebot(program_file(folder / "gr"), "--no-worker")),
-              ("gunicorn gthread x2", lambda: start_gunicorn(program_file(folder / "gu")))]
+    starts = [("gunicorn gthread x2 (serve)", lambda: start_issuebot(program_file(folder / "gu"), "--no-worker")),
+              ("granian wsgi x2", lambda: start_granian(program_file(folder / "gr")))]
     for close in (False, True):
         for round_ in (1, 2):
             for label, start in starts if round_ == 1 else list(reversed(starts)):
@@ -543,7 +544,7 @@ def main() -> None:
     parser.add_argument("--skip-peer", action="store_true", help="no Probot")
     parser.add_argument("--skip-ignored", action="store_true", help="no runs with ignored events")
     parser.add_argument("--skip-receive", action="store_true")
-    parser.add_argument("--skip-servers", action="store_true", help="no granian-against-gunicorn runs")
+    parser.add_argument("--skip-servers", action="store_true", help="no gunicorn-against-granian runs")
     parser.add_argument("--skip-drain", action="store_true")
     parser.add_argument("--skip-labels", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")

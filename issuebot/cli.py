@@ -456,7 +456,7 @@ def tracker_close(config_path: Path | None, now: str | None, pair_id: str, issue
 @handle_errors
 def serve_command(config_path: Path | None, host: str, port: int, no_worker: bool, insecure_no_verify: bool,
                   threads: int, processes: int | None, workers: int) -> None:
-    """Run the webhook service (granian, one web process per core), with the queue worker unless --no-worker."""
+    """Run the webhook service (gunicorn, one web process per core), with the queue worker unless --no-worker."""
     from issuebot.server import serve
     from issuebot.service import ServiceError
 

@@ -1,4 +1,4 @@
-"""`issuebot serve`: the web app under granian (one process per core), beside the queue worker process."""
+"""`issuebot serve`: the web app under gunicorn (one process per core), beside the queue worker process."""
 
 from __future__ import annotations
 
@@ -7,27 +7,21 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
-from granian import Granian
-from granian.constants import Interfaces
-from granian.log import LogLevels
+from gunicorn.app.base import BaseApplication
 
 from issuebot.app import create_app
 from issuebot.config import Program, load_program
 from issuebot.service import ServiceError, open_service
 
 GRACEFUL_SECONDS = 30  # a request in flight gets this long to commit its delivery after SIGTERM
-CONFIG_ENV = "ISSUEBOT_CONFIG"
-INSECURE_ENV = "ISSUEBOT_INSECURE_NO_VERIFY"  # set by `serve --insecure-no-verify` for its web processes
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
-    """A bound, listening socket on the address; ServiceError when the address is taken."""
+    """The bound, listening socket the server processes share; ServiceError when the address is taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -37,6 +31,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise ServiceError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)  # gunicorn takes it over by number and closes it when it stops
     return sock
 
 
@@ -46,6 +41,21 @@ def web_processes() -> int:
         return max(len(os.sched_getaffinity(0)), 1)
     except AttributeError:  # not Linux
         return max(os.cpu_count() or 1, 1)
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    """gunicorn's gthread workers, each building its own service after the fork (no shared engine)."""
+
+    def __init__(self, build_app: Callable[[], Flask], options: dict[str, Any]):
+        self.build_app, self.options = build_app, options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return self.build_app()
 
 
 def serve(
@@ -64,27 +74,34 @@ def serve(
     committed or refused), then the queue worker stops after its running tasks."""
     # Checked once here so that a missing secret, database or queue is one clear error at start.
     open_service(program, insecure_no_verify=insecure_no_verify, need_queue=False).close()
-    probe = listening_socket(host, port)  # a taken address is a clear error before anything starts
-    effective_port = probe.getsockname()[1]
-    probe.close()
+    sock = listening_socket(host, port)
+    effective_port = sock.getsockname()[1]
     processes = processes or web_processes()
-    # The web processes build their own service (no engine shared across a fork) from these.
-    os.environ[CONFIG_ENV] = str(program.path)
-    os.environ[INSECURE_ENV] = "1" if insecure_no_verify else ""
-    server = Granian("issuebot.server:app_from_environment", address=host, port=effective_port,
-                     interface=Interfaces.WSGI, workers=processes, blocking_threads=threads, factory=True,
-                     log_level=LogLevels.warning, respawn_failed_workers=True, workers_kill_timeout=GRACEFUL_SECONDS)
+
+    def build_app() -> Flask:
+        return create_app(open_service(program, insecure_no_verify=insecure_no_verify, need_queue=False))
+
+    options = {
+        "bind": [f"fd://{sock.fileno()}"], "workers": processes, "worker_class": "gthread", "threads": threads,
+        "keepalive": 5, "graceful_timeout": GRACEFUL_SECONDS, "timeout": 60, "loglevel": "warning",
+        "accesslog": None, "errorlog": "-", "proc_name": "issuebot-serve", "control_socket_disable": True,
+    }
     worker = None
     if with_worker:
         worker = subprocess.Popen([sys.executable, "-m", "issuebot.cli", "worker", "-c", str(program.path),
                                    "--workers", str(workers)])
-    line = (f"issuebot: listening on http://{host}:{effective_port} with {processes} web processes"
-            + (f" and a worker of {workers} threads" if with_worker else " (no worker)"))
-    threading.Thread(target=_announce_when_listening, args=(host, effective_port, line, announce), daemon=True).start()
+    announce(f"issuebot: listening on http://{host}:{effective_port} with {processes} web processes"
+             + (f" and a worker of {workers} threads" if with_worker else " (no worker)"))
+    master = os.getpid()
     try:
-        server.serve()  # SIGTERM or SIGINT: the web processes finish the requests in flight, then stop
+        _Gunicorn(build_app, options).run()
+    except SystemExit as exit_:
+        if os.getpid() != master:  # a web process ending: gunicorn's exit status is its own
+            raise
+        if exit_.code not in (0, None):
+            raise ServiceError(f"the web server stopped with status {exit_.code}") from None
     finally:
-        if worker is not None:
+        if os.getpid() == master and worker is not None:
             worker.send_signal(signal.SIGINT)  # Huey's graceful stop: running tasks finish
             try:
                 worker.wait(GRACEFUL_SECONDS)
@@ -92,19 +109,6 @@ def serve(
                 worker.kill()
 
 
-def _announce_when_listening(host: str, port: int, line: str, announce: Callable[[str], None]) -> None:
-    """Say so once the web processes accept connections (granian binds after it starts)."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=1):
-                announce(line)
-                return
-        except OSError:
-            time.sleep(0.02)
-
-
 def app_from_environment() -> Flask:
     """The web app for the program file in $ISSUEBOT_CONFIG, for WSGI servers that import a factory."""
-    insecure = os.environ.get(INSECURE_ENV) == "1"
-    return create_app(open_service(load_program(os.environ[CONFIG_ENV]), insecure_no_verify=insecure, need_queue=False))
+    return create_app(open_service(load_program(os.environ["ISSUEBOT_CONFIG"]), need_queue=False))
