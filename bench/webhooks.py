@@ -1,11 +1,22 @@
-"""Webhook receive path under load: requests/s and p50/p99 latency, plus delivery-to-labels time.
+"""Webhook receive path beside Probot 14 (wrk), worker drain rate and delivery-to-label latency.
 
-Run from the repository root:  python bench/webhooks.py --seconds 10 --clients 8
-It starts `issuebot serve` as a subprocess on 127.0.0.1 (inbox and queue on SQLite; then, when
-they answer, on PostgreSQL + Redis), sends signed GitHub `issue_comment` deliveries from client
-processes over keep-alive connections for a bounded time, and prints the figures. Last, with the
-embedded tracker, it comments `/session` as the mentee, delivers the event to /hooks/local and
-times how long until the session issue carries `session::held`.
+Run from the repository root:  python bench/webhooks.py [--seconds 5] [--skip-peer] [--skip-drain] ...
+
+Everything listens on 127.0.0.1 only and every run is bounded in time. Parts:
+
+1. Receive path: `issuebot serve` (with and without its worker) and Probot 14 (installed by npm into
+   bench/.peer/, which git ignores; one Node process, a no-op `app.on("issue_comment.created")` at
+   log level warn, its own secret) get the same corpus delivery
+   (../shared/corpus/github/webhooks/issue_comment.created.1.json, read from there) from wrk, signed,
+   with a unique X-GitHub-Delivery per request: keep-alive and `Connection: close`, 16 and 64
+   connections, two alternating rounds. Accepted (`issue_comment`) and ignored (`push`) events.
+   Printed: req/s, p50/p99, server CPU-seconds (from /proc, the whole process tree) and the ratio
+   to Probot in the same round.
+2. Worker drain on the embedded tracker: N comments without commands spread over the pairs, stored
+   in the inbox, then `issuebot worker` started; deliveries finished per second, and forge observes.
+3. Delivery to `session::held` on the embedded tracker, through `issuebot serve`.
+4. On PostgreSQL + Redis (when they answer): one worker process against two, and one `serve` process
+   against two.
 """
 
 from __future__ import annotations
@@ -15,9 +26,9 @@ import hashlib
 import hmac
 import http.client
 import json
-import multiprocessing
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -34,145 +45,369 @@ sys.path.insert(0, str(REPO))
 
 from tests.conftest import program_data, write_program  # noqa: E402
 
+CORPUS_DELIVERY = REPO.parent / "shared" / "corpus" / "github" / "webhooks" / "issue_comment.created.1.json"
+PEER_DIR = REPO / "bench" / ".peer" / "probot-peer"
 SECRET = "bench-secret"
+PEER_SECRET = "bench-peer-secret"
 SECRET_ENV = "ISSUEBOT_BENCH_WEBHOOK_SECRET"
 BENCH_DB = "issuebot_bench"
 BENCH_REDIS = "redis://127.0.0.1:6379/15"
 
+PEER_SERVER = """\
+import { Server, Probot } from "probot";
+import { generateKeyPairSync } from "node:crypto";
 
-def comment_delivery(i: int) -> tuple[bytes, dict[str, str]]:
-    payload = {
-        "action": "created",
-        "issue": {"number": 3, "title": "Session 1", "state": "open", "user": {"login": "issuebot"}},
-        "comment": {"id": 1000 + i, "body": "/session 45m", "user": {"login": "bob"},
-                    "created_at": "2027-01-12T10:00:00Z", "updated_at": "2027-01-12T10:00:00Z"},
-        "repository": {"full_name": "octo/mentoring-bob-alice", "private": True},
-        "sender": {"login": "bob"},
-    }
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    return body, {
-        "Content-Type": "application/json", "User-Agent": "GitHub-Hookshot/bench", "X-GitHub-Event": "issue_comment",
-        "X-GitHub-Delivery": str(uuid.uuid4()), "X-Hub-Signature-256": signature,
-    }
+const { privateKey } = generateKeyPairSync("rsa", {
+  modulusLength: 2048,
+  privateKeyEncoding: { type: "pkcs1", format: "pem" },
+  publicKeyEncoding: { type: "spki", format: "pem" },
+});
+const server = new Server({
+  Probot: Probot.defaults({ appId: 1, privateKey, secret: process.env.PEER_SECRET, logLevel: "warn" }),
+  host: "127.0.0.1",
+  port: Number(process.argv[2]),
+  webhookPath: "/hooks/github",
+});
+await server.load((app) => { app.on("issue_comment.created", async () => {}); });
+await server.start();
+console.log(`listening on ${process.argv[2]}`);
+"""
+
+WRK_SCRIPT = """\
+local f = assert(io.open(%(body)s, "rb"))
+local body = f:read("*a")
+f:close()
+wrk.method = "POST"
+wrk.body = body
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["User-Agent"] = "GitHub-Hookshot/bench"
+wrk.headers["X-GitHub-Event"] = %(event)s
+wrk.headers["X-Hub-Signature-256"] = %(signature)s
+%(close)s
+local next_thread = 0
+function setup(thread)
+  next_thread = next_thread + 1
+  thread:set("tid", next_thread)
+end
+local counter = 0
+function request()
+  counter = counter + 1
+  wrk.headers["X-GitHub-Delivery"] = %(run)s .. "-" .. tid .. "-" .. counter
+  return wrk.format()
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %%d %%f %%f %%f %%d %%d\\n", summary.requests, summary.duration / 1e6,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
 
 
-def client(port: int, seconds: float, seed: int, results: Any) -> None:
-    """One client process: POST deliveries back to back until the time is up; report latencies."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    latencies: list[float] = []
-    codes: dict[int, int] = {}
-    deadline = time.perf_counter() + seconds
-    i = seed * 10_000_000
-    while time.perf_counter() < deadline:
-        body, headers = comment_delivery(i)
-        i += 1
-        started = time.perf_counter()
-        connection.request("POST", "/hooks/github", body=body, headers=headers)
-        response = connection.getresponse()
-        response.read()
-        latencies.append(time.perf_counter() - started)
-        codes[response.status] = codes.get(response.status, 0) + 1
-    connection.close()
-    results.put((latencies, codes))
+# ----------------------------------------------------------------------------- processes
 
 
-def start_server(program: Path, threads: int, *extra: str) -> tuple[subprocess.Popen[str], int]:
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def tree(pid: int) -> list[int]:
+    """`pid` and all its descendants, from /proc."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                todo += [int(child) for child in (task / "children").read_text().split()]
+            except OSError:
+                pass
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` and its descendants, from /proc/<pid>/stat."""
+    total = 0.0
+    for member in tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def wait_for_line(process: subprocess.Popen[str], pattern: str, what: str) -> re.Match[str]:
+    assert process.stderr is not None or process.stdout is not None
+    stream = process.stderr if process.stderr is not None else process.stdout
+    for line in stream:  # type: ignore[union-attr]
+        match = re.search(pattern, line)
+        if match:
+            return match
+    raise SystemExit(f"{what} did not start (exit {process.wait()})")
+
+
+def start_issuebot(program: Path, *extra: str) -> tuple[subprocess.Popen[str], int]:
     env = {**os.environ, SECRET_ENV: SECRET, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "issuebot.cli", "serve", "-c", str(program), "--port", "0", "--threads", str(threads), *extra],
+        [sys.executable, "-m", "issuebot.cli", "serve", "-c", str(program), "--port", "0", *extra],
         cwd=REPO, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
     )
-    assert process.stderr is not None
-    for line in process.stderr:
-        match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        if match:
-            return process, int(match.group(1))
-    raise SystemExit(f"issuebot serve did not start (exit {process.wait()})")
+    port = int(wait_for_line(process, r"listening on http://127\.0\.0\.1:(\d+)", "issuebot serve").group(1))
+    return process, port
 
 
-def stop_server(process: subprocess.Popen[str]) -> None:
+def start_worker(program: Path, threads: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "issuebot.cli", "worker", "-c", str(program), "--workers",
+                             str(threads)], cwd=REPO, env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            text=True)
+
+
+def start_granian(program: Path) -> tuple[subprocess.Popen[str], int]:
+    """The same web app under granian (the server measured against gunicorn), when it is installed."""
+    port = free_port()
+    env = {**os.environ, SECRET_ENV: SECRET, "PYTHONPATH": str(REPO), "ISSUEBOT_CONFIG": str(program)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "granian", "--interface", "wsgi", "--workers", "2", "--blocking-threads", "16",
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "info", "--factory",
+         "issuebot.server:app_from_environment"], cwd=REPO, env=env, stderr=subprocess.STDOUT,
+        stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not answers(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("granian did not start")
+        time.sleep(0.05)
+    return process, port
+
+
+def server_choice(folder: Path, args: argparse.Namespace) -> None:
+    """gunicorn (what `issuebot serve` runs) against granian, same app, accepted deliveries."""
+    try:
+        import granian  # noqa: F401
+    except ImportError:
+        print("\nserver choice: granian not installed (pip install granian); skipped")
+        return
+    print("\nserver choice, same app, --no-worker, accepted deliveries, two alternating rounds")
+    starts = [("gunicorn gthread x2 (serve)", lambda: start_issuebot(program_file(folder / "gu"), "--no-worker")),
+              ("granian wsgi x2", lambda: start_granian(program_file(folder / "gr")))]
+    for close in (False, True):
+        for round_ in (1, 2):
+            for label, start in starts if round_ == 1 else list(reversed(starts)):
+                process, port = start()
+                try:
+                    wrk(port, event="issue_comment", secret=SECRET, connections=16, close=close, seconds=1,
+                        folder=folder)
+                    f = measured(process, port, event="issue_comment", secret=SECRET, connections=16, close=close,
+                                 seconds=args.seconds, folder=folder)
+                finally:
+                    stop(process)
+                print(f"  {'close' if close else 'keep-alive':<10} round {round_}  {label:<28} {f['rps']:7.0f} req/s"
+                      f"  p50 {f['p50_ms']:6.1f} ms  p99 {f['p99_ms']:6.1f} ms  {f['per_cpu_s']:6.0f} req/CPU-s",
+                      flush=True)
+
+
+def install_peer() -> bool:
+    if not shutil.which("node") or not shutil.which("npm"):
+        print("Probot: node or npm not found; peer skipped")
+        return False
+    PEER_DIR.mkdir(parents=True, exist_ok=True)
+    (PEER_DIR / "server.mjs").write_text(PEER_SERVER)
+    if not (PEER_DIR / "node_modules" / "probot").is_dir():
+        (PEER_DIR / "package.json").write_text('{"name": "probot-peer", "private": true, "version": "0.0.0"}\n')
+        subprocess.run(["npm", "install", "--silent", "probot@14"], cwd=PEER_DIR, check=True, timeout=600)
+    return True
+
+
+def start_probot() -> tuple[subprocess.Popen[str], int]:
+    port = free_port()
+    process = subprocess.Popen(["node", "server.mjs", str(port)], cwd=PEER_DIR, env={**os.environ,
+                               "PEER_SECRET": PEER_SECRET, "LOG_LEVEL": "warn", "NODE_ENV": "production"},
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    wait_for_line(process, r"listening on", "Probot")
+    return process, port
+
+
+def stop(process: subprocess.Popen[str]) -> None:
     process.terminate()
     try:
-        process.wait(30)
+        process.wait(60)
     except subprocess.TimeoutExpired:
         process.kill()
 
 
-def load(port: int, clients: int, seconds: float) -> dict[str, Any]:
-    results: Any = multiprocessing.Queue()
-    workers = [multiprocessing.Process(target=client, args=(port, seconds, n, results)) for n in range(clients)]
-    for worker in workers:
-        worker.start()
-    latencies: list[float] = []
-    codes: dict[int, int] = {}
-    for _ in workers:
-        got, got_codes = results.get()
-        latencies += got
-        for code, count in got_codes.items():
-            codes[code] = codes.get(code, 0) + count
-    for worker in workers:
-        worker.join()
-    latencies.sort()
-    return {
-        "requests": len(latencies), "rps": len(latencies) / seconds,
-        "p50_ms": 1000 * statistics.median(latencies),
-        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
-        "codes": codes,
-    }
+# ----------------------------------------------------------------------------- load
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process `pid` (all its threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def wrk(port: int, *, event: str, secret: str, connections: int, close: bool, seconds: float,
+        folder: Path) -> dict[str, float]:
+    body = CORPUS_DELIVERY.read_bytes()
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    script = folder / f"wrk-{uuid.uuid4().hex[:8]}.lua"
+    quoted = {"body": str(CORPUS_DELIVERY), "event": event, "signature": signature, "run": uuid.uuid4().hex}
+    script.write_text(WRK_SCRIPT % {**{k: json.dumps(v) for k, v in quoted.items()},  # valid Lua string literals
+                                    "close": 'wrk.headers["Connection"] = "close"' if close else ""})
+    threads = min(2, connections)
+    result = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:.0f}s", "--timeout",
+                             "10s", "-s", str(script), f"http://127.0.0.1:{port}/hooks/github"],
+                            capture_output=True, text=True, timeout=seconds + 60)
+    match = re.search(r"RESULT (\d+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+) (\d+)", result.stdout)
+    if not match:
+        raise SystemExit(f"wrk gave no result: {result.stdout} {result.stderr}")
+    requests, duration, p50, p99, bad_status, socket_errors = match.groups()
+    return {"requests": int(requests), "rps": int(requests) / float(duration), "p50_ms": float(p50),
+            "p99_ms": float(p99), "bad_status": int(bad_status), "socket_errors": int(socket_errors)}
 
 
-def answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
+def measured(process: subprocess.Popen[str], port: int, **load: Any) -> dict[str, float]:
+    before = cpu_seconds(process.pid)
+    figures = wrk(port, **load)
+    figures["cpu_s"] = cpu_seconds(process.pid) - before
+    figures["per_cpu_s"] = figures["requests"] / max(figures["cpu_s"], 1e-9)
+    return figures
 
 
-def program_file(folder: Path, **service: Any) -> Path:
+def program_file(folder: Path, pairs: int = 2, **service: Any) -> Path:
     starts = (date.today() - timedelta(days=3)).isoformat()
     data = program_data(starts=starts, service={"webhook_secret_env": SECRET_ENV, **service})
+    if pairs > 2:
+        people = [{"username": "carol", "name": "Carol Clark", "role": "both"}]
+        for n in range(pairs):
+            people += [{"username": f"mentor{n}", "name": f"Mentor {n}", "role": "mentor", "level": 5},
+                       {"username": f"mentee{n}", "name": f"Mentee {n}", "role": "mentee", "level": 1}]
+        data["people"] = people
+        data["pairs"] = [{"mentor": f"mentor{n}", "mentee": f"mentee{n}"} for n in range(pairs)]
+    folder.mkdir(parents=True, exist_ok=True)
     return write_program(folder / "program.yml", data)
 
 
-def receive_path(label: str, program: Path, args: argparse.Namespace) -> None:
-    process, port = start_server(program, args.threads, *(["--no-worker"] if args.no_worker else []))
+def receive_path(folder: Path, args: argparse.Namespace) -> None:
+    targets: list[tuple[str, Any]] = [
+        ("issuebot serve --no-worker", lambda: start_issuebot(program_file(folder / "nw"), "--no-worker")),
+        ("issuebot serve", lambda: start_issuebot(program_file(folder / "w"))),
+    ]
+    if not args.skip_peer and install_peer():
+        targets.append(("Probot 14", start_probot))
+    events = [("issue_comment", "accepted")] + ([] if args.skip_ignored else [("push", "ignored")])
+    print(f"\nreceive path: wrk, {args.seconds:.0f} s per run, corpus delivery {CORPUS_DELIVERY.stat().st_size} bytes,"
+          f" {os.cpu_count()} CPUs")
+    print(f"{'event':<9} {'mode':<10} {'conn':>4} {'round':>5}  {'receiver':<27} {'req/s':>7} {'p50 ms':>7}"
+          f" {'p99 ms':>7} {'CPU s':>6} {'req/CPU-s':>9} {'non-2xx':>7} {'vs Probot':>9}")
+    for event, outcome in events:
+        for close in (False, True):
+            for connections in (16, 64):
+                for round_ in (1, 2):
+                    row: dict[str, dict[str, float]] = {}
+                    order = targets if round_ == 1 else list(reversed(targets))  # alternate who goes first
+                    for label, start in order:
+                        process, port = start()
+                        try:
+                            wrk(port, event=event, secret=PEER_SECRET if "Probot" in label else SECRET,
+                                connections=connections, close=close, seconds=1, folder=folder)  # warm-up
+                            row[label] = measured(process, port, event=event, connections=connections, close=close,
+                                                  seconds=args.seconds, folder=folder,
+                                                  secret=PEER_SECRET if "Probot" in label else SECRET)
+                        finally:
+                            stop(process)
+                    peer = row.get("Probot 14")
+                    for label, _ in targets:
+                        f = row[label]
+                        ratio = f"{f['rps'] / peer['rps']:.2f}x" if peer else "-"
+                        print(f"{outcome:<9} {'close' if close else 'keep-alive':<10} {connections:>4} {round_:>5}  "
+                              f"{label:<27} {f['rps']:7.0f} {f['p50_ms']:7.1f} {f['p99_ms']:7.1f} {f['cpu_s']:6.2f}"
+                              f" {f['per_cpu_s']:9.0f} {f['bad_status'] + f['socket_errors']:7.0f} {ratio:>9}",
+                              flush=True)
+
+
+# ----------------------------------------------------------------------------- worker drain
+
+
+def sync(program_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    subprocess.run([sys.executable, "-m", "issuebot.cli", "sync", "-c", str(program_path)], cwd=REPO, env=env,
+                   check=True, stdout=subprocess.DEVNULL, timeout=600)
+
+
+def store_deliveries(program_path: Path, total: int, same_pair: bool = False) -> list[int]:
+    """`total` plain comments (no command: they change nothing) spread over the pairs, in the inbox and queue."""
+    from datetime import datetime, timezone
+
+    from issuebot.config import load_program
+    from issuebot.models import Event, EventKind
+    from issuebot.providers import make_provider
+    from issuebot.providers.local_hooks import event_payload
+    from issuebot.service import open_service
+
+    program = load_program(program_path)
+    tracker = make_provider(program)
+    service = open_service(program, need_secret=False)
+    now = datetime.now(timezone.utc)
+    ids = []
+    pairs = program.pairs[:1] if same_pair else program.pairs
+    for n in range(total):
+        pair = pairs[n % len(pairs)]
+        project = tracker.project_path(program.project_name(pair))
+        event = Event(kind=EventKind.COMMENT_CREATED, provider="local", project=project, issue_number=1,
+                      actor=pair.mentee.username, comment_id=10_000 + n, comment_body="thanks, see you", at=now)
+        body = json.dumps(event_payload(event)).encode()
+        row = service.store.add_delivery(provider="local", delivery_id=f"drain-{uuid.uuid4()}", event="event",
+                                         headers={"Content-Type": "application/json"}, body=body, project=project,
+                                         now=now, lease_seconds=60)
+        assert row is not None
+        service.queue.enqueue(row)
+        ids.append(row)
+    service.close()
+    return ids
+
+
+def finished(program_path: Path) -> int:
+    from issuebot.config import load_program
+    from issuebot.store import FINISHED, Store
+
+    store = Store.for_program(load_program(program_path))
     try:
-        load(port, args.clients, 1.0)  # warm-up: connections, SQLite pages, imports
-        cpu_before = cpu_seconds(process.pid)
-        figures = load(port, args.clients, args.seconds)
-        cpu_ms = 1000 * (cpu_seconds(process.pid) - cpu_before) / max(figures["requests"], 1)
+        store.create_schema()
+        counts = store.counts()
     finally:
-        stop_server(process)
-    print(f"{label:<28} {figures['rps']:8.0f} req/s  p50 {figures['p50_ms']:6.1f} ms  p99 {figures['p99_ms']:6.1f} ms"
-          f"  server CPU {cpu_ms:.2f} ms/request  ({figures['requests']} requests, status {figures['codes']})")
+        store.dispose()
+    return sum(counts[s] for s in FINISHED)
 
 
-def postgres_ready() -> bool:
-    if not (answers(5432) and answers(6379)):
-        return False
-    import psycopg
+def drain(program_path: Path, total: int, processes: int, threads: int, limit: float = 120.0) -> float:
+    """Deliveries finished per second by `processes` worker processes of `threads` threads."""
+    before = finished(program_path)
+    store_deliveries(program_path, total)
+    workers = [start_worker(program_path, threads) for _ in range(processes)]
+    started = time.perf_counter()
+    try:
+        while finished(program_path) - before < total:
+            if time.perf_counter() - started > limit:
+                raise SystemExit(f"the workers did not drain {total} deliveries within {limit:.0f} s")
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - started
+    finally:
+        for worker in workers:
+            worker.send_signal(2)
+        for worker in workers:
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+    return total / elapsed
 
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    return True
+
+def worker_drain(folder: Path, args: argparse.Namespace) -> None:
+    program_path = program_file(folder / "drain", pairs=args.pairs)
+    sync(program_path)
+    print(f"\nworker drain, embedded tracker, {args.drain} comments without commands over {args.pairs} pairs"
+          " (the worker starts after they are stored; includes its start-up)")
+    for processes, threads in ((1, 1), (1, 2), (2, 1)):
+        rate = drain(program_path, args.drain, processes, threads)
+        print(f"  {processes} worker process(es) x {threads} thread(s): {rate:7.0f} deliveries/s", flush=True)
 
 
-def drop_postgres() -> None:
-    import psycopg
-    from huey import RedisHuey
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-    RedisHuey("issuebot", url=BENCH_REDIS).flush()
+# ----------------------------------------------------------------------------- delivery to labels
 
 
 def next_session(tracker: Any, project: str, session: str, held: str) -> Any:
@@ -194,17 +429,15 @@ def delivery_to_labels(folder: Path, args: argparse.Namespace) -> None:
     from issuebot.providers import make_provider
     from issuebot.providers.local_hooks import event_payload
 
-    program_path = program_file(folder)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    subprocess.run([sys.executable, "-m", "issuebot.cli", "sync", "-c", str(program_path)], cwd=REPO, env=env,
-                   check=True, stdout=subprocess.DEVNULL)
+    program_path = program_file(folder / "labels")
+    sync(program_path)
     program = load_program(program_path)
     tracker = make_provider(program)
     pair = program.pairs[0]
     project = tracker.project_path(program.project_name(pair))
     mentee = tracker.as_user(pair.mentee.username)  # type: ignore[attr-defined]
     session, held = program.label("kind::session"), program.label("session::held")
-    process, port = start_server(program_path, args.threads)
+    process, port = start_issuebot(program_path)
     timings = []
     try:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -212,7 +445,8 @@ def delivery_to_labels(folder: Path, args: argparse.Namespace) -> None:
             issue = next_session(tracker, project, session, held)
             comment = mentee.create_comment(project, issue.number, "/session 45m")
             event = Event(kind=EventKind.COMMENT_CREATED, provider="local", project=project, issue_number=issue.number,
-                          actor=pair.mentee.username, comment_id=comment.id, comment_body=comment.body, at=comment.created_at)
+                          actor=pair.mentee.username, comment_id=comment.id, comment_body=comment.body,
+                          at=comment.created_at)
             body = json.dumps(event_payload(event)).encode()
             headers = {"Content-Type": "application/json", "X-Issuebot-Delivery": str(uuid.uuid4()),
                        "X-Issuebot-Signature-256": "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()}
@@ -229,39 +463,112 @@ def delivery_to_labels(folder: Path, args: argparse.Namespace) -> None:
             timings.append(time.perf_counter() - started)
         connection.close()
     finally:
-        stop_server(process)
-    if timings:
-        print(f"{'delivery -> session::held':<28} p50 {1000 * statistics.median(timings):6.0f} ms"
-              f"  max {1000 * max(timings):6.0f} ms over {len(timings)} sessions (local tracker, in-process worker)")
-    else:
-        print("delivery -> session::held: no open session issue found after sync")
+        stop(process)
+    print(f"\ndelivery -> session::held: p50 {1000 * statistics.median(timings):.0f} ms, max {1000 * max(timings):.0f} ms"
+          f" over {len(timings)} sessions (embedded tracker, `issuebot serve` with its worker)")
+
+
+# ----------------------------------------------------------------------------- PostgreSQL + Redis
+
+
+def answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def fresh_postgres() -> None:
+    import psycopg
+    from huey import RedisHuey
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {BENCH_DB}")
+    RedisHuey("issuebot", url=BENCH_REDIS).flush()
+
+
+def drop_postgres() -> None:
+    import psycopg
+    from huey import RedisHuey
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+    RedisHuey("issuebot", url=BENCH_REDIS).flush()
+
+
+def postgres_redis(folder: Path, args: argparse.Namespace) -> None:
+    if not (answers(5432) and answers(6379)):
+        print("\nPostgreSQL + Redis: not reachable on 127.0.0.1, skipped")
+        return
+    fresh_postgres()
+    try:
+        program_path = program_file(folder / "pg", pairs=args.pairs,
+                                    database_url=f"postgresql://postgres@127.0.0.1:5432/{BENCH_DB}",
+                                    queue_url=BENCH_REDIS)
+        sync(program_path)
+        print(f"\nPostgreSQL inbox + Redis queue, embedded tracker, {args.drain} comments over {args.pairs} pairs")
+        rates = {}
+        for processes in (1, 2):
+            rates[processes] = drain(program_path, args.drain, processes, 1)
+            print(f"  {processes} worker process(es): {rates[processes]:7.0f} deliveries/s", flush=True)
+        print(f"  two workers / one: {rates[2] / rates[1]:.2f}x")
+        print("  receive, keep-alive, 16 connections per serve (--no-worker --processes 1):")
+        serves = []
+        try:
+            one, port = start_issuebot(program_path, "--no-worker", "--processes", "1")
+            serves.append(one)
+            single = wrk(port, event="issue_comment", secret=SECRET, connections=16, close=False,
+                         seconds=args.seconds, folder=folder)
+            two, port2 = start_issuebot(program_path, "--no-worker", "--processes", "1")
+            serves.append(two)
+            runs = [subprocess.Popen([sys.executable, __file__, "--wrk-only", str(p), str(args.seconds)],
+                                     stdout=subprocess.PIPE, text=True) for p in (port, port2)]
+            both = sum(float(run.communicate(timeout=args.seconds + 90)[0].split()[-1]) for run in runs)
+        finally:
+            for serve in serves:
+                stop(serve)
+        print(f"  one serve: {single['rps']:7.0f} req/s (p99 {single['p99_ms']:.1f} ms); two serves: {both:7.0f} req/s;"
+              f" ratio {both / single['rps']:.2f}x")
+    finally:
+        drop_postgres()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0, help="length of each measured run")
-    parser.add_argument("--clients", type=int, default=8, help="client processes sending deliveries")
-    parser.add_argument("--threads", type=int, default=16, help="waitress threads of issuebot serve")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each measured wrk run")
+    parser.add_argument("--drain", type=int, default=400, help="deliveries per drain run")
+    parser.add_argument("--pairs", type=int, default=50, help="pairs the drain runs spread deliveries over")
     parser.add_argument("--sessions", type=int, default=5, help="sessions logged for delivery-to-labels")
-    parser.add_argument("--skip-labels", action="store_true", help="skip the delivery-to-labels run")
-    parser.add_argument("--no-worker", action="store_true", help="receive-path runs without the in-process worker")
+    parser.add_argument("--skip-peer", action="store_true", help="no Probot")
+    parser.add_argument("--skip-ignored", action="store_true", help="no runs with ignored events")
+    parser.add_argument("--skip-receive", action="store_true")
+    parser.add_argument("--skip-servers", action="store_true", help="no gunicorn-against-granian runs")
+    parser.add_argument("--skip-drain", action="store_true")
+    parser.add_argument("--skip-labels", action="store_true")
+    parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--wrk-only", nargs=2, metavar=("PORT", "SECONDS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    print(f"{args.clients} client processes, {args.seconds:.0f} s per run, {args.threads} server threads, "
-          f"{os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        receive_path("SQLite inbox + SQLite queue", program_file(folder / "sqlite"), args)
-        if postgres_ready():
-            try:
-                program = program_file(folder / "pg", database_url=f"postgresql://postgres@127.0.0.1:5432/{BENCH_DB}",
-                                       queue_url=BENCH_REDIS)
-                receive_path("PostgreSQL inbox + Redis", program, args)
-            finally:
-                drop_postgres()
-        else:
-            print("PostgreSQL + Redis: not reachable on 127.0.0.1, skipped")
+        if args.wrk_only:
+            figures = wrk(int(args.wrk_only[0]), event="issue_comment", secret=SECRET, connections=16, close=False,
+                          seconds=float(args.wrk_only[1]), folder=folder)
+            print(figures["rps"])
+            return
+        if not shutil.which("wrk"):
+            raise SystemExit("wrk not found: apt-get install -y wrk")
+        if not args.skip_servers:
+            server_choice(folder, args)
+        if not args.skip_receive:
+            receive_path(folder, args)
+        if not args.skip_drain:
+            worker_drain(folder, args)
         if not args.skip_labels:
-            delivery_to_labels(folder / "labels", args)
+            delivery_to_labels(folder, args)
+        if not args.skip_postgres:
+            postgres_redis(folder, args)
 
 
 if __name__ == "__main__":

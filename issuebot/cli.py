@@ -649,13 +649,16 @@ def tracker_close(config_path: Path | None, now: str | None, pair_id: str, issue
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="0 picks a free port")
 @click.option("--no-worker", is_flag=True, help="only receive deliveries; run `issuebot worker` elsewhere")
 @click.option("--insecure-no-verify", is_flag=True, help="accept deliveries without checking signatures (testing only)")
-@click.option("--threads", type=click.IntRange(1, 256), default=16, show_default=True, help="HTTP request threads")
+@click.option("--threads", type=click.IntRange(1, 256), default=16, show_default=True,
+              help="HTTP request threads per web process")
+@click.option("--processes", type=click.IntRange(1, 64), default=None, help="web processes [default: one per core]")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="queue worker threads")
 @handle_errors
 def serve_command(config_path: Path | None, host: str, port: int, no_worker: bool, insecure_no_verify: bool,
-                  threads: int, workers: int) -> None:
-    """Run the webhook service (production WSGI server), with the queue worker unless --no-worker."""
-    from issuebot.service import ServiceError, open_service, serve
+                  threads: int, processes: int | None, workers: int) -> None:
+    """Run the webhook service (gunicorn, one web process per core), with the queue worker unless --no-worker."""
+    from issuebot.server import serve
+    from issuebot.service import ServiceError
 
     program = load(config_path)
     if insecure_no_verify:
@@ -663,9 +666,8 @@ def serve_command(config_path: Path | None, host: str, port: int, no_worker: boo
             "INSECURE: --insecure-no-verify given; webhook signatures are NOT checked and anyone who can "
             "reach this port can inject events")
     try:
-        service = open_service(program, insecure_no_verify=insecure_no_verify)
-        serve(service, host=host, port=port, with_worker=not no_worker, threads=threads, workers=workers,
-              announce=lambda line: click.echo(line, err=True))
+        serve(program, host=host, port=port, with_worker=not no_worker, insecure_no_verify=insecure_no_verify,
+              threads=threads, processes=processes, workers=workers, announce=lambda line: click.echo(line, err=True))
     except ServiceError as exc:
         fail(f"issuebot serve: {exc}")
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from issuebot import commands, markers
 from issuebot.config import Program
-from issuebot.models import COMMENT_EVENTS, Event, EventKind
+from issuebot.models import COMMENT_EVENTS, Action, EditIssue, Event, EventKind, Pair, PostComment
+from issuebot.observe import observe_coordination, observe_pair, read_unlogged_sessions
+from issuebot.plan import PairView, index_issues, projected
 from issuebot.providers.base import ActsAsPerson, InvalidRequest, NotFound, Provider
-from issuebot.observe import observe_coordination, observe_pair
-from issuebot.plan import index_issues
 from issuebot.reconcile import context_for, reconcile_pair
 from issuebot.sweep import sweep
 from issuebot.workflows.program.dashboard_issue import find_dashboard, ticked_requests
@@ -55,8 +56,40 @@ def handle_event(program: Program, provider: Provider, templates: Templates, eve
     reply carries a marker), so redelivering the event, or delivering it ten times at once, has
     one effect. Provider errors propagate so the caller can retry; nothing half-done is recorded.
     """
-    if event.project == provider.project_path(program.settings.coordinator_project):
-        return _carry_out_dashboard_requests(program, provider, templates, event, now=now)
+    return handle_events(program, provider, templates, [event], now=now)[0]
+
+
+def handle_events(program: Program, provider: Provider, templates: Templates, events: Sequence[Event], *,
+                  now: datetime) -> list[EventOutcome]:
+    """Handle events that waited together, one outcome each in their order: the events of one pair
+    share one observe of it, and each comment's commands are still carried out and answered once.
+
+    Between two events of a pair the view carries the previous event's writes: edits are projected
+    onto it, and only a new issue or an archive makes it read the pair again.
+    """
+    outcomes: list[EventOutcome | None] = [None] * len(events)
+    by_pair: dict[str, tuple[Pair, str, list[int]]] = {}
+    for index, event in enumerate(events):
+        if event.project == provider.project_path(program.settings.coordinator_project):
+            outcomes[index] = _carry_out_dashboard_requests(program, provider, templates, event, now=now)
+            continue
+        routed = _pair_of(program, provider, event)
+        if isinstance(routed, EventOutcome):
+            outcomes[index] = routed
+            continue
+        by_pair.setdefault(routed[1], (*routed, []))[2].append(index)
+    for pair, project_path, indexes in by_pair.values():
+        with _pair_lock(provider, project_path), provider.exclusive():
+            view = read_unlogged_sessions(provider, observe_pair(provider, program, pair))
+            applied: list[Action] = []
+            for index in indexes:
+                view = _view_after(provider, program, view, applied)  # only when another event follows
+                outcomes[index], applied = _reconcile_for(program, provider, templates, events[index], view, now=now)
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _pair_of(program: Program, provider: Provider, event: Event) -> tuple[Pair, str] | EventOutcome:
+    """The pair and project an event concerns, or the outcome saying why it concerns none."""
     pair = program.pair_for_project(event.project)
     if pair is None:
         log.debug("event on %s ignored: not a pair project", event.project)
@@ -67,17 +100,33 @@ def handle_event(program: Program, provider: Provider, templates: Templates, eve
         return EventOutcome(pair=None, ignored=f"not a pair project of this program (expected {project_path})")
     if event.actor.casefold() == provider.bot_username.casefold():
         return EventOutcome(pair=pair.id, ignored="made by issuebot itself")
+    return pair, project_path
+
+
+def _reconcile_for(program: Program, provider: Provider, templates: Templates, event: Event, view: PairView, *,
+                   now: datetime) -> tuple[EventOutcome, list[Action]]:
+    """Decide and apply for one event on `view`; its outcome and the actions carried out."""
+    pair = view.pair
     found = []
     if event.kind in COMMENT_EVENTS:
         found = [item.line for item in commands.parse_commands(event.comment_body)]
+    if view.project is None:  # every tracker answers NotFound for a missing project
+        return EventOutcome(pair=pair.id, ignored="the pair project does not exist yet", commands=found), []
     ctx = context_for(provider, program, templates, "event", now, event=event)
-    with _pair_lock(provider, project_path), provider.exclusive():
-        view = observe_pair(provider, program, pair)
-        if view.project is None:  # every tracker answers NotFound for a missing project
-            return EventOutcome(pair=pair.id, ignored="the pair project does not exist yet", commands=found)
-        actions, writes = reconcile_pair(provider, view, ctx)
+    actions, writes = reconcile_pair(provider, view, ctx)
     log.info("%s on pair %s: %d commands, %d writes", event.kind.value, pair.id, len(found), writes)
-    return EventOutcome(pair=pair.id, writes=writes, commands=found, actions=[a.describe() for a in actions])
+    outcome = EventOutcome(pair=pair.id, writes=writes, commands=found, actions=[a.describe() for a in actions])
+    return outcome, actions
+
+
+def _view_after(provider: Provider, program: Program, view: PairView, actions: list[Action]) -> PairView:
+    """`view` with `actions` carried out: edits projected onto its issues, comments need nothing
+    (replies are found by their markers); anything else (a new issue, an archive) is read again."""
+    if not actions:
+        return view
+    if not all(isinstance(action, (EditIssue, PostComment)) for action in actions):
+        return read_unlogged_sessions(provider, observe_pair(provider, program, view.pair))
+    return projected(view, actions)
 
 
 def _carry_out_dashboard_requests(program: Program, provider: Provider, templates: Templates, event: Event, *,

@@ -7,7 +7,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -388,6 +388,29 @@ class Plan:
         return self.actions + self.after_tracker
 
 
+
+
+def projected(view: PairView, actions: list[Action]) -> PairView:
+    """The view as it will be once `actions` are applied (pure): what a run shows or decides next without reading again."""
+    issues = dict(view.issues)
+    project = view.project
+    for action in actions:
+        if isinstance(action, CreateProject) and project is None:
+            project = Project(path=view.project_path, name=action.name)
+        elif isinstance(action, OpenIssue):
+            issues[action.key] = Issue(project=action.project, number=0, title=action.title, body=action.body,
+                                       labels=action.labels, due=action.due)
+        elif isinstance(action, EditIssue) and action.key in issues:
+            issue = issues[action.key]
+            labels = tuple(l for l in issue.labels if l not in action.remove_labels) + tuple(
+                l for l in action.add_labels if l not in issue.labels)
+            issues[action.key] = replace(issue, labels=labels, body=action.body if action.body is not None else issue.body,
+                                         state=action.state or issue.state, due=action.due or issue.due)
+    projected = replace(view, project=project, issues=issues)
+    parsed = view.__dict__.get("_parsed_state")
+    if parsed is not None and projected.tracker is not None and projected.tracker.body is parsed[0]:
+        projected.__dict__["_parsed_state"] = parsed  # the same tracker text: reuse its parsed state
+    return projected
 
 
 # ----------------------------------------------------------------------------- the program as a whole

@@ -17,24 +17,25 @@ from huey.consumer import Consumer
 from huey.exceptions import RetryTask
 
 from issuebot.config import Program
+from issuebot.events import handle_events
+from issuebot.metrics import Metrics
 from issuebot.models import Event
 from issuebot.providers import make_provider, webhook_parser
 from issuebot.providers.base import Provider, ProviderError, ProviderUnavailable, RateLimited
-from issuebot.service import Metrics
 from issuebot.store import DONE, FAILED, IGNORED, Store
 from issuebot.templates import Templates
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[..., Any]  # issuebot.events.handle_event(program, provider, templates, event, *, now)
+Handler = Callable[..., Any]  # like issuebot.events.handle_event(program, provider, templates, event, *, now)
 ProviderFactory = Callable[[Program], Provider]
 Clock = Callable[[], datetime]
 
 MAX_ATTEMPTS = 8
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_MAX_SECONDS = 600.0
-PAIR_BUSY_RETRY_SECONDS = 1.0
 SKIPPED = "skipped"  # the task found the delivery finished or leased by another worker
+HANDED_OVER = "handed over"  # another worker holds the pair and takes the delivery along
 RETRYING = "retrying"
 
 
@@ -56,13 +57,6 @@ def make_huey(program: Program, *, name: str = "issuebot") -> Huey:
     # No fsync per enqueue: the inbox row is the durable record and the lease sweeper re-enqueues
     # any task an OS crash loses, so the queue file only needs to be fast.
     return SqliteHuey(name, filename=str(path), results=False, utc=True, timeout=30, fsync=False)
-
-
-def _handle_event(*args: Any, **kwargs: Any) -> Any:
-    """The real event handling, imported when first needed so the web side never loads it."""
-    from issuebot.events import handle_event
-
-    return handle_event(*args, **kwargs)
 
 
 def _utcnow() -> datetime:
@@ -99,7 +93,8 @@ class DeliveryQueue:
         self.huey = huey
         self.store = store
         self.program = program
-        self.handler = handler or _handle_event
+        self.handler = handler  # None: handle_events, a pair's waiting deliveries together
+        self._retry_delays: dict[int, float] = {}
         self.provider_factory = provider_factory or (lambda program: make_provider(program))
         self.templates = templates
         self.clock = clock or _utcnow
@@ -147,12 +142,44 @@ class DeliveryQueue:
         return self.templates
 
     def process(self, row_id: int) -> str:
-        """Handle one inbox delivery; returns its final status, or raises RetryTask to come back."""
+        """Handle one inbox delivery, and every other one of its pair waiting meanwhile; returns its
+        final status, or raises RetryTask to come back."""
         now = self.clock()
         delivery = self.store.claim(row_id, now, self.lease_seconds)
         if delivery is None:
             logger.debug("delivery %s is finished or leased elsewhere; nothing to do", row_id)
             return SKIPPED
+        read = self._event_of(delivery)
+        if isinstance(read, str):
+            return read
+        event, provider = read
+        owner = f"delivery-{delivery.id}"
+        if not self.store.lock_pair(event.project, owner, now, self.lease_seconds):
+            # Another worker holds the pair: it takes this delivery along before it lets go (see
+            # _drain_pair), so nothing waits out a retry delay and no attempt is spent.
+            self.store.release(delivery.id, retry_at=now, lease_seconds=self.lease_seconds, count_attempt=False)
+            if not self.store.lock_pair(event.project, owner, now, self.lease_seconds):
+                return HANDED_OVER
+            claimed = self.store.claim(row_id, now, self.lease_seconds)  # the holder let go meanwhile
+            if claimed is None:
+                self._let_go(event.project, owner)
+                return SKIPPED
+            delivery = claimed
+        try:
+            return self._drain_pair(delivery, event, provider, owner, now)
+        finally:
+            self._let_go(event.project, owner)
+
+    def _let_go(self, project: str, owner: str) -> None:
+        """Unlock the pair; a delivery handed over after the holder's last look gets a task of its own."""
+        self.store.unlock_pair(project, owner)
+        left = self.store.waiting_for_pair(project, self.clock(), self.lease_seconds)
+        if left:
+            self.enqueue(left[0])
+
+    def _event_of(self, delivery: Any) -> tuple[Event, Provider] | str:
+        """The delivery's event and the provider to handle it with, or its final status once finished
+        as ignored or failed."""
         try:
             parser = webhook_parser(delivery.provider)
         except KeyError:
@@ -167,32 +194,53 @@ class DeliveryQueue:
         if event.provider != provider.kind:
             reason = f"delivery from {event.provider}, but the program runs on {provider.kind}"
             return self._finish(delivery, IGNORED, reason)
-        owner = f"delivery-{delivery.id}"
-        if not self.store.lock_pair(event.project, owner, now, self.lease_seconds):
-            # Another worker is on this pair: come back shortly, without spending an attempt.
-            self.store.release(delivery.id, retry_at=now, lease_seconds=self.lease_seconds, count_attempt=False)
-            raise RetryTask("pair busy", delay=PAIR_BUSY_RETRY_SECONDS)
-        try:
-            with self._lease_kept(delivery.id, event.project, owner):
-                return self._run_handler(delivery, event, provider, now)
-        finally:
-            self.store.unlock_pair(event.project, owner)
+        return event, provider
+
+    def _drain_pair(self, first: Any, event: Event, provider: Provider, owner: str, now: datetime) -> str:
+        """With the pair locked: handle `first` with every delivery of the pair waiting, then again
+        with those that arrived meanwhile, until none waits. Returns the status of `first`."""
+        held = [first.id]
+        with self._lease_kept(held, event.project, owner):
+            batch = [(first, event)] + self._events_of(self.store.claim_pair(event.project, now, self.lease_seconds))
+            held[:] = [delivery.id for delivery, _ in batch]
+            statuses = self._run_batch(batch, provider, now)
+            status = statuses[first.id]
+            if status == RETRYING:
+                raise RetryTask("the forge asked to wait", delay=self._retry_delays.pop(first.id, 1.0))
+            while True:
+                now = self.clock()
+                batch = self._events_of(self.store.claim_pair(event.project, now, self.lease_seconds))
+                if not batch:
+                    return status
+                held[:] = [delivery.id for delivery, _ in batch]
+                if RETRYING in self._run_batch(batch, provider, now).values():
+                    return status  # the forge is rate limiting: the retried rows have their own tasks
+
+    def _events_of(self, deliveries: list[Any]) -> list[tuple[Any, Event]]:
+        batch = []
+        for delivery in deliveries:
+            read = self._event_of(delivery)
+            if not isinstance(read, str):
+                batch.append((delivery, read[0]))
+        return batch
 
     @contextlib.contextmanager
-    def _lease_kept(self, row_id: int, pair_key: str, owner: str) -> Iterator[None]:
-        """Renew the lease while the handler runs (a forge's rate-limit wait can be long), so the
-        sweeper only takes back deliveries whose worker is really gone."""
+    def _lease_kept(self, row_ids: list[int], pair_key: str, owner: str) -> Iterator[None]:
+        """Renew the leases of `row_ids` (the batch being handled; the caller updates the list)
+        while the handler runs (a forge's rate-limit wait can be long), so the sweeper only takes
+        back deliveries whose worker is really gone."""
         stop = threading.Event()
 
         def renew() -> None:
             while not stop.wait(self.renew_every):
                 try:
                     until = self.clock() + timedelta(seconds=self.lease_seconds)
-                    self.store.extend_lease(row_id, pair_key, owner, until)
+                    for row_id in list(row_ids):
+                        self.store.extend_lease(row_id, pair_key, owner, until)
                 except Exception as exc:  # the lease then simply runs out; never kill the task
-                    logger.warning("delivery %s: lease not renewed: %s", row_id, exc.__class__.__name__)
+                    logger.warning("deliveries %s: lease not renewed: %s", row_ids, exc.__class__.__name__)
 
-        thread = threading.Thread(target=renew, name=f"lease-{row_id}", daemon=True)
+        thread = threading.Thread(target=renew, name=f"lease-{pair_key}", daemon=True)
         thread.start()
         try:
             yield
@@ -200,48 +248,74 @@ class DeliveryQueue:
             stop.set()
             thread.join()
 
-    def _run_handler(self, delivery: Any, event: Event, provider: Provider, now: datetime) -> str:
+    def _handle_together(self, provider: Provider, events: list[Event], now: datetime) -> list[Any]:
+        if self.handler is None:
+            return handle_events(self.program, provider, self._templates(), events, now=now)
+        return [self.handler(self.program, provider, self._templates(), event, now=now) for event in events]
+
+    def _run_batch(self, batch: list[tuple[Any, Event]], provider: Provider, now: datetime) -> dict[int, str]:
+        """Handle a pair's deliveries together; the status of each by row id."""
         reads, writes = provider.meter.reads, provider.meter.writes
         started = time.perf_counter()
+        deliveries = [delivery for delivery, _ in batch]
         try:
-            outcome = self.handler(self.program, provider, self._templates(), event, now=now)
+            outcomes = self._handle_together(provider, [event for _, event in batch], now)
         except (RateLimited, ProviderUnavailable) as exc:
-            self._count_calls(provider, reads, writes, "rate_limited" if isinstance(exc, RateLimited) else "unavailable")
-            if delivery.attempts >= MAX_ATTEMPTS:
-                return self._finish(delivery, FAILED, f"gave up after {delivery.attempts} attempts: {exc}")
-            delay = backoff_seconds(exc, delivery.attempts)
-            self.store.release(delivery.id, retry_at=now + timedelta(seconds=delay), lease_seconds=self.lease_seconds,
-                               error=f"{exc.__class__.__name__}: {exc}")
-            logger.warning("delivery %s: %s; retrying in %.0fs", delivery.id, exc.__class__.__name__, delay)
-            self.metrics.processed.labels(outcome=RETRYING).inc()
-            raise RetryTask(str(exc), delay=delay) from None
+            status = "rate_limited" if isinstance(exc, RateLimited) else "unavailable"
+            self._count_calls(provider, reads, writes, status, len(batch))
+            return {delivery.id: self._retry_later(delivery, exc, now, first=index == 0)
+                    for index, delivery in enumerate(deliveries)}
         except ProviderError as exc:
-            self._count_calls(provider, reads, writes, "error")
-            return self._finish(delivery, FAILED, f"{exc.__class__.__name__}: {exc}")
+            self._count_calls(provider, reads, writes, "error", len(batch))
+            return self._finish_all(deliveries, FAILED, f"{exc.__class__.__name__}: {exc}")
         except Exception as exc:
-            logger.exception("delivery %s: event handling failed", delivery.id)
-            return self._finish(delivery, FAILED, f"{exc.__class__.__name__}: {_first_line(exc)}")
+            logger.exception("deliveries %s: event handling failed", [d.id for d in deliveries])
+            return self._finish_all(deliveries, FAILED, f"{exc.__class__.__name__}: {_first_line(exc)}")
         self.metrics.handling_seconds.observe(time.perf_counter() - started)
-        self._count_calls(provider, reads, writes, "ok")
-        ignored = getattr(outcome, "ignored", None)
-        status = IGNORED if ignored else DONE
-        return self._finish(delivery, status, ignored or None, pair=getattr(outcome, "pair", None),
-                            writes=getattr(outcome, "writes", 0) or 0)
+        self._count_calls(provider, reads, writes, "ok", len(batch))
+        finished = []
+        for delivery, outcome in zip(deliveries, outcomes):
+            ignored = getattr(outcome, "ignored", None)
+            finished.append((delivery, IGNORED if ignored else DONE, ignored or None, getattr(outcome, "pair", None),
+                             getattr(outcome, "writes", 0) or 0))
+        return self._finish_each(finished)
 
-    def _count_calls(self, provider: Provider, reads: int, writes: int, status: str) -> None:
+    def _retry_later(self, delivery: Any, error: ProviderError, now: datetime, *, first: bool) -> str:
+        if delivery.attempts >= MAX_ATTEMPTS:
+            return self._finish(delivery, FAILED, f"gave up after {delivery.attempts} attempts: {error}")
+        delay = backoff_seconds(error, delivery.attempts)
+        self.store.release(delivery.id, retry_at=now + timedelta(seconds=delay), lease_seconds=self.lease_seconds,
+                           error=f"{error.__class__.__name__}: {error}")
+        logger.warning("delivery %s: %s; retrying in %.0fs", delivery.id, error.__class__.__name__, delay)
+        self.metrics.processed.labels(outcome=RETRYING).inc()
+        if first:
+            self._retry_delays[delivery.id] = delay  # the running task raises RetryTask with it
+        else:
+            self.process_task.schedule((delivery.id,), delay=delay)
+        return RETRYING
+
+    def _count_calls(self, provider: Provider, reads: int, writes: int, status: str, deliveries: int = 1) -> None:
         made = (provider.meter.reads - reads) + (provider.meter.writes - writes)
-        if made or status != "ok":
-            self.metrics.forge_calls.labels(provider=provider.kind, status=status).inc(max(made, 1 if status != "ok" else 0))
+        self.metrics.count_forge_calls(provider.kind, status, made, deliveries)
 
     def _finish(self, delivery: Any, status: str, reason: str | None, *, pair: str | None = None,
                 writes: int = 0) -> str:
-        finished = self.clock()
-        self.store.finish(delivery.id, status, finished, error=reason, pair=pair, writes=writes)
-        self.metrics.processed.labels(outcome=status).inc()
-        self.metrics.delivery_seconds.observe(max((finished - delivery.received_at).total_seconds(), 0.0))
-        logger.info("delivery %s (%s %s): %s%s", delivery.id, delivery.provider, delivery.event, status,
-                    f" ({reason})" if reason else "")
-        return status
+        return self._finish_each([(delivery, status, reason, pair, writes)])[delivery.id]
+
+    def _finish_all(self, deliveries: list[Any], status: str, reason: str | None) -> dict[int, str]:
+        return self._finish_each([(delivery, status, reason, None, 0) for delivery in deliveries])
+
+    def _finish_each(self, finished: list[tuple[Any, str, str | None, str | None, int]]) -> dict[int, str]:
+        """Mark deliveries finished in one transaction, each (delivery, status, reason, pair, writes)."""
+        moment = self.clock()
+        self.store.finish_many([(d.id, status, reason, pair, writes) for d, status, reason, pair, writes in finished],
+                               moment)
+        for delivery, status, reason, _, _ in finished:
+            self.metrics.processed.labels(outcome=status).inc()
+            self.metrics.delivery_seconds.observe(max((moment - delivery.received_at).total_seconds(), 0.0))
+            logger.info("delivery %s (%s %s): %s%s", delivery.id, delivery.provider, delivery.event, status,
+                        f" ({reason})" if reason else "")
+        return {delivery.id: status for delivery, *_ in finished}
 
     # ------------------------------------------------------------------ periodic
 

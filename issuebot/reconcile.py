@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from issuebot.apply import Applier, BudgetExhausted, Outcome
 from issuebot.config import Program
 from issuebot.models import Action, ArchiveProject, EditIssue
-from issuebot.observe import observe_coordination, observe_program, read_unlogged_sessions
+from issuebot.observe import observe_coordination, observe_program
 from issuebot.models import Project
 from issuebot.plan import Context, PairView, Plan, ProgramPlan, ProgramView
 from issuebot.providers.base import Provider, ProviderError, no_lock
@@ -172,7 +172,7 @@ def _apply_all(applier: Applier, outcome: Outcome | None, actions: list[Action],
 
 def reconcile_pair(provider: Provider, view: PairView, ctx: Context) -> tuple[list[Action], int]:
     """Decide and apply one pair already observed (events): (its actions, writes made)."""
-    actions = decide(read_unlogged_sessions(provider, view), ctx)
+    actions = decide(view, ctx)
     applier = Applier(provider)
     for action in actions:
         applier.apply(action)

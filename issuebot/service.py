@@ -1,81 +1,23 @@
-"""Wiring shared by `issuebot serve` and `issuebot worker`: secret, inbox, queue, metrics, servers."""
+"""Wiring shared by `issuebot serve` and `issuebot worker`: secret, inbox, queue, metrics, the worker loop."""
 
 from __future__ import annotations
 
 import logging
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
-
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from typing import Any
 
 from issuebot.config import Program, secret
-
-if TYPE_CHECKING:
-    from issuebot.queue import DeliveryQueue
-    from issuebot.store import Store
+from issuebot.metrics import Metrics
+from issuebot.queue import DeliveryQueue, QueueUnavailable, make_huey
+from issuebot.store import Store, StoreUnavailable
 
 logger = logging.getLogger(__name__)
-
-_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 
 class ServiceError(Exception):
     """The service cannot start: missing secret, unreachable database or queue. Exit code 2."""
-
-
-class Metrics:
-    """Prometheus metrics of one service, in their own registry (no global state)."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.deliveries = Counter(
-            "issuebot_webhook_deliveries", "Webhook deliveries received, by provider and outcome",
-            ["provider", "outcome"], registry=self.registry,
-        )
-        self.processed = Counter(
-            "issuebot_deliveries_processed", "Inbox deliveries the worker finished, by outcome",
-            ["outcome"], registry=self.registry,
-        )
-        self.handling_seconds = Histogram(
-            "issuebot_event_handling_seconds", "Time spent handling one event (quick commands + reconcile)",
-            buckets=_LATENCY_BUCKETS, registry=self.registry,
-        )
-        self.delivery_seconds = Histogram(
-            "issuebot_delivery_processing_seconds", "Time from receiving a delivery to finishing it",
-            buckets=_LATENCY_BUCKETS, registry=self.registry,
-        )
-        self.forge_calls = Counter(
-            "issuebot_forge_api_calls", "Forge API calls made by the worker, by provider and status",
-            ["provider", "status"], registry=self.registry,
-        )
-
-    def watch(self, store: "Store", queue: "DeliveryQueue") -> None:
-        """Queue depth and inbox rows by status, read at scrape time."""
-        self.registry.register(_BacklogCollector(store, queue))
-
-
-class _BacklogCollector:
-    def __init__(self, store: "Store", queue: "DeliveryQueue"):
-        self.store, self.queue = store, queue
-
-    def describe(self) -> list[Any]:
-        return []
-
-    def collect(self) -> Any:
-        depth = GaugeMetricFamily("issuebot_queue_depth", "Tasks waiting in the queue")
-        inbox = GaugeMetricFamily("issuebot_inbox_deliveries", "Inbox rows by status", labels=["status"])
-        try:
-            depth.add_metric([], self.queue.pending())
-            for status, total in self.store.counts().items():
-                inbox.add_metric([status], total)
-        except Exception as exc:  # a scrape must not fail because a backend blinked
-            logger.warning("metrics: backlog unavailable: %s", exc.__class__.__name__)
-        yield depth
-        yield inbox
 
 
 @dataclass
@@ -83,8 +25,8 @@ class Service:
     """Everything the web app and the worker share for one program file."""
 
     program: Program
-    store: "Store"
-    queue: "DeliveryQueue"
+    store: Store
+    queue: DeliveryQueue
     metrics: Metrics
     secret: str | None = field(repr=False)  # None: signatures are not checked (--insecure-no-verify)
     clock: Callable[[], datetime]
@@ -96,9 +38,6 @@ class Service:
 
     def ready(self) -> list[str]:
         """Problems that make the service unable to take deliveries (empty: ready)."""
-        from issuebot.queue import QueueUnavailable
-        from issuebot.store import StoreUnavailable
-
         problems = []
         try:
             self.store.ping()
@@ -126,13 +65,13 @@ def open_service(
     handler: Callable[..., Any] | None = None,
     provider_factory: Callable[[Program], Any] | None = None,
     clock: Callable[[], datetime] | None = None,
-    store: "Store | None" = None,
+    store: Store | None = None,
     huey: Any = None,
+    need_queue: bool = True,
 ) -> Service:
-    """Build the service for `program`, checking the secret, database and queue before anything runs."""
-    from issuebot.queue import DeliveryQueue, QueueUnavailable, make_huey
-    from issuebot.store import Store, StoreUnavailable
-
+    """Build the service for `program`, checking the secret, database and queue before anything runs
+    (without `need_queue`, an unreachable queue is only a warning: the web side can still take
+    deliveries into the inbox)."""
     env = program.service.webhook_secret_env
     value = None if insecure_no_verify else secret(env)
     if need_secret and value is None and not insecure_no_verify:
@@ -153,58 +92,13 @@ def open_service(
     try:
         queue.ping()
     except QueueUnavailable as exc:
-        raise ServiceError(f"cannot reach the queue: {exc}") from None
-    metrics.watch(store, queue)
+        if need_queue:
+            raise ServiceError(f"cannot reach the queue: {exc}") from None
+        # The inbox is the record: deliveries are still taken, and queued once the queue is back.
+        logger.warning("the queue does not answer (%s); deliveries are stored and queued once it is back", exc)
+    metrics.watch(queue.pending, store.counts)
     return Service(program=program, store=store, queue=queue, metrics=metrics, secret=value, clock=clock or _utcnow,
                    dashboard_token=secret(program.service.dashboard_token_env))
-
-
-def serve(
-    service: Service,
-    *,
-    host: str,
-    port: int,
-    with_worker: bool,
-    threads: int = 16,
-    workers: int = 2,
-    announce: Callable[[str], None] = print,
-) -> None:
-    """Run the web app under waitress, and the queue consumer in this process unless told not to."""
-    from waitress.server import create_server
-
-    from issuebot.app import create_app
-
-    app = create_app(service)
-    try:
-        server = create_server(app, host=host, port=port, threads=threads, ident="issuebot",
-                               connection_limit=max(100, threads * 8), channel_timeout=30)
-    except OSError as exc:
-        raise ServiceError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    consumer = None
-    if with_worker:
-        consumer = service.queue.consumer(workers=workers, periodic=True)
-        saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-        consumer.start()
-        # The consumer installs handlers meant for its own main loop; here waitress owns the main
-        # thread, so restore ours and stop the consumer ourselves.
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
-
-    def stop(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    announce(f"issuebot: listening on http://{host}:{server.effective_port}"
-             + (f" with {workers} worker threads" if with_worker else " (no worker)"))
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
-        if consumer is not None:
-            consumer.stop(graceful=True)
-        service.close()
 
 
 def run_worker(service: Service, *, workers: int = 2, periodic: bool = True,

@@ -24,6 +24,16 @@ class StoreUnavailable(Exception):
     """The database cannot be reached or used; the message names it without its password."""
 
 
+@dataclass
+class _PendingDelivery:
+    """A delivery waiting for the next group commit; `done` once a commit took it."""
+
+    row: dict[str, Any]
+    row_id: int | None = None
+    error: StoreUnavailable | None = None
+    done: bool = False
+
+
 @dataclass(frozen=True)
 class Delivery:
     """One inbox row."""
@@ -103,6 +113,10 @@ class Store:
         # SQLite takes one writer at a time and a blocked writer polls with growing sleeps; queueing
         # this process's writers on a lock instead wakes the next one at once (better p99).
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        # Group commit: deliveries that arrive while a commit runs wait for it, then go in one together.
+        self._commit_lock = threading.Lock()
+        self._pending_guard = threading.Lock()
+        self._pending: list[_PendingDelivery] = []
         self.metadata = sa.MetaData()
         self.inbox = sa.Table(
             f"{prefix}inbox",
@@ -215,17 +229,40 @@ class Store:
         now: datetime,
         lease_seconds: int,
     ) -> int | None:
-        """Insert-if-absent: the new row's id, or None when this delivery is already in the inbox."""
-        row = {
+        """Insert-if-absent: the new row's id, or None when this delivery is already in the inbox.
+
+        Returns once the row is committed. Concurrent callers share one transaction (group
+        commit): whoever finds no commit running commits everything waiting, so a burst of
+        deliveries costs one durable write, not one each.
+        """
+        item = _PendingDelivery({
             "provider": provider, "delivery_id": delivery_id, "event": event, "headers": json.dumps(dict(headers)),
             "body": body, "project": project, "received_at": _naive_utc(now), "status": QUEUED, "attempts": 0,
             "lease_until": _naive_utc(now + timedelta(seconds=lease_seconds)),
-        }
+        })
+        with self._pending_guard:
+            self._pending.append(item)
+        with self._commit_lock:
+            if not item.done:
+                with self._pending_guard:
+                    batch, self._pending = self._pending, []
+                self._commit_together(batch)
+        if item.error is not None:
+            raise item.error
+        return item.row_id
+
+    def _commit_together(self, batch: list[_PendingDelivery]) -> None:
         try:
             with self._writing() as conn:
-                return conn.execute(self._add_statement, row).scalar()
-        except sa.exc.OperationalError as exc:
-            raise StoreUnavailable(f"database {self.shown_url}: {_reason(exc)}") from None
+                for item in batch:
+                    item.row_id = conn.execute(self._add_statement, item.row).scalar()
+        except sa.exc.SQLAlchemyError as exc:
+            error = StoreUnavailable(f"database {self.shown_url}: {_reason(exc)}")
+            for item in batch:
+                item.row_id, item.error = None, error
+        finally:
+            for item in batch:
+                item.done = True
 
     def get(self, row_id: int) -> Delivery | None:
         with self.engine.connect() as conn:
@@ -239,6 +276,32 @@ class Store:
         with self._writing() as conn:
             row = conn.execute(self._claim_statement, params).first()
         return _delivery(row) if row is not None else None
+
+    def claim_pair(self, project: str, now: datetime, lease_seconds: int, limit: int = 100) -> list[Delivery]:
+        """Take every delivery of `project` that waits and is due (not held back for a retry), oldest
+        first: the worker holding a pair takes its new deliveries along instead of leaving them to wait."""
+        t = self.inbox
+        at = _naive_utc(now)
+        waiting = sa.and_(t.c.status == QUEUED, t.c.project == project,
+                          t.c.lease_until <= at + timedelta(seconds=lease_seconds))
+        oldest = sa.select(t.c.id).where(waiting).order_by(t.c.id).limit(limit)
+        statement = (
+            sa.update(t).where(t.c.id.in_(oldest), waiting)
+            .values(status=PROCESSING, attempts=t.c.attempts + 1, lease_until=at + timedelta(seconds=lease_seconds))
+            .returning(*t.c)
+        )
+        with self._writing() as conn:
+            rows = conn.execute(statement).all()
+        return sorted((_delivery(row) for row in rows), key=lambda delivery: delivery.id)
+
+    def waiting_for_pair(self, project: str, now: datetime, lease_seconds: int) -> list[int]:
+        """Ids of the deliveries of `project` that wait and are due."""
+        t = self.inbox
+        at = _naive_utc(now)
+        query = sa.select(t.c.id).where(t.c.status == QUEUED, t.c.project == project,
+                                        t.c.lease_until <= at + timedelta(seconds=lease_seconds)).order_by(t.c.id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
 
     def release(self, row_id: int, *, retry_at: datetime, lease_seconds: int, error: str | None = None,
                 count_attempt: bool = True) -> None:
@@ -256,12 +319,21 @@ class Store:
     def finish(self, row_id: int, status: str, now: datetime, *, error: str | None = None,
                pair: str | None = None, writes: int = 0) -> None:
         """Mark the delivery finished and write its audit line, in one transaction."""
-        assert status in FINISHED, status
+        self.finish_many([(row_id, status, error, pair, writes)], now)
+
+    def finish_many(self, finished: list[tuple[int, str, str | None, str | None, int]], now: datetime) -> None:
+        """Mark deliveries finished, each (id, status, error, pair, writes), with their audit lines, in one transaction."""
+        if not finished:
+            return
         at = _naive_utc(now)
+        assert all(status in FINISHED for _, status, _, _, _ in finished), finished
         with self._writing() as conn:
-            conn.execute(self._finish_statement, {"b_id": row_id, "b_status": status, "b_error": error, "b_done": at})
-            conn.execute(self._audit_insert, {"at": at, "delivery": row_id, "pair": pair, "outcome": status,
-                                              "writes": writes, "detail": error or ""})
+            conn.execute(self._finish_statement, [
+                {"b_id": row_id, "b_status": status, "b_error": error, "b_done": at}
+                for row_id, status, error, _, _ in finished])
+            conn.execute(self._audit_insert, [
+                {"at": at, "delivery": row_id, "pair": pair, "outcome": status, "writes": writes, "detail": error or ""}
+                for row_id, status, error, pair, writes in finished])
 
     def extend_lease(self, row_id: int, pair_key: str, owner: str, until: datetime) -> bool:
         """Keep a delivery (and its pair lock) leased while its handler still runs."""

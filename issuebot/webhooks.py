@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import logging
 
+import orjson
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from issuebot.providers import WEBHOOK_PARSERS, webhook_parser
+from issuebot.providers._webhook import UnsupportedBody
 from issuebot.service import Service
 from issuebot.store import StoreUnavailable
 
@@ -16,13 +18,13 @@ logger = logging.getLogger(__name__)
 blueprint = Blueprint("webhooks", __name__)
 
 
-def _answer(service: Service, provider: str, outcome: str, code: int, **extra: object) -> tuple[Response, int]:
+def _answer(service: Service, provider: str, outcome: str, code: int, **extra: object) -> Response:
     service.metrics.deliveries.labels(provider=provider, outcome=outcome).inc()
-    return jsonify(status=outcome, **extra), code
+    return Response(orjson.dumps({"status": outcome, **extra}), status=code, mimetype="application/json")
 
 
 @blueprint.post("/hooks/<provider>")
-def receive(provider: str) -> tuple[Response, int]:
+def receive(provider: str) -> Response | tuple[Response, int]:
     """Answers: 202 accepted, 200 duplicate/ignored/ping, 401 bad signature (nothing stored),
     400 malformed, 413 too large. Events issuebot does not act on get 200, never 4xx: GitLab
     permanently disables a hook after repeated 4xx answers.
@@ -44,14 +46,18 @@ def receive(provider: str) -> tuple[Response, int]:
     event_name = parser.event_name(headers)
     if parser.is_ping(headers):
         return _answer(service, provider, "ping", 200)
+    if not parser.acts_on(headers):  # pushes, pipelines...: answered without reading the body
+        return _answer(service, provider, "ignored", 200, event=event_name[:100])
     try:
         payload = parser.decode(headers, body)
+    except UnsupportedBody as exc:
+        return _answer(service, provider, "unsupported", 415, error=str(exc))
     except ValueError as exc:
         return _answer(service, provider, "malformed", 400, error=str(exc))
     event = parser.event_from(headers, payload)
     if event is None:
         logger.debug("%s %r delivery ignored: nothing issuebot acts on", provider, event_name)
-        return _answer(service, provider, "ignored", 200, event=event_name)
+        return _answer(service, provider, "ignored", 200, event=event_name[:100])
     # A delivery without an id is identified by its bytes: the same body twice is one delivery.
     delivery_id = parser.delivery_id(headers) or "sha256:" + hashlib.sha256(body).hexdigest()
     try:

@@ -7,7 +7,7 @@ from datetime import date, datetime, timezone
 from issuebot import markers
 from issuebot.config import Period, load_program
 from issuebot.models import EditIssue, Issue, OpenIssue
-from issuebot.plan import TRACKER, Context, PairView, index_issues
+from issuebot.plan import TRACKER, Context, PairView, index_issues, projected
 from issuebot.reconcile import reconcile_program
 from issuebot.templates import Templates
 from issuebot.workflows.program import dashboard_issue as dashboard
@@ -55,9 +55,9 @@ def test_projected_view_applies_label_and_body_edits():
         EditIssue(pair="x", project="g/p", number=4, key=TRACKER, add_labels=("pair::stale",), remove_labels=("pair::kickoff",), body="new"),
         OpenIssue(pair="x", project="g/p", key="review:1", title="Review", body="b", labels=("kind::review",)),
     ]
-    projected = dashboard.projected_view(view, actions)
-    assert projected.issues[TRACKER].labels == ("kind::progress", "pair::stale") and projected.issues[TRACKER].body == "new"
-    assert "review:1" in projected.issues and view.issues[TRACKER].body == "old"
+    after = projected(view, actions)
+    assert after.issues[TRACKER].labels == ("kind::progress", "pair::stale") and after.issues[TRACKER].body == "new"
+    assert "review:1" in after.issues and view.issues[TRACKER].body == "old"
 
 
 def test_sync_creates_the_coordinator_project_and_one_dashboard_then_nothing(forge, clock, tmp_path):
@@ -82,7 +82,7 @@ def test_dashboard_rows_hold_metadata_only(forge, clock, tmp_path):
     for person in ("alice", "bob", "carol", "dave", "erin", "dana"):
         forge.add_user(person)
     result = reconcile_program(forge.provider, program, Templates(), trigger="sync", now=clock())
-    views = {pid: dashboard.projected_view(v, result.per_pair[pid]) for pid, v in result.views.items()}
+    views = {pid: projected(v, result.per_pair[pid]) for pid, v in result.views.items()}
     ctx = Context(program=program, templates=Templates(), now=datetime(2027, 1, 29, 9, tzinfo=timezone.utc), trigger="sweep")
     table = dashboard.rows(program, views, ctx)
     assert [r["pair"] for r in table] == ["bob-alice", "erin-dave"]

@@ -1,19 +1,33 @@
-"""Small pure helpers the forge webhook parsers share: header lookup, HMAC check, lenient reading."""
+"""Small pure helpers the forge webhook parsers share: header lookup, HMAC check, total strict reading."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+JSON_TYPES = frozenset({"application/json", "text/json"})
+FORM_TYPE = "application/x-www-form-urlencoded"
+MAX_TEXT = 1000  # longer names, paths and handles are not a forge's
+MAX_PROJECT = 300  # the inbox's project column
+_NUMBER = re.compile(r"[0-9]{1,18}")  # ASCII digits only: "²" or "١" are not issue numbers
+_LARGEST_NUMBER = 2**63 - 1
+
+
+class UnsupportedBody(ValueError):
+    """The body's Content-Type is not one this endpoint reads (HTTP 415)."""
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
     """The value of header `name`, whatever its case (WSGI environs and plain dicts alike)."""
     value = headers.get(name)
-    if value is not None:
+    if value is not None or type(headers) is not dict:  # other mappings (WSGI headers) ignore case already
         return value
     wanted = name.lower()
     for key, value in headers.items():
@@ -48,13 +62,41 @@ def token_ok(given: str | None, secret: str) -> bool:
 
 
 def decode_json(body: bytes) -> Any:
-    """The JSON document in `body`; ValueError (with a short reason) when it is not one."""
+    """The JSON document in `body`; ValueError (with a short reason) when it is not one.
+
+    orjson refuses what would break later steps: nesting deeper than 1024, invalid UTF-8 and lone
+    surrogates, numbers too large for a double.
+    """
     try:
-        return json.loads(body)
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"body is not UTF-8 ({exc.reason})") from None
-    except json.JSONDecodeError as exc:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise ValueError(f"body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+def media_type(headers: Mapping[str, str]) -> str:
+    """The Content-Type without parameters, lower-case ("" when absent)."""
+    return (header(headers, "Content-Type") or "").split(";")[0].strip().lower()
+
+
+def decode_body(headers: Mapping[str, str], body: bytes, *, form_field: str | None = None) -> Any:
+    """JSON by Content-Type (absent counts as JSON), or, with `form_field`, the JSON in that field
+    of a form-encoded body; UnsupportedBody for any other type, ValueError for a malformed body."""
+    kind = media_type(headers)
+    if kind in JSON_TYPES or kind == "" or kind.endswith("+json"):
+        return decode_json(body)
+    if form_field is not None and kind == FORM_TYPE:
+        try:
+            fields = parse_qs(body.decode("utf-8"), strict_parsing=False, max_num_fields=100)
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"form-encoded body is not UTF-8 ({exc.reason})") from None
+        if form_field not in fields:
+            raise ValueError(f"form-encoded body has no {form_field!r} field")
+        try:
+            return decode_json(fields[form_field][0].encode("utf-8"))
+        except UnicodeEncodeError:  # a %-escaped lone surrogate half cannot be UTF-8
+            raise ValueError(f"the {form_field!r} field is not UTF-8") from None
+    accepted = "application/json" + (f" or {FORM_TYPE}" if form_field is not None else "")
+    raise UnsupportedBody(f"Content-Type {kind!r} is not read here; send {accepted}")
 
 
 def dig(data: Any, *path: str) -> Any:
@@ -66,32 +108,45 @@ def dig(data: Any, *path: str) -> Any:
     return data
 
 
-def text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+def text(value: Any, limit: int = MAX_TEXT) -> str | None:
+    """A non-empty string of at most `limit` characters that UTF-8 and every database can carry; else None."""
+    if not isinstance(value, str) or not value or len(value) > limit or "\x00" in value:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no database or forge would take it
+        return None
+    return value
+
+
+def project_path(value: Any) -> str | None:
+    return text(value, MAX_PROJECT)
 
 
 def number(value: Any) -> int | None:
+    """A non-negative integer (or its ASCII digits) that fits 64 bits; None for anything else."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
+        return value if 0 <= value <= _LARGEST_NUMBER else None
+    if isinstance(value, str) and _NUMBER.fullmatch(value):
         return int(value)
     return None
 
 
 def moment(value: Any) -> datetime | None:
     """ISO 8601 (`2019-05-15T15:20:33Z`) or GitLab's older `2015-05-17 18:08:09 UTC`; else None."""
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or not value or len(value) > 64:
         return None
     candidate = value.strip()
     if candidate.endswith(" UTC"):
         candidate = candidate[: -len(" UTC")].replace(" ", "T") + "+00:00"
     try:
         parsed = datetime.fromisoformat(candidate)
-    except ValueError:
+        # Kept in UTC, so that a time at the edge of the calendar cannot overflow later on.
+        return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def make_parse(

@@ -212,8 +212,12 @@ class WebhookParser(Protocol):
     def is_ping(self, headers: Mapping[str, str]) -> bool:
         """A hook-configuration test delivery that only needs a 2xx."""
 
+    def acts_on(self, headers: Mapping[str, str]) -> bool:
+        """Whether deliveries of this event type can ever become an Event (else: answered unread)."""
+
     def decode(self, headers: Mapping[str, str], body: bytes) -> object:
-        """The payload as JSON data; raises ValueError when the body is malformed."""
+        """The payload as JSON data; raises ValueError when the body is malformed (its subclass
+        UnsupportedBody when the Content-Type is not one the forge sends)."""
 
     def event_from(self, headers: Mapping[str, str], payload: object) -> Event | None:
         """A decoded payload as an Event, or None for anything issuebot does not act on."""

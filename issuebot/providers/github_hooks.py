@@ -7,13 +7,14 @@ from typing import Any
 
 from issuebot.models import Event, EventKind
 from issuebot.providers._webhook import (
-    decode_json,
+    decode_body,
     dig,
     header,
     make_parse,
     make_stored_headers,
     moment,
     number,
+    project_path,
     sha256_signature_ok,
     text,
 )
@@ -35,6 +36,7 @@ _ISSUE_ACTIONS = {
     "edited": EventKind.ISSUE_EDITED,
 }
 _COMMENT_ACTIONS = {"created": EventKind.COMMENT_CREATED, "edited": EventKind.COMMENT_EDITED}
+_EVENTS = frozenset({"issues", "issue_comment"})
 
 
 def verify(headers: Mapping[str, str], body: bytes, secret: str) -> bool:
@@ -57,30 +59,30 @@ def is_ping(headers: Mapping[str, str]) -> bool:
     return event_name(headers) == "ping"
 
 
-def decode(headers: Mapping[str, str], body: bytes) -> Any:
-    """JSON, or the `payload` field of a form-encoded delivery (a hook option GitHub offers)."""
-    content_type = (header(headers, "Content-Type") or "").split(";")[0].strip().lower()
-    if content_type == "application/x-www-form-urlencoded":
-        from urllib.parse import parse_qs
+def acts_on(headers: Mapping[str, str]) -> bool:
+    """Only issue and issue-comment events can concern a pair; the rest is answered unread."""
+    return event_name(headers) in _EVENTS
 
-        fields = parse_qs(body.decode("utf-8", "replace"))
-        if "payload" not in fields:
-            raise ValueError("form-encoded body has no 'payload' field")
-        return decode_json(fields["payload"][0].encode("utf-8"))
-    return decode_json(body)
+
+def decode(headers: Mapping[str, str], body: bytes) -> Any:
+    """JSON, or the `payload` field of a form-encoded delivery (a hook option GitHub offers).
+
+    https://docs.github.com/en/webhooks/using-webhooks/creating-webhooks#content-type
+    """
+    return decode_body(headers, body, form_field="payload")
 
 
 def event_from(headers: Mapping[str, str], payload: Any) -> Event | None:
     event = event_name(headers)
-    action = dig(payload, "action")
+    action = text(dig(payload, "action")) or ""
     issue = dig(payload, "issue")
     if not isinstance(issue, dict):
         return None
     if event == "issues":
-        kind = _ISSUE_ACTIONS.get(action)  # type: ignore[arg-type]
+        kind = _ISSUE_ACTIONS.get(action)
         comment: dict[str, Any] = {}
     elif event == "issue_comment":
-        kind = _COMMENT_ACTIONS.get(action)  # type: ignore[arg-type]
+        kind = _COMMENT_ACTIONS.get(action)
         comment = dig(payload, "comment") or {}
         # Comments on pull requests arrive as issue_comment too; pair issues are never PRs.
         # https://docs.github.com/en/webhooks/webhook-events-and-payloads#issue_comment
@@ -88,7 +90,7 @@ def event_from(headers: Mapping[str, str], payload: Any) -> Event | None:
             return None
     else:
         return None
-    project = text(dig(payload, "repository", "full_name"))
+    project = project_path(dig(payload, "repository", "full_name"))
     issue_number = number(issue.get("number"))
     actor = text(dig(payload, "sender", "login")) or text(dig(issue, "user", "login"))
     if kind is None or project is None or issue_number is None or actor is None:

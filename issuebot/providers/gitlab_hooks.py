@@ -7,13 +7,14 @@ from typing import Any
 
 from issuebot.models import Event, EventKind
 from issuebot.providers._webhook import (
-    decode_json,
+    decode_body,
     dig,
     header,
     make_parse,
     make_stored_headers,
     moment,
     number,
+    project_path,
     text,
     token_ok,
 )
@@ -66,8 +67,14 @@ def is_ping(headers: Mapping[str, str]) -> bool:
     return False
 
 
+def acts_on(headers: Mapping[str, str]) -> bool:
+    """Only issue and note events can concern a pair; pushes, pipelines and the rest are answered unread."""
+    return event_name(headers) in ISSUE_EVENTS | NOTE_EVENTS
+
+
 def decode(headers: Mapping[str, str], body: bytes) -> Any:
-    return decode_json(body)
+    """GitLab always sends JSON."""
+    return decode_body(headers, body)
 
 
 def label_change(changes: Any) -> EventKind | None:
@@ -93,14 +100,14 @@ def _issue_event(payload: dict[str, Any]) -> tuple[EventKind, int] | None:
     attributes = dig(payload, "object_attributes")
     if not isinstance(attributes, dict):
         return None
-    kind_of_object = payload.get("object_kind")
+    kind_of_object = text(payload.get("object_kind"))
     # Work items other than issues (tasks, epics, incidents...) arrive as object_kind work_item.
     if kind_of_object == "work_item" and attributes.get("type") != "Issue":
         return None
     if kind_of_object not in ("issue", "work_item"):
         return None
-    action = attributes.get("action")
-    kind = _ISSUE_ACTIONS.get(action) if isinstance(action, str) else None
+    action = text(attributes.get("action"))
+    kind = _ISSUE_ACTIONS.get(action) if action is not None else None
     if action == "update":
         kind = label_change(payload.get("changes")) or EventKind.ISSUE_EDITED
     number_ = number(attributes.get("iid"))
@@ -113,7 +120,7 @@ def event_from(headers: Mapping[str, str], payload: Any) -> Event | None:
     if not isinstance(payload, dict):
         return None
     event = event_name(headers)
-    project = text(dig(payload, "project", "path_with_namespace"))
+    project = project_path(dig(payload, "project", "path_with_namespace"))
     actor = text(dig(payload, "user", "username"))
     if project is None or actor is None:
         return None

@@ -7,12 +7,13 @@ from typing import Any
 
 from issuebot.models import Event, EventKind
 from issuebot.providers._webhook import (
-    decode_json,
+    decode_body,
     header,
     make_parse,
     make_stored_headers,
     moment,
     number,
+    project_path,
     sha256_signature_ok,
     text,
 )
@@ -42,8 +43,13 @@ def is_ping(headers: Mapping[str, str]) -> bool:
     return event_name(headers) == "ping"
 
 
+def acts_on(headers: Mapping[str, str]) -> bool:
+    """Every event the embedded tracker sends may concern a pair."""
+    return True
+
+
 def decode(headers: Mapping[str, str], body: bytes) -> Any:
-    return decode_json(body)
+    return decode_body(headers, body)
 
 
 def event_from(headers: Mapping[str, str], payload: Any) -> Event | None:
@@ -51,17 +57,18 @@ def event_from(headers: Mapping[str, str], payload: Any) -> Event | None:
     if not isinstance(payload, dict):
         return None
     try:
-        kind = EventKind(payload.get("kind"))
+        kind = EventKind(text(payload.get("kind")))
     except ValueError:
         return None
-    project, issue_number, actor = text(payload.get("project")), number(payload.get("issue_number")), text(payload.get("actor"))
+    project, issue_number = project_path(payload.get("project")), number(payload.get("issue_number"))
+    actor = text(payload.get("actor"))
     if project is None or issue_number is None or actor is None:
         return None
     body = payload.get("comment_body")
     return Event(
         kind=kind, provider=name, project=project, issue_number=issue_number, actor=actor,
         comment_id=number(payload.get("comment_id")), comment_body=body if isinstance(body, str) else "",
-        at=moment(payload.get("at")), delivery_id=delivery_id(headers) or str(payload.get("delivery_id") or ""),
+        at=moment(payload.get("at")), delivery_id=delivery_id(headers) or text(payload.get("delivery_id")) or "",
     )
 
 

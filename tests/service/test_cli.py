@@ -88,3 +88,28 @@ def test_insecure_mode_warns_loudly_and_a_busy_port_is_a_clear_error(
                                            "--insecure-no-verify"])
     assert result.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in result.output
     assert any("INSECURE" in record.getMessage() and record.levelname == "WARNING" for record in caplog.records)
+
+
+def test_serve_starts_and_takes_deliveries_while_the_queue_is_down(tmp_path: Path) -> None:
+    program = service_program(tmp_path, queue_url="redis://127.0.0.1:1/0")
+    env = {**os.environ, SECRET_ENV: SECRET, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "issuebot.cli", "serve", "-c", str(program), "--port", "0", "--no-worker",
+         "--processes", "1"], cwd=REPO, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )
+    try:
+        assert process.stderr is not None
+        lines = [process.stderr.readline()]
+        while "listening on" not in lines[-1] and len(lines) < 10:
+            lines.append(process.stderr.readline())
+        assert any("queued once it is back" in line for line in lines), lines
+        port = int(re.search(r"listening on http://127\.0\.0\.1:(\d+)", "".join(lines)).group(1))  # type: ignore[union-attr]
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        body = comment_body()
+        connection.request("POST", "/hooks/github", body=body, headers=github_headers("issue_comment", body))
+        response = connection.getresponse()
+        assert response.status == 202 and b"accepted" in response.read()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    finally:
+        process.kill()

@@ -13,7 +13,7 @@ from huey.exceptions import RetryTask
 from issuebot.app import create_app
 from issuebot.models import EventKind
 from issuebot.providers.base import NotFound, ProviderUnavailable, RateLimited
-from issuebot.queue import BACKOFF_BASE_SECONDS, MAX_ATTEMPTS, SKIPPED
+from issuebot.queue import BACKOFF_BASE_SECONDS, HANDED_OVER, MAX_ATTEMPTS, SKIPPED
 from issuebot.service import Service, open_service
 from issuebot.store import DONE, FAILED, IGNORED, PROCESSING, QUEUED
 from tests.service.helpers import SECRET, SECRET_ENV, comment_body, github_headers, local_headers
@@ -115,12 +115,41 @@ def test_other_forge_errors_fail_the_delivery_without_retry(service: Service, cl
 def test_work_on_one_pair_is_serialised(service: Service, client: Any, handler: Any, clock: Any) -> None:
     deliver(client)
     assert service.store.lock_pair("octo/mentoring-bob-alice", "delivery-99", clock(), 60)
-    with pytest.raises(RetryTask):
-        service.queue.process(1)
+    assert service.queue.process(1) == HANDED_OVER  # no retry delay: the holder takes it along
     row = service.store.get(1)
     assert row.status == QUEUED and row.attempts == 0 and handler.events == []
     service.store.unlock_pair("octo/mentoring-bob-alice", "delivery-99")
     assert service.queue.process(1) == DONE
+
+
+def test_deliveries_waiting_for_a_pair_are_handled_by_the_worker_holding_it(
+        service: Service, client: Any, handler: Any) -> None:
+    deliver(client)
+    handed: list[str] = []
+    record = service.queue.handler
+
+    def first_handler(program: Any, provider: Any, templates: Any, event: Any, *, now: Any) -> Any:
+        if not handed:  # while the pair is held, a second delivery for it arrives at another worker
+            deliver(client, comment_body(comment_id=78))
+            handed.append(service.queue.process(2))
+        return record(program, provider, templates, event, now=now)
+
+    service.queue.handler = first_handler
+    assert service.queue.process(1) == DONE
+    assert handed == [HANDED_OVER]
+    assert [e.comment_id for e in handler.events] == [77, 78]
+    assert service.store.get(2).status == DONE and service.store.get(2).attempts == 1
+    assert run_queued(service) == [SKIPPED, SKIPPED]  # both deliveries' own tasks: nothing left
+
+
+def test_a_burst_for_one_pair_is_taken_by_its_first_task(service: Service, client: Any, handler: Any) -> None:
+    for n in range(5):
+        deliver(client, comment_body(comment_id=100 + n))
+    deliver(client, comment_body(project="octo/mentoring-erin-dave", comment_id=200))
+    assert run_queued(service) == [DONE, SKIPPED, SKIPPED, SKIPPED, SKIPPED, DONE]
+    assert [e.comment_id for e in handler.events] == [100, 101, 102, 103, 104, 200]
+    metrics = create_app(service).test_client().get("/metrics").get_data(as_text=True)
+    assert 'issuebot_forge_api_calls_per_delivery_count{provider="github"} 6.0' in metrics
 
 
 def test_ignored_outcomes(service: Service, client: Any, handler: Any, provider: Any) -> None:

@@ -1,4 +1,4 @@
-"""A worker process killed with SIGKILL mid-task: after the lease expires the delivery runs exactly once."""
+"""SIGKILL mid-work: a killed worker's delivery runs exactly once after its lease; a killed server keeps every 202."""
 
 from __future__ import annotations
 
@@ -92,3 +92,62 @@ def test_sigkilled_worker_loses_nothing_and_nothing_runs_twice(
     row = service.store.get(1)
     assert row.status == DONE and row.attempts == 2
     service.close()
+
+
+def test_sigkilled_server_under_load_keeps_every_delivery_it_accepted(tmp_path: Path) -> None:
+    """Every 202 is sent after its delivery is committed: killing the server mid-load loses none of them."""
+    import http.client
+    import re
+    import threading
+
+    from issuebot.store import Store
+    from tests.service.helpers import comment_body, github_headers
+
+    program_path = service_program(tmp_path)
+    env = {**os.environ, SECRET_ENV: SECRET, "PYTHONPATH": str(REPO)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "issuebot.cli", "serve", "-c", str(program_path), "--port", "0", "--no-worker"],
+        cwd=REPO, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, start_new_session=True,
+    )
+    accepted: list[str] = []
+    enough = threading.Event()
+    guard = threading.Lock()
+    try:
+        assert server.stderr is not None
+        port = int(re.search(r"listening on http://127\.0\.0\.1:(\d+)", server.stderr.readline()).group(1))  # type: ignore[union-attr]
+
+        def send(client: int) -> None:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT_SECONDS)
+            for n in range(10_000):
+                body = comment_body(comment_id=client * 100_000 + n)
+                delivery = f"kill-{client}-{n}"
+                try:
+                    connection.request("POST", "/hooks/github", body=body,
+                                       headers=github_headers("issue_comment", body, delivery=delivery))
+                    response = connection.getresponse()
+                    response.read()
+                except (OSError, http.client.HTTPException):
+                    return  # the server is gone
+                if response.status == 202:
+                    with guard:
+                        accepted.append(delivery)
+                        if len(accepted) >= 60:
+                            enough.set()
+
+        clients = [threading.Thread(target=send, args=(c,)) for c in range(6)]
+        for client in clients:
+            client.start()
+        assert enough.wait(WAIT_SECONDS), "the server accepted too few deliveries"
+        os.killpg(server.pid, signal.SIGKILL)  # the master and every web process, mid-request
+        for client in clients:
+            client.join(WAIT_SECONDS)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait(WAIT_SECONDS)
+    store = Store.for_program(load_program(program_path))
+    with store.engine.connect() as conn:
+        stored = {row[0] for row in conn.execute(store.inbox.select().with_only_columns(store.inbox.c.delivery_id))}
+    store.dispose()
+    with guard:
+        assert len(accepted) >= 60 and set(accepted) <= stored

@@ -132,3 +132,36 @@ def test_database_urls_pick_psycopg_and_hide_passwords(tmp_path: Path) -> None:
     assert database_url("postgres://u@db/x", tmp_path) == "postgresql+psycopg://u@db/x"
     assert "pw" not in shown_url("postgresql+psycopg://u:pw@db/x")
     assert "pw" not in Store("postgresql+psycopg://u:pw@db/x").shown_url
+
+
+def test_deliveries_arriving_during_a_commit_share_the_next_one(store: Store) -> None:
+    import sqlalchemy as sa
+
+    commits: list[int] = []
+    sa.event.listen(store.engine, "commit", lambda conn: commits.append(1))
+    results: dict[str, int | None] = {}
+    store._commit_lock.acquire()  # a commit is running: the arrivals below queue up behind it
+    threads = [threading.Thread(target=lambda i=i: results.update({f"d-{i}": add(store, f"d-{i}")})) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    while True:  # every arrival is waiting for the commit (no sleep: the threads only append and block)
+        with store._pending_guard:
+            if len(store._pending) == 6:
+                break
+    store._commit_lock.release()
+    for thread in threads:
+        thread.join()
+    assert len(commits) == 1
+    assert sorted(results) == [f"d-{i}" for i in range(6)] and len(set(results.values())) == 6
+    assert store.counts()[QUEUED] == 6 and None not in results.values()
+
+
+def test_a_failed_group_commit_refuses_every_delivery_in_it(tmp_path: Path) -> None:
+    from issuebot.store import StoreUnavailable
+
+    import pytest
+
+    store = Store(f"sqlite:///{tmp_path / 'inbox.db'}")  # no schema: the insert fails
+    with pytest.raises(StoreUnavailable, match="inbox"):
+        add(store)
+    store.dispose()

@@ -12,7 +12,7 @@ from issuebot import markers, report
 from issuebot.config import Program
 from issuebot.models import Action, CreateProject, EditIssue, Issue, OpenIssue, Project
 from issuebot.pairstate import current_session, exempt_until, last_recipients, overdue_session
-from issuebot.plan import Context, PairView, ProgramPlan, end_date
+from issuebot.plan import Context, PairView, ProgramPlan, end_date, projected
 from issuebot.templates import Templates
 
 triggers = frozenset({"sweep"})
@@ -52,29 +52,6 @@ def remaining_requests(fresh_body: str | None, carried_out: dict[str, frozenset[
 
 
 # ----------------------------------------------------------------------------- the issue
-
-
-def projected_view(view: PairView, actions: list[Action]) -> PairView:
-    """The view as it will be once `actions` are applied (pure): the dashboard shows the result of this sweep."""
-    issues = dict(view.issues)
-    project = view.project
-    for action in actions:
-        if isinstance(action, CreateProject) and project is None:
-            project = Project(path=view.project_path, name=action.name)
-        elif isinstance(action, OpenIssue):
-            issues[action.key] = Issue(project=action.project, number=0, title=action.title, body=action.body,
-                                       labels=action.labels, due=action.due)
-        elif isinstance(action, EditIssue) and action.key in issues:
-            issue = issues[action.key]
-            labels = tuple(l for l in issue.labels if l not in action.remove_labels) + tuple(
-                l for l in action.add_labels if l not in issue.labels)
-            issues[action.key] = replace(issue, labels=labels, body=action.body if action.body is not None else issue.body,
-                                         state=action.state or issue.state, due=action.due or issue.due)
-    projected = replace(view, project=project, issues=issues)
-    parsed = view.__dict__.get("_parsed_state")
-    if parsed is not None and projected.tracker is not None and projected.tracker.body is parsed[0]:
-        projected.__dict__["_parsed_state"] = parsed  # the same tracker text: reuse its parsed state
-    return projected
 
 
 def who_acts(program: Program, view: PairView, ctx: Context) -> str:
@@ -178,7 +155,7 @@ def decide(plan: ProgramPlan) -> None:
         plan.notes[KEY] = "closed by a person: left alone"
         return
     carried = {pair_id: asked for pair_id, asked in plan.requests.items() if plan.carried_out(pair_id)}
-    views = {pair_id: projected_view(pair_view, plan.results[pair_id]) if plan.carried_out(pair_id) else pair_view
+    views = {pair_id: projected(pair_view, plan.results[pair_id]) if plan.carried_out(pair_id) else pair_view
              for pair_id, pair_view in view.pairs.items()}
     table = rows(program, views, plan.ctx)
     action = open_or_edit(plan, board, table, remaining_requests(board.body if board else "", carried))
