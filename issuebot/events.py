@@ -51,9 +51,10 @@ def handle_event(program: Program, provider: Provider, templates: Templates, eve
                  now: datetime) -> EventOutcome:
     """Reconcile the pair that owns `event.project`, carrying out the comment's quick commands.
 
-    Idempotent: the commands of a comment run once (its id is kept in the tracker state and every
-    reply carries a marker), so redelivering the event, or delivering it ten times at once, has
-    one effect. Provider errors propagate so the caller can retry; nothing half-done is recorded.
+    Idempotent: the commands of a comment run once (issuebot's reply names the comment, and the
+    tracker records the latest ones carried out), so redelivering the event, or delivering it ten
+    times at once, has one effect. Commands of other comments that no delivery reported are
+    carried out too, oldest first. Provider errors propagate so the caller can retry; nothing half-done is recorded.
     """
     if event.project == provider.project_path(program.settings.coordinator_project):
         return _carry_out_dashboard_requests(program, provider, templates, event, now=now)
@@ -72,7 +73,8 @@ def handle_event(program: Program, provider: Provider, templates: Templates, eve
         found = [item.line for item in commands.parse_commands(event.comment_body)]
     ctx = context_for(provider, program, templates, "event", now, event=event)
     with _pair_lock(provider, project_path), provider.exclusive():
-        view = observe_pair(provider, program, pair)
+        view = observe_pair(provider, program, pair,
+                            thread_of=event.issue_number if event.kind in COMMENT_EVENTS else None)
         if view.project is None:  # every tracker answers NotFound for a missing project
             return EventOutcome(pair=pair.id, ignored="the pair project does not exist yet", commands=found)
         actions, writes = reconcile_pair(provider, view, ctx)

@@ -667,6 +667,7 @@ class GitHubProvider:
             author=str((data.get("user") or {}).get("login") or ""), created_at=_dt(data.get("created_at")),
             updated_at=_dt(data.get("updated_at")), closed_at=_dt(data.get("closed_at")),
             url=str(data.get("html_url") or ""),
+            comments=int(data["comments"]) if isinstance(data.get("comments"), int) else None,
         )
 
     def _issue_from_object(self, issue: Any, project: str) -> Issue:
