@@ -118,9 +118,10 @@ class TrackerAction:
 
 
 def act_on_tracker(program: Program, provider: Provider, templates: Templates, *, pair_id: str, issue: str,
-                   user: str, now: datetime, comment: str | None = None) -> TrackerAction:
+                   user: str, now: datetime, comment: str | None = None, deliver: bool = True) -> TrackerAction:
     """Comment on (or, without `comment`, close) issue `issue` of a pair as `user`, then handle the
-    resulting event exactly as a webhook delivery would be handled.
+    resulting event exactly as a webhook delivery would be handled (`deliver=False`: not at all, as
+    in a program run by the schedule alone; the next sweep finds it).
 
     `issue` is an issue number or a marker key such as `session:1` or `progress`; `user` is a program
     username or a tracker handle. Only the embedded tracker lets issuebot act as somebody else.
@@ -156,6 +157,8 @@ def act_on_tracker(program: Program, provider: Provider, templates: Templates, *
         actor.update_issue(path, number, state="closed")
         event = Event(kind=EventKind.ISSUE_CLOSED, provider=provider.kind, project=path, issue_number=number,
                       actor=handle, at=now)
+    if not deliver:
+        return TrackerAction(event=event, outcome=EventOutcome(pair=pair.id, ignored="not delivered (--no-webhook)"))
     outcome = handle_event(program, provider, templates, event, now=now)
     replies = []
     if event.comment_id is not None:

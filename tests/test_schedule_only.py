@@ -1,0 +1,163 @@
+"""A program run by the scheduled sweep alone: quick commands no webhook delivered are carried out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from issuebot import markers
+from issuebot.cli import main
+from issuebot.config import load_program
+from issuebot.events import handle_event
+from issuebot.models import Event, EventKind
+from issuebot.plan import TRACKER, index_issues
+from issuebot.providers.local import from_program
+from tests.conftest import Clock, program_data, write_program
+from tests.fakes import harness
+from tests.test_sweep import World, at
+
+
+@pytest.fixture(params=["local", "github"])
+def world(request, tmp_path: Path, clock: Clock):
+    with harness(request.param, tmp_path, clock) as made:
+        yield World(made, clock, tmp_path)
+
+
+def replies(world: World, pair_id: str, key: str, prefix: str = "ack:") -> list[str]:
+    return [markers.visible_text(c.body) for c in world.comments(pair_id, key, prefix)]
+
+
+def sessions(world: World, pair_id: str = "bob-alice") -> list[tuple[int, str, str]]:
+    return [(e["n"], e["date"], e["outcome"]) for e in world.state(pair_id)["sessions"]]
+
+
+def test_a_pause_written_without_a_webhook_stops_the_nudges(world):
+    world.clock.set(at("2027-01-20"))
+    world.say("bob", "bob-alice", TRACKER, "We are both away.\n/pause until 2027-03-01")
+    world.sweep("2027-01-28")  # session 1 was due 01-25: erin-dave is nudged, bob-alice is paused
+    assert "pair::paused" in world.labels("bob-alice")
+    assert world.state("bob-alice")["paused_until"] == "2027-03-01"
+    assert world.comments("bob-alice", "session:1", "nudge:") == []
+    assert len(world.comments("erin-dave", "session:1", "nudge:")) == 1
+    (reply,) = replies(world, "bob-alice", TRACKER)
+    assert "paused until 2027-03-01" in reply
+    assert world.sweep("2027-01-28").writes_made == 0
+    later = world.sweep("2027-02-04")  # erin-dave is nudged again; bob-alice is still paused
+    assert [a for a in later.actions() if a.pair == "bob-alice"] == []
+
+
+def test_commands_run_in_the_order_written_and_dated_by_their_comment(world):
+    world.clock.set(at("2027-01-19"))
+    world.say("bob", "bob-alice", "session:1", "/session")  # met today, 01-19
+    world.clock.set(at("2027-01-20"))
+    world.say("alice", "bob-alice", TRACKER, "/pause")
+    world.clock.set(at("2027-01-21"))
+    world.say("bob", "bob-alice", TRACKER, "/resume")
+    world.say("dave", "erin-dave", "session:1", "/skip travelling")
+    world.sweep("2027-01-25")
+    assert sessions(world) == [(1, "2027-01-19", "held")]
+    assert world.issues("bob-alice")["session:2"].due.isoformat() == "2027-02-02"
+    assert "pair::active" in world.labels("bob-alice")  # paused, then resumed
+    assert "logged as held on 2027-01-19" in replies(world, "bob-alice", "session:1")[0]
+    assert len(replies(world, "bob-alice", TRACKER)) == 2
+    assert sessions(world, "erin-dave") == [(1, "2027-01-21", "skipped")]
+    assert world.sweep("2027-01-25").writes_made == 0
+    assert world.sweep("2027-01-26").writes_made == 0
+
+
+def comment_reads(world: World, day: str) -> tuple[int, int]:
+    """(comment listings, writes) of one sweep: what finding missed commands costs (no nudge is due here)."""
+    before = world.forge.provider.meter.by_verb["list_comments"]
+    writes = world.sweep(day).writes_made
+    return world.forge.provider.meter.by_verb["list_comments"] - before, writes
+
+
+def test_a_quiet_day_reads_no_comments_and_an_active_issue_one_read(world):
+    world.sweep("2027-01-12")
+    assert comment_reads(world, "2027-01-12") == (0, 0)  # the steady state: no extra call
+    world.clock.set(at("2027-01-13"))
+    world.say("bob", "bob-alice", "session:1", "Looking forward to it!")  # no command
+    # That issue's comments, once; the tracker notes it read them and nothing is answered.
+    assert comment_reads(world, "2027-01-13") == (1, 1)
+    assert world.comments("bob-alice", "session:1", "ack:") == []
+    assert comment_reads(world, "2027-01-13") == (0, 0)
+    assert comment_reads(world, "2027-01-14") == (0, 0)
+
+
+def test_with_the_webhook_the_sweep_finds_nothing_left_to_do(world):
+    world.sweep("2027-01-12")
+    world.clock.set(at("2027-01-20"))
+    issue = world.issues("bob-alice")["session:1"]
+    comment = world.forge.as_user("bob").create_comment(world.project("bob-alice"), issue.number, "/session 1h")
+    event = Event(kind=EventKind.COMMENT_CREATED, provider=world.forge.provider.kind, project=world.project("bob-alice"),
+                  issue_number=issue.number, actor="bob", comment_id=comment.id, comment_body=comment.body,
+                  at=world.clock.now)
+    assert handle_event(world.program, world.forge.provider, world.templates, event, now=world.clock.now).writes > 0
+    reads = world.forge.provider.meter.by_verb["list_comments"]
+    swept = world.sweep("2027-01-20")
+    assert swept.writes_made <= 1  # the dashboard shows the held session; the pair needs nothing
+    assert all(a.pair != "bob-alice" for a in swept.actions())
+    assert world.forge.provider.meter.by_verb["list_comments"] == reads
+    assert sessions(world) == [(1, "2027-01-20", "held")]
+    assert len(world.comments("bob-alice", "session:1", "ack:")) == 1
+
+
+def test_a_comment_carried_out_long_ago_is_not_carried_out_again(world):
+    world.clock.set(at("2027-01-20"))
+    world.say("bob", "bob-alice", "session:1", "/extend 1m")
+    world.sweep("2027-01-20")
+    assert world.state("bob-alice")["ends"] == "2027-08-11"
+    # Two hundred other comments later the tracker no longer lists it as carried out...
+    tracker = world.issues("bob-alice")[TRACKER]
+    state = world.state("bob-alice") | {"handled": list(range(5000, 5200)), "looked": {}}
+    world.forge.provider.update_issue(world.project("bob-alice"), tracker.number,
+                                      body=markers.write_state(tracker.body, state))
+    # ...but issuebot's reply names it: neither the sweep nor a redelivery extends twice.
+    world.sweep("2027-01-21")
+    assert world.state("bob-alice")["ends"] == "2027-08-11"
+    (comment,) = [c for c in world.comments("bob-alice", "session:1") if c.author == "bob"]
+    event = Event(kind=EventKind.COMMENT_CREATED, provider=world.forge.provider.kind, project=world.project("bob-alice"),
+                  issue_number=comment.issue_number, actor="bob", comment_id=comment.id, comment_body=comment.body,
+                  at=world.clock.now, delivery_id="a-new-delivery")
+    handle_event(world.program, world.forge.provider, world.templates, event, now=world.clock.now)
+    assert world.state("bob-alice")["ends"] == "2027-08-11"
+    assert len(world.comments("bob-alice", "session:1", "ack:")) == 1
+
+
+def test_a_run_stopped_between_the_tracker_and_the_reply_posts_the_reply_next_time(world):
+    world.clock.set(at("2027-01-20"))
+    world.say("bob", "bob-alice", "session:1", "/extend 2w")
+    first = world.sweep("2027-01-20", max_writes=1, only="bob-alice")
+    assert first.stopped and world.state("bob-alice")["ends"] == "2027-07-25"
+    assert world.comments("bob-alice", "session:1", "ack:") == []
+    world.sweep("2027-01-20", only="bob-alice")
+    assert world.state("bob-alice")["ends"] == "2027-07-25"  # carried out once
+    (reply,) = replies(world, "bob-alice", "session:1")
+    assert "now runs until 2027-07-25" in reply
+    assert world.sweep("2027-01-20", only="bob-alice").writes_made == 0
+
+
+# ----------------------------------------------------------------------------- rehearsing on the embedded tracker
+
+
+def test_tracker_comment_no_webhook_leaves_the_command_to_the_next_sweep(tmp_path: Path):
+    config = write_program(tmp_path / "program.yml", program_data())
+    runner = CliRunner()
+    assert runner.invoke(main, ["sync", "-c", str(config), "--now", "2027-01-11T09:00:00+00:00"]).exit_code == 0
+    out = runner.invoke(main, ["tracker", "comment", "bob-alice", "progress", "/pause until 2027-03-01", "--as", "bob",
+                               "--no-webhook", "-c", str(config), "--now", "2027-01-20T09:00:00+00:00"])
+    assert out.exit_code == 0 and "not delivered" in out.output and "issuebot replied" not in out.output
+    provider = from_program(load_program(config))
+    path = "mentoring/mentoring-bob-alice"
+    tracker = index_issues(provider.list_issues(path, state="all"))[TRACKER]
+    assert "pair::paused" not in tracker.labels
+    assert [c.author for c in provider.list_comments(path, tracker.number)] == ["bob"]
+    swept = runner.invoke(main, ["sweep", "--json", "-c", str(config), "--now", "2027-01-28T09:00:00+00:00"])
+    assert swept.exit_code == 0, swept.output
+    tracker = index_issues(provider.list_issues(path, state="all"))[TRACKER]
+    assert "pair::paused" in tracker.labels
+    assert [c.author for c in provider.list_comments(path, tracker.number)] == ["bob", "issuebot"]
+    again = runner.invoke(main, ["sweep", "--json", "-c", str(config), "--now", "2027-01-28T09:00:00+00:00"])
+    assert '"writes": 0' in again.output
