@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
+from issuebot import markers
 from issuebot.config import Program
 from issuebot.models import Issue, Pair, Project
 from issuebot.pairstate import issues_with_unseen_comments
@@ -92,6 +93,15 @@ def observe_pair(provider: Provider, program: Program, pair: Pair, *, thread_of:
     view = PairView(pair=pair, project_path=path, project=project, issues=index_issues(issues), listed=tuple(issues))
     if view.tracker is None or not view.state:
         view = _read_fully(provider, view)
+    if thread_of is not None and not any(i.number == thread_of for i in view.issues.values()):
+        # A comment on a closed issue (e.g. a session already logged): its decision needs that issue.
+        try:
+            commented = provider.get_issue(path, thread_of)
+        except NotFound:
+            commented = None
+        key = markers.find_marker(commented.body) if commented is not None else None
+        if key is not None and key not in view.issues:
+            view.issues[key] = commented
     wanted = issues_with_unseen_comments(view)
     read_threads(provider, view, [*wanted, *([thread_of] if thread_of is not None and thread_of not in wanted else [])])
     return view

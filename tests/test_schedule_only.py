@@ -161,3 +161,59 @@ def test_tracker_comment_no_webhook_leaves_the_command_to_the_next_sweep(tmp_pat
     assert [c.author for c in provider.list_comments(path, tracker.number)] == ["bob", "issuebot"]
     again = runner.invoke(main, ["sweep", "--json", "-c", str(config), "--now", "2027-01-28T09:00:00+00:00"])
     assert '"writes": 0' in again.output
+
+
+# ----------------------------------------------------------------------------- one meeting is one session
+
+
+def test_one_meeting_logged_three_ways_counts_once(world):
+    from issuebot.observe import observe_program
+    from issuebot.report import rows
+
+    world.clock.set(at("2027-02-10"))
+    world.say("bob", "bob-alice", "session:1", "/session 2027-02-10")
+    world.sweep("2027-02-10")
+    world.clock.set(at("2027-02-11"))
+    world.say("alice", "bob-alice", "session:2", "/session 2027-02-10")  # the same meeting, on session 2
+    world.sweep("2027-02-11")
+    assert sessions(world) == [(1, "2027-02-10", "held")]
+    assert world.issues("bob-alice")["session:2"].state == "open"
+    (again,) = replies(world, "bob-alice", "session:2")
+    assert "already logged as held on 2027-02-10" in again and "counts once" in again
+    # A sweep reads open issues only: a comment on the closed session 1 arrives by its webhook.
+    world.clock.set(at("2027-02-12"))
+    closed = world.issues("bob-alice")["session:1"]
+    comment = world.forge.as_user("bob").create_comment(world.project("bob-alice"), closed.number, "/session")
+    handle_event(world.program, world.forge.provider, world.templates, Event(
+        kind=EventKind.COMMENT_CREATED, provider=world.forge.provider.kind, project=world.project("bob-alice"),
+        issue_number=closed.number, actor="bob", comment_id=comment.id, comment_body="/session", at=world.clock.now,
+    ), now=world.clock.now)
+    assert sessions(world) == [(1, "2027-02-10", "held")]
+    assert "already logged as held on 2027-02-10" in replies(world, "bob-alice", "session:1")[1]
+    views, _ = observe_program(world.forge.provider, world.program)
+    row = next(r for r in rows(world.program, views) if r.pair == "bob-alice")
+    assert (row.sessions_held, row.mentor_hours) == (1, 0.75)
+    assert world.sweep("2027-02-12").writes_made == 0
+
+
+def test_a_dateless_session_before_the_start_is_refused_like_an_early_date(world):
+    world.clock.set(at("2027-01-08"))  # the pairing starts on 2027-01-11
+    world.say("bob", "bob-alice", "session:1", "/session 1h")
+    world.sweep("2027-01-12")
+    assert sessions(world) == []
+    (reply,) = replies(world, "bob-alice", "session:1", "usage:")
+    assert "2027-01-08 is before this pairing started (2027-01-11)" in reply
+    assert world.sweep("2027-01-12").writes_made == 0
+
+
+def test_a_mistyped_command_gets_the_nearest_one(world):
+    world.clock.set(at("2027-01-20"))
+    world.say("bob", "bob-alice", "session:1", "/sesion 1h")
+    world.say("alice", "bob-alice", "session:1", "Path is /usr/local, and /shrug")
+    world.sweep("2027-01-20")
+    (reply,) = replies(world, "bob-alice", "session:1", "usage:")
+    assert "`/sesion` is not a command I know; did you mean `/session`?" in reply
+    assert "Usage: `/session [YYYY-MM-DD] [45m|1h] [async]`" in reply
+    assert sessions(world) == []
+    assert len([c for c in world.comments("bob-alice", "session:1") if c.author != "bob" and c.author != "alice"]) == 1
+    assert world.sweep("2027-01-20").writes_made == 0

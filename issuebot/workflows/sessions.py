@@ -339,12 +339,28 @@ def _closed_just_now(plan: Plan, logged_now: set[int], outcome: str) -> int | No
     return max(found) if found else None
 
 
+def _same_meeting(plan: Plan, event: Event, command: Command, logged_now: set[int]) -> dict[str, Any] | None:
+    """The held session a `/session` repeats: the session issue it is written on was logged already,
+    or a session on the same day was (the other member logging the same meeting elsewhere)."""
+    earlier = [e for e in plan.state["sessions"] if e.get("outcome") == "held" and e.get("n") not in logged_now]
+    on_issue = next((n for n, i in session_issues(plan).items() if i.number == event.issue_number), None)
+    same_issue = next((e for e in earlier if e.get("n") == on_issue), None)
+    if same_issue is not None:
+        return same_issue
+    held_on = (command.on or local_day(plan, event.at)).isoformat()
+    return next((e for e in earlier if e.get("date") == held_on), None)
+
+
 def run_command(plan: Plan, command: Command, by: str, logged_now: set[int], event: Event) -> dict[str, Any]:
     """Carry out one well-formed command of `event`'s comment; the result feeds the acknowledgement template."""
     result: dict[str, Any] = {"command": command.name, "line": command.line, "status": "done"}
     if command.name == "session":
         target = open_session(plan)
         just_closed = _closed_just_now(plan, logged_now, "held")
+        logged = None if just_closed is not None else _same_meeting(plan, event, command, logged_now)
+        if logged is not None:
+            result.update(status="unchanged", problem="already_logged", number=logged["n"], date=logged["date"])
+            return result
         if just_closed is not None:
             # The session issue was closed with this comment ("close with comment"), or by a run
             # that died before it could reply: one session, described by the command.
