@@ -9,6 +9,7 @@ from datetime import datetime
 
 from issuebot import commands, markers
 from issuebot.config import Program
+from issuebot.locks import lock_folder, pair_lock
 from issuebot.models import COMMENT_EVENTS, Event, EventKind
 from issuebot.providers.base import InvalidRequest, NotFound, Provider
 from issuebot.observe import observe_coordination, observe_pair
@@ -72,7 +73,8 @@ def handle_event(program: Program, provider: Provider, templates: Templates, eve
     if event.kind in COMMENT_EVENTS:
         found = [item.line for item in commands.parse_commands(event.comment_body)]
     ctx = context_for(provider, program, templates, "event", now, event=event)
-    with _pair_lock(provider, project_path), provider.exclusive():
+    with _pair_lock(provider, project_path), pair_lock(lock_folder(program.base_dir), provider.kind, pair.id), \
+            provider.exclusive():
         view = observe_pair(provider, program, pair,
                             thread_of=event.issue_number if event.kind in COMMENT_EVENTS else None)
         if view.project is None:  # every tracker answers NotFound for a missing project

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 from issuebot.apply import Applier, BudgetExhausted, Outcome
 from issuebot.config import Program
+from issuebot.locks import lock_folder, pair_lock
 from issuebot.models import Action, ArchiveProject, EditIssue
 from issuebot.observe import observe_coordination, observe_program, read_unlogged_sessions
 from issuebot.models import Project
@@ -132,7 +133,11 @@ def reconcile_program(
                 bucket = (outcome.created if pair_view.project is None
                           else outcome.updated if actions else outcome.unchanged)
                 try:
-                    _apply_all(applier, None, actions, dry_run)
+                    # Runs on one machine take turns on a pair; the marker check before each create
+                    # then finds what the other run wrote (runs elsewhere: the CI templates queue them).
+                    with pair_lock(None if dry_run or not actions else lock_folder(program.base_dir),
+                                   provider.kind, pair_id):
+                        _apply_all(applier, None, actions, dry_run)
                 except ProviderError as exc:
                     outcome.errors.append({"pair": pair_id, "error": str(exc)})
                     plan.failed.add(pair_id)

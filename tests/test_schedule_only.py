@@ -63,8 +63,9 @@ def test_commands_run_in_the_order_written_and_dated_by_their_comment(world):
     assert "logged as held on 2027-01-19" in replies(world, "bob-alice", "session:1")[0]
     assert len(replies(world, "bob-alice", TRACKER)) == 2
     assert sessions(world, "erin-dave") == [(1, "2027-01-21", "skipped")]
+    # Reminders wait for a read that shows the commands' writes: the next run decides them, once.
+    world.sweep("2027-01-25")
     assert world.sweep("2027-01-25").writes_made == 0
-    assert world.sweep("2027-01-26").writes_made == 0
 
 
 def comment_reads(world: World, day: str) -> tuple[int, int]:
@@ -217,3 +218,59 @@ def test_a_mistyped_command_gets_the_nearest_one(world):
     assert sessions(world) == []
     assert len([c for c in world.comments("bob-alice", "session:1") if c.author != "bob" and c.author != "alice"]) == 1
     assert world.sweep("2027-01-20").writes_made == 0
+
+
+# ----------------------------------------------------------------------------- overlapping runs
+
+
+def test_two_sweeps_started_together_write_nothing_twice(tmp_path: Path, clock: Clock):
+    """Two sweeps as two CI jobs would run them (each its own client), both having read the
+    tracker before either writes: every nudge, escalation, reply and issue exists once."""
+    import threading
+    from collections import Counter
+
+    from issuebot.providers import make_provider
+    from issuebot.sweep import sweep
+
+    with harness("github", tmp_path, clock) as forge:
+        world = World(forge, clock, tmp_path)
+        world.clock.set(at("2027-01-27"))
+        world.say("erin", "erin-dave", "session:1", "/session 2027-01-26")  # a missed command: one reply
+        world.clock.set(at("2027-01-28"))
+        both_read = threading.Barrier(2, timeout=30)
+        results, failures = [], []
+
+        def run() -> None:
+            seen = []
+
+            def on_pair(pair_id: str) -> None:
+                if not seen:
+                    seen.append(pair_id)
+                    both_read.wait()  # neither writes before both have read and decided
+            try:
+                results.append(sweep(make_provider(world.program, clock), world.program, world.templates,
+                                     now=at("2027-01-28"), on_pair=on_pair))
+            except Exception as exc:  # noqa: BLE001 - reported below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert failures == [] and len(results) == 2 and all(not r.errors for r in results)
+        nudges = [k for r in results for a in r.actions() if (k := getattr(a, "key", "")).startswith("nudge:")]
+        assert len(nudges) == 2  # both runs meant to nudge bob-alice...
+        markers_seen: Counter[tuple[str, str]] = Counter()
+        for pair_id in ("bob-alice", "erin-dave"):
+            issues = forge.provider.list_issues(world.project(pair_id), state="all")
+            for issue in issues:
+                markers_seen[(pair_id, markers.find_marker(issue.body) or f"#{issue.number}")] += 1
+                for comment in forge.provider.list_comments(world.project(pair_id), issue.number):
+                    if comment.author == forge.provider.bot_username:
+                        markers_seen[(pair_id, markers.find_marker(comment.body) or "")] += 1
+        assert [k for k, n in markers_seen.items() if n > 1] == []  # ...and it happened once
+        assert len(world.comments("bob-alice", "session:1", "nudge:")) == 1
+        assert len(world.comments("erin-dave", "session:1", "ack:")) == 1
+        assert [e["n"] for e in world.state("erin-dave")["sessions"]] == [1]
+        assert world.sweep("2027-01-28").writes_made == 0

@@ -156,6 +156,10 @@ def weekly_allowance(views: dict[str, PairView], ctx: Context) -> dict[str, froz
 def decide(plan: Plan) -> None:
     if plan.status == "ended":
         return
+    if plan.ctx.commands:
+        # Quick commands were just carried out (a session logged, a pause...): the pair is not
+        # quiet, and the view predates those writes; the next sweep decides on a fresh read.
+        return
     ctx, program, today = plan.ctx, plan.program, plan.ctx.today
     policy = program.settings.nudges
     resume_when_pause_is_over(plan)
