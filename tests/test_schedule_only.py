@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -274,3 +275,25 @@ def test_two_sweeps_started_together_write_nothing_twice(tmp_path: Path, clock: 
         assert len(world.comments("erin-dave", "session:1", "ack:")) == 1
         assert [e["n"] for e in world.state("erin-dave")["sessions"]] == [1]
         assert world.sweep("2027-01-28").writes_made == 0
+
+
+# ----------------------------------------------------------------------------- reminders that stop
+
+
+def test_a_pair_that_never_writes_hears_a_bounded_number_of_reminders(world):
+    from datetime import date, timedelta
+
+    day = date(2027, 1, 14)  # a Thursday; the program ends on 2027-07-11
+    while day < date(2027, 7, 11):
+        world.sweep(day.isoformat())
+        day += timedelta(days=7)
+    said = Counter()
+    for key, issue in world.issues("bob-alice").items():
+        for comment in world.forge.provider.list_comments(world.project("bob-alice"), issue.number):
+            found = markers.find_marker(comment.body) or ""
+            said[(key, found.split(":", 1)[0])] += 1
+    assert all(n <= 2 for (key, kind), n in said.items() if kind == "nudge"), said
+    assert said[(TRACKER, "escalation")] == 3, said  # backing off: 14, 28 then 56 days apart
+    members = sum(n for (key, kind), n in said.items() if kind in ("nudge", "first-session"))
+    assert members <= 3, said  # the first-session reminder and the overdue reminders of session 1
+    assert world.sweep(day.isoformat()).writes_made == 0
