@@ -8,6 +8,12 @@ For each harness and size: sync a cohort (not measured), then measure with a fre
               ceil(open issues / 100) + 5 API calls)
 Wall time is measured without tracing; peak memory (tracemalloc) on a repeat of each phase:
 the steady sweep repeated, and a second 10% group that falls overdue the next day.
+
+`--missed` prints instead what finding quick commands no webhook delivered costs: the comment
+reads (list_comments calls) of a sweep when 0% and when 1% of the pairs' issues got a comment
+since the last sweep (half of them `/session` commands, carried out and answered). Of the comment
+reads, one per active issue finds the commands (detection); the applier adds one marker check
+right before each reply it posts.
 """
 
 from __future__ import annotations
@@ -107,15 +113,73 @@ def measure(name: str, size: int) -> list[dict[str, Any]]:
     return rows
 
 
+def measure_missed(name: str, size: int) -> list[dict[str, Any]]:
+    """Comment reads of a sweep with 0% and with 1% of the pairs' issues active (no webhook)."""
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        clock = Clock(SYNC_AT)
+        with harness(name, tmp, clock) as forge:
+            data = cohort(size, forge.provider_config(), nudges={"first_session_within": "30d"})
+            for person in data["people"]:
+                forge.add_user(person["username"])
+            program = load_program(write_program(tmp / "program.yml", data))
+            templates = Templates(program.templates_dir())
+            reconcile_program(make_provider(program, clock), program, templates, trigger="sync", now=SYNC_AT)
+            sweep(make_provider(program, clock), program, templates, now=SYNC_AT)
+            issues = open_issues(program, clock)
+            for share, day in ((0.0, DAY_ONE), (0.01, DAY_TWO)):
+                active = int(issues * share)
+                clock.set(day - timedelta(hours=1))
+                for i in range(active):
+                    pair = program.pairs[(i * 97) % len(program.pairs)]
+                    path = forge.provider.project_path(program.project_name(pair))
+                    text = "/session 45m" if i % 2 == 0 else "See you on Tuesday!"
+                    forge.as_user(pair.mentee.username).create_comment(path, 1 + i % 3, text)
+                clock.set(day)
+                provider = make_provider(program, clock)
+                started = time.perf_counter()
+                result = sweep(provider, program, templates, now=day)
+                seconds = time.perf_counter() - started
+                if result.errors:
+                    raise SystemExit(f"sweep failed: {result.errors[:3]}")
+                replies = sum(1 for a in result.actions() if getattr(a, "key", "").startswith(("ack:", "usage:")))
+                rows.append({"share": f"{share:.0%}", "issues": issues, "active": active,
+                             "comment_reads": provider.meter.by_verb["list_comments"], "reads": provider.meter.reads,
+                             "writes": provider.meter.writes, "replies": replies, "seconds": seconds})
+    return rows
+
+
+def main_missed(sizes: list[int], names: list[str], fake_limit: int) -> None:
+    header = (f"| {'tracker':<7} | {'pairs':>6} | {'open issues':>11} | {'active':>6} | {'active issues':>13} | "
+              f"{'comment reads':>13} | {'detection':>9} | {'API calls':>9} | {'writes':>6} | {'replies':>7} | {'seconds':>7} |")
+    print(header)
+    print("|" + "|".join("-" * len(cell) for cell in header.split("|")[1:-1]) + "|")
+    for name in names:
+        for size in sizes:
+            if name != "local" and size > fake_limit:
+                print(f"| {name:<7} | {size:>6} | skipped (raise --fake-limit to run it) |", flush=True)
+                continue
+            for row in measure_missed(name, size):
+                print(f"| {name:<7} | {size:>6} | {row['issues']:>11} | {row['share']:>6} | {row['active']:>13} | "
+                      f"{row['comment_reads']:>13} | {row['comment_reads'] - row['replies']:>9} | {row['reads'] + row['writes']:>9} | {row['writes']:>6} | "
+                      f"{row['replies']:>7} | {row['seconds']:>7.2f} |", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", default="1000,10000", help="comma-separated program sizes")
     parser.add_argument("--harness", action="append", choices=sorted(HARNESSES), help="only these trackers")
     parser.add_argument("--fake-limit", type=int, default=FAKE_LIMIT,
                         help=f"largest size run on a forge fake (default {FAKE_LIMIT}; larger sizes are skipped)")
+    parser.add_argument("--missed", action="store_true",
+                        help="measure finding missed quick commands: comment reads at 0%% and 1%% active issues")
     args = parser.parse_args(argv)
     sizes = [int(part) for part in args.pairs.split(",") if part.strip()]
     names = args.harness or sorted(HARNESSES)
+    if args.missed:
+        main_missed(sizes, names, args.fake_limit)
+        return
     header = (f"| {'tracker':<7} | {'pairs':>6} | {'open issues':>11} | {'phase':<9} | {'API calls':>9} | {'writes':>6} | "
               f"{'budget':>10} | {'nudged':>6} | {'seconds':>7} | {'peak MB':>7} | {'seed s':>6} |")
     print(header)

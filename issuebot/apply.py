@@ -54,6 +54,7 @@ class Applier:
         self.provider = provider
         self.max_writes = max_writes
         self.start_writes = provider.meter.writes
+        self.created_projects: set[str] = set()
 
     @property
     def writes(self) -> int:
@@ -79,12 +80,19 @@ class Applier:
         self._check_budget()
         provider = self.provider
         if isinstance(action, CreateProject):
-            provider.ensure_project(ProjectSpec(action.name, action.title, action.description, owner_token=_token_of(action.description)))
+            project, created = provider.ensure_project(
+                ProjectSpec(action.name, action.title, action.description, owner_token=_token_of(action.description)))
+            if created:
+                self.created_projects.add(project.path)
         elif isinstance(action, SetMembers):
             self._within_budget(action.members, lambda chunk: provider.ensure_members(action.project, chunk))
         elif isinstance(action, SetLabels):
             self._within_budget(action.labels, lambda chunk: provider.ensure_labels(chunk, action.project))
         elif isinstance(action, OpenIssue):
+            # Right before the create: a run that overlapped this one may have opened it meanwhile
+            # (not in a project this run created itself: nobody else has written there).
+            if action.project not in self.created_projects and self._issue_exists(action):
+                return
             self._create_once(
                 lambda: provider.create_issue(action.project, action.title, action.body, labels=action.labels,
                                               assignees=action.assignees, due=action.due, confidential=action.confidential),

@@ -585,7 +585,7 @@ def tracker_group() -> None:
 
 
 def _tracker_act(config_path: Path | None, now_text: str | None, pair_id: str, issue: str, user: str,
-                 comment: str | None) -> None:
+                 comment: str | None, deliver: bool = True) -> None:
     from issuebot.events import TrackerUsageError, act_on_tracker
 
     program = load(config_path)
@@ -597,7 +597,7 @@ def _tracker_act(config_path: Path | None, now_text: str | None, pair_id: str, i
     provider = provider_for(program, now if now_text else None)
     try:
         done = act_on_tracker(program, provider, templates_for(program), pair_id=pair_id, issue=issue, user=user,
-                              now=now, comment=comment)
+                              now=now, comment=comment, deliver=deliver)
     except TrackerUsageError as exc:
         fail(str(exc))
         return
@@ -607,7 +607,9 @@ def _tracker_act(config_path: Path | None, now_text: str | None, pair_id: str, i
     click.echo(f"{event.actor} {what} in {event.project}")
     for line in outcome.commands:
         click.echo(f"  command: {line}")
-    if outcome.ignored:
+    if not deliver:
+        click.echo("not delivered: the next `issuebot sweep` carries it out")
+    elif outcome.ignored:
         click.echo(f"ignored: {outcome.ignored}")
     else:
         click.echo(f"{outcome.pair}: {outcome.writes} writes")
@@ -625,10 +627,13 @@ def _tracker_act(config_path: Path | None, now_text: str | None, pair_id: str, i
 @click.argument("issue")
 @click.argument("text")
 @click.option("--as", "user", required=True, metavar="USER", help="the person who writes the comment")
+@click.option("--no-webhook", is_flag=True,
+              help="only record the comment, as a person would, without delivering it (a schedule-only program)")
 @handle_errors
-def tracker_comment(config_path: Path | None, now: str | None, pair_id: str, issue: str, text: str, user: str) -> None:
+def tracker_comment(config_path: Path | None, now: str | None, pair_id: str, issue: str, text: str, user: str,
+                    no_webhook: bool) -> None:
     """Comment TEXT on ISSUE (a number or a key such as session:1 or progress) of PAIR as USER."""
-    _tracker_act(config_path, now, pair_id, issue, user, text)
+    _tracker_act(config_path, now, pair_id, issue, user, text, deliver=not no_webhook)
 
 
 @tracker_group.command("close")

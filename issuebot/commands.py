@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -59,7 +60,7 @@ class Command:
 # Why an argument could not be used; issue_templates/command-ack.md explains each one.
 PROBLEMS = (
     "not_a_date", "not_a_duration", "not_a_period", "repeated", "unexpected", "missing_date",
-    "in_future", "before_start", "not_later", "in_past", "one_per_comment",
+    "in_future", "before_start", "not_later", "in_past", "one_per_comment", "unknown_command",
 )
 
 
@@ -102,7 +103,8 @@ def command_lines(text: str) -> list[str]:
 
 
 def parse_commands(text: str) -> list[Parsed]:
-    """Every known quick command in `text`, in order; unknown `/words` are not commands."""
+    """Every quick command in `text`, in order; a near miss of a known name (`/sesion`) is a
+    usage error naming the nearest command, any other `/word` is not a command."""
     parsed: list[Parsed] = []
     session_seen = False
     for line in command_lines(text):
@@ -110,6 +112,9 @@ def parse_commands(text: str) -> list[Parsed]:
         assert match is not None
         name = match.group("name").lower()
         if name not in SYNTAX:
+            nearest = difflib.get_close_matches(name, SYNTAX, n=1, cutoff=0.6)
+            if nearest:  # a typo of a command still gets its reply; other `/words` are not commands
+                parsed.append(UsageError(nearest[0], line, "unknown_command", "/" + name))
             continue
         result = parse_command(name, (match.group("args") or "").strip(), line)
         if name in SESSION_COMMANDS:
@@ -207,6 +212,9 @@ def _parse_date(word: str) -> date | None:
 
 def check_dates(command: Command, *, today: date, starts: date, ends: date) -> UsageError | None:
     """Arguments that are well formed but cannot apply to this pair on `today`."""
+    if command.name == "session" and command.on is None and today < starts:
+        # A date-less `/session` counts on the day it was written: refused before the start like an early date.
+        return UsageError("session", command.line, "before_start", today.isoformat())
     if command.name == "session" and command.on is not None:
         if command.on > today:
             return UsageError("session", command.line, "in_future", command.on.isoformat())

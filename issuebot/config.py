@@ -283,6 +283,8 @@ class NudgePolicy(Strict):
     max_per_person_per_week: int = Field(2, ge=0)
     escalate_after: PeriodField = Period(days=21)
     escalate_every: PeriodField = Period(days=14)
+    max_per_session: int = Field(2, ge=0, description="reminders to the pair per session issue")
+    max_escalations: int = Field(3, ge=0, description="escalations per stale spell; each waits twice as long as the last")
     quiet_days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = ["sat", "sun"]
     holidays: list[DateField] = []
 

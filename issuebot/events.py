@@ -10,6 +10,7 @@ from datetime import datetime
 
 from issuebot import commands, markers
 from issuebot.config import Program
+from issuebot.locks import lock_folder, pair_lock
 from issuebot.models import COMMENT_EVENTS, Action, EditIssue, Event, EventKind, Pair, PostComment
 from issuebot.observe import observe_coordination, observe_pair, read_unlogged_sessions
 from issuebot.plan import PairView, index_issues, projected
@@ -52,9 +53,10 @@ def handle_event(program: Program, provider: Provider, templates: Templates, eve
                  now: datetime) -> EventOutcome:
     """Reconcile the pair that owns `event.project`, carrying out the comment's quick commands.
 
-    Idempotent: the commands of a comment run once (its id is kept in the tracker state and every
-    reply carries a marker), so redelivering the event, or delivering it ten times at once, has
-    one effect. Provider errors propagate so the caller can retry; nothing half-done is recorded.
+    Idempotent: the commands of a comment run once (issuebot's reply names the comment, and the
+    tracker records the latest ones carried out), so redelivering the event, or delivering it ten
+    times at once, has one effect. Commands of other comments that no delivery reported are
+    carried out too, oldest first. Provider errors propagate so the caller can retry; nothing half-done is recorded.
     """
     return handle_events(program, provider, templates, [event], now=now)[0]
 
@@ -79,11 +81,13 @@ def handle_events(program: Program, provider: Provider, templates: Templates, ev
             continue
         by_pair.setdefault(routed[1], (*routed, []))[2].append(index)
     for pair, project_path, indexes in by_pair.values():
-        with _pair_lock(provider, project_path), provider.exclusive():
-            view = read_unlogged_sessions(provider, observe_pair(provider, program, pair))
+        threads = [events[i].issue_number for i in indexes if events[i].kind in COMMENT_EVENTS]
+        with _pair_lock(provider, project_path), pair_lock(lock_folder(program.base_dir), provider.kind, pair.id), \
+                provider.exclusive():
+            view = read_unlogged_sessions(provider, observe_pair(provider, program, pair, threads_of=threads))
             applied: list[Action] = []
             for index in indexes:
-                view = _view_after(provider, program, view, applied)  # only when another event follows
+                view = _view_after(provider, program, view, applied, threads)  # only when another event follows
                 outcomes[index], applied = _reconcile_for(program, provider, templates, events[index], view, now=now)
     return [outcome for outcome in outcomes if outcome is not None]
 
@@ -119,14 +123,15 @@ def _reconcile_for(program: Program, provider: Provider, templates: Templates, e
     return outcome, actions
 
 
-def _view_after(provider: Provider, program: Program, view: PairView, actions: list[Action]) -> PairView:
+def _view_after(provider: Provider, program: Program, view: PairView, actions: list[Action],
+                threads: list[int]) -> PairView:
     """`view` with `actions` carried out: edits projected onto its issues, comments need nothing
     (replies are found by their markers); anything else (a new issue, an archive) is read again."""
     if not actions:
         return view
     if not all(isinstance(action, (EditIssue, PostComment)) for action in actions):
-        return read_unlogged_sessions(provider, observe_pair(provider, program, view.pair))
-    return projected(view, actions)
+        return read_unlogged_sessions(provider, observe_pair(provider, program, view.pair, threads_of=threads))
+    return projected(view, actions, author=provider.bot_username)
 
 
 def _carry_out_dashboard_requests(program: Program, provider: Provider, templates: Templates, event: Event, *,
@@ -165,9 +170,10 @@ class TrackerAction:
 
 
 def act_on_tracker(program: Program, provider: Provider, templates: Templates, *, pair_id: str, issue: str,
-                   user: str, now: datetime, comment: str | None = None) -> TrackerAction:
+                   user: str, now: datetime, comment: str | None = None, deliver: bool = True) -> TrackerAction:
     """Comment on (or, without `comment`, close) issue `issue` of a pair as `user`, then handle the
-    resulting event exactly as a webhook delivery would be handled.
+    resulting event exactly as a webhook delivery would be handled (`deliver=False`: not at all, as
+    in a program run by the schedule alone; the next sweep finds it).
 
     `issue` is an issue number or a marker key such as `session:1` or `progress`; `user` is a program
     username or a tracker handle. Only the embedded tracker lets issuebot act as somebody else.
@@ -202,6 +208,8 @@ def act_on_tracker(program: Program, provider: Provider, templates: Templates, *
         actor.update_issue(path, number, state="closed")
         event = Event(kind=EventKind.ISSUE_CLOSED, provider=provider.kind, project=path, issue_number=number,
                       actor=handle, at=now)
+    if not deliver:
+        return TrackerAction(event=event, outcome=EventOutcome(pair=pair.id, ignored="not delivered (--no-webhook)"))
     outcome = handle_event(program, provider, templates, event, now=now)
     replies = []
     if event.comment_id is not None:

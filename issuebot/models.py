@@ -83,6 +83,7 @@ class Issue:
     closed_at: datetime | None = None
     url: str = ""
     confidential: bool = False
+    comments: int | None = None  # how many comments the tracker's listing reports (None: it did not say)
 
 
 @dataclass(frozen=True)

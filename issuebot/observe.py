@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
+from issuebot import markers
 from issuebot.config import Program
 from issuebot.models import Issue, Pair, Project
+from issuebot.pairstate import issues_with_unseen_comments
 from issuebot.plan import TRACKER, PairView, SessionRef, index_issues, owner_token
 from issuebot.providers.base import NotFound, Provider, ProviderError
 
@@ -17,6 +19,7 @@ def observe_program(
     *,
     read_comments: Callable[[PairView], Iterable[str]] | None = None,
     find_orphans: bool = True,
+    find_commands: bool = False,
 ) -> tuple[dict[str, PairView], list[Project]]:
     """Every pair's view from bulk reads: all projects, then all open issues of the group.
 
@@ -25,6 +28,8 @@ def observe_program(
     With `find_orphans=False` (the sweep) the project list is read only when some pair has no
     open issue, since an open issue already proves its project exists. `read_comments(view)`
     names the issues (marker keys) whose comments a decision needs: one read each.
+    `find_commands` (the sweep) also reads the comments of every open issue whose comment count
+    moved since issuebot last looked: one read per active issue, none on a quiet day.
     Returns the views and the bot projects of pairs no longer in the program file.
     """
     pairs = [p for p in program.pairs if only is None or p.id == only]
@@ -46,7 +51,8 @@ def observe_program(
         projects = {path: Project(path=path, name=path.rsplit("/", 1)[-1]) for path in paths}
     views = {}
     for path, pair in paths.items():
-        view = PairView(pair=pair, project_path=path, project=projects.get(path), issues=indexed.get(path, {}))
+        view = PairView(pair=pair, project_path=path, project=projects.get(path), issues=indexed.get(path, {}),
+                        listed=tuple(by_project.get(path, ())))
         if view.project is not None and view.project.archived:
             views[pair.id] = view  # read-only and over: nothing more to read or decide
             continue
@@ -55,11 +61,14 @@ def observe_program(
             view = _read_fully(provider, view)
         if view.project is not None:
             view = read_unlogged_sessions(provider, view)
+        if find_commands and view.project is not None:
+            read_threads(provider, view, issues_with_unseen_comments(view))
         if read_comments is not None and view.project is not None:
             for key in read_comments(view):
                 issue = view.issues.get(key)
                 if issue is not None:
-                    view.comments[key] = provider.list_comments(view.project_path, issue.number)
+                    view.comments[key] = view.threads.get(issue.number) or provider.list_comments(
+                        view.project_path, issue.number)
         views[pair.id] = view
     known_tokens = {owner_token(p) for p in program.pairs}
     coordination = provider.project_path(program.settings.coordinator_project)
@@ -71,21 +80,49 @@ def observe_program(
     return views, orphans
 
 
-def observe_pair(provider: Provider, program: Program, pair: Pair) -> PairView:
-    """One pair's view: its project's open issues, and closed ones too if the tracker is missing."""
+def observe_pair(provider: Provider, program: Program, pair: Pair, *, threads_of: Iterable[int] = ()) -> PairView:
+    """One pair's view: its project's open issues, and closed ones too if the tracker is missing;
+    the comments of every open issue with comments issuebot has not seen, and of the issues
+    `threads_of` (those events are about), one read each."""
     path = provider.project_path(program.project_name(pair))
     try:
         issues = list(provider.list_issues(path, state="open"))
         project: Project | None = Project(path=path, name=program.project_name(pair))
     except ProviderError:
         return PairView(pair=pair, project_path=path, project=None)
-    view = PairView(pair=pair, project_path=path, project=project, issues=index_issues(issues))
-    return view if view.tracker is not None and view.state else _read_fully(provider, view)
+    view = PairView(pair=pair, project_path=path, project=project, issues=index_issues(issues), listed=tuple(issues))
+    if view.tracker is None or not view.state:
+        view = _read_fully(provider, view)
+    threads = list(dict.fromkeys(threads_of))
+    for number in threads:
+        if any(i.number == number for i in view.issues.values()):
+            continue
+        # A comment on a closed issue (e.g. a session already logged): its decision needs that issue.
+        try:
+            commented = provider.get_issue(path, number)
+        except NotFound:
+            continue
+        key = markers.find_marker(commented.body)
+        if key is not None and key not in view.issues:
+            view.issues[key] = commented
+    wanted = issues_with_unseen_comments(view)
+    read_threads(provider, view, [*wanted, *(n for n in threads if n not in wanted)])
+    return view
+
+
+def read_threads(provider: Provider, view: PairView, numbers: Iterable[int]) -> None:
+    """The comments of issues `numbers` into `view.threads` (one read each; a vanished issue has none)."""
+    for number in numbers:
+        try:
+            view.threads[number] = provider.list_comments(view.project_path, number)
+        except NotFound:
+            view.threads[number] = []
 
 
 def _read_fully(provider: Provider, view: PairView) -> PairView:
     issues = index_issues(provider.list_issues(view.project_path, state="all"))
-    return PairView(pair=view.pair, project_path=view.project_path, project=view.project, issues=issues, complete=True)
+    return PairView(pair=view.pair, project_path=view.project_path, project=view.project, issues=issues, complete=True,
+                    listed=view.listed, threads=view.threads)
 
 
 def read_unlogged_sessions(provider: Provider, view: PairView) -> PairView:
@@ -103,7 +140,7 @@ def read_unlogged_sessions(provider: Provider, view: PairView) -> PairView:
     closed = index_issues(provider.list_issues(view.project_path, state="closed"))
     issues = {**{k: i for k, i in closed.items() if SessionRef.is_key(k)}, **view.issues}
     return PairView(pair=view.pair, project_path=view.project_path, project=view.project, issues=issues,
-                    complete=False, comments=view.comments)
+                    complete=False, comments=view.comments, listed=view.listed, threads=view.threads)
 
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from issuebot.config import WEEKDAYS, Period, Program
 from issuebot.models import Issue
-from issuebot.plan import PairView, SessionRef, state_date
+from issuebot.plan import PairView, SessionRef, looked_counts, state_date
 
 
 @dataclass(frozen=True)
@@ -158,3 +158,12 @@ def latest_round(starts: date, ends: date, first: Period, every: Period | None, 
         number += 1
         due = Period(days=first.days + every.days * (number - 1), months=first.months + every.months * (number - 1)).after(starts)
     return latest
+
+
+def issues_with_unseen_comments(view: PairView) -> list[int]:
+    """Open issues whose listed comment count differs from what issuebot saw when it last looked:
+    someone wrote (or deleted) a comment since. None in the steady state, so reading their threads
+    costs one call per active issue and nothing on a quiet day."""
+    looked = looked_counts(view.state)
+    return sorted(i.number for i in view.listed
+                  if i.state == "open" and i.comments is not None and i.comments != looked.get(i.number, 0))

@@ -17,6 +17,7 @@ from issuebot.config import Program
 from issuebot.labels import LABELS, PAIR_STATUSES, scope_of
 from issuebot.models import (
     Action,
+    ArchiveProject,
     Comment,
     CreateProject,
     EditIssue,
@@ -68,6 +69,8 @@ class PairView:
     issues: dict[str, Issue] = field(default_factory=dict)  # by marker key
     complete: bool = False  # closed issues were read too
     comments: dict[str, list[Comment]] = field(default_factory=dict)  # by marker key, only issues that need action
+    listed: tuple[Issue, ...] = ()  # every open issue of the project as listed, bot-owned or not
+    threads: dict[int, list[Comment]] = field(default_factory=dict)  # by issue number: read for their quick commands
 
     @property
     def tracker(self) -> Issue | None:
@@ -113,6 +116,18 @@ def state_date(value: Any) -> date | None:
         return None
 
 
+def looked_counts(state: dict[str, Any]) -> dict[int, int]:
+    """The state's `looked` map as {issue number: comments seen}; empty when absent or damaged."""
+    value = state.get("looked")
+    if not isinstance(value, dict):
+        return {}
+    found = {}
+    for number, count in value.items():
+        if str(number).isdigit() and isinstance(count, int):
+            found[int(number)] = count
+    return found
+
+
 def end_date(pair: Pair, state: dict[str, Any]) -> date:
     """The pair's end date, moved by `/extend` or the dashboard."""
     return state_date(state.get("ends")) or pair.ends
@@ -147,6 +162,9 @@ class Context:
     bot_username: str = "issuebot"  # the account issuebot writes as
     labels_per_project: bool = False  # GitHub: labels live in each repository
     event: Event | None = None  # the person's action that triggered an "event" reconcile
+    # The comments whose quick commands this reconcile carries out, in the order they were written
+    # (the delivered one and any the tracker shows without a reply from issuebot); `decide` fills it.
+    commands: tuple[Event, ...] = ()
     requests: Mapping[str, frozenset[str]] = field(default_factory=dict)  # pair id -> dashboard boxes ticked
     nudge_allowance: Mapping[str, frozenset[str]] | None = None  # pair id -> who may be nudged (weekly cap)
 
@@ -214,7 +232,11 @@ class Plan:
       sessions           log: [{"n", "date", "minutes", "mode": sync|async, "outcome": held|skipped, "by"}]
       paused_until       ISO date while `/pause`d
       ends               ISO date when `/extend`ed past the program end
-      handled            ids of comments whose quick commands were carried out (last 200)
+      handled            the comments carried out by the latest reconcile that carried any out, with
+                         the reply each is owed (older blocks: a list of ids); whether a comment was
+                         carried out is read from issuebot's reply, which names it (`ack:<id>`)
+      looked             comments per open issue when issuebot last read them ({number: count}):
+                         an issue whose listed count differs has comments issuebot has not seen
       members, labels    fingerprints of what was last ensured
       nudges             sweep bookkeeping: last nudge/escalation dates per rule and person
     """
@@ -321,6 +343,14 @@ class Plan:
                         body=markers.with_marker(rendered.body, comment_key))
         )
 
+    def reply_after_tracker(self, number: int, comment_key: str, template: str, **context: Any) -> None:
+        """Like `reply`, but posted after the tracker's write (and before the project is archived),
+        so the tracker has recorded what the reply reports before anyone reads it."""
+        self.reply(number, comment_key, template, **context)
+        posted = self.actions.pop()
+        archives = [i for i, a in enumerate(self.after_tracker) if isinstance(a, ArchiveProject)]
+        self.after_tracker.insert(archives[0] if archives else len(self.after_tracker), posted)
+
     def coordinators(self) -> list[dict[str, Any]]:
         """The coordinators as template people (a coordinator outside `people` has only a handle)."""
         program = self.program
@@ -351,8 +381,33 @@ class Plan:
 
     # -- the tracker write
 
+    def record_looked(self) -> None:
+        """Remember how many comments each open issue has now that issuebot looked at it: what the
+        listing showed plus the comments this plan posts. An issue whose new comments were not read
+        (its count moved, its thread unread) keeps the old count, so a later run still reads them."""
+        before = looked_counts(self.state)
+        posted: dict[int, int] = {}
+        closing: set[int] = set()  # closed by this plan: no longer listed next time
+        for action in (*self.actions, *self.after_tracker):
+            if isinstance(action, PostComment) and action.project == self.view.project_path:
+                posted[action.number] = posted.get(action.number, 0) + 1
+            elif isinstance(action, EditIssue) and action.state == "closed":
+                closing.add(action.number)
+        looked: dict[str, int] = {}
+        for issue in self.view.listed:
+            if issue.comments is None or issue.state != "open" or issue.number in closing:
+                continue
+            seen = issue.comments == before.get(issue.number, 0) or issue.number in self.view.threads
+            count = (issue.comments if seen else before.get(issue.number, 0)) + posted.get(issue.number, 0)
+            if count:
+                looked[str(issue.number)] = count
+        if looked or "looked" in self.state:
+            self.state["looked"] = looked
+
     def finish(self) -> list[Action]:
         tracker = self.view.tracker
+        if self.view.listed:
+            self.record_looked()
         self.state["status"] = self.status
         status_label = self.program.label(f"pair::{self.status}")
         if tracker is None:
@@ -390,11 +445,16 @@ class Plan:
 
 
 
-def projected(view: PairView, actions: list[Action]) -> PairView:
-    """The view as it will be once `actions` are applied (pure): what a run shows or decides next without reading again."""
+def projected(view: PairView, actions: list[Action], author: str = "issuebot") -> PairView:
+    """The view as it will be once `actions` are applied (pure): what a run shows or decides next
+    without reading again. A comment posted as `author` joins the thread read for that issue."""
     issues = dict(view.issues)
+    threads = {number: list(comments) for number, comments in view.threads.items()}
     project = view.project
     for action in actions:
+        if isinstance(action, PostComment) and action.number in threads:
+            threads[action.number].append(Comment(id=0, project=action.project, issue_number=action.number,
+                                                  author=author, body=action.body))
         if isinstance(action, CreateProject) and project is None:
             project = Project(path=view.project_path, name=action.name)
         elif isinstance(action, OpenIssue):
@@ -406,7 +466,7 @@ def projected(view: PairView, actions: list[Action]) -> PairView:
                 l for l in action.add_labels if l not in issue.labels)
             issues[action.key] = replace(issue, labels=labels, body=action.body if action.body is not None else issue.body,
                                          state=action.state or issue.state, due=action.due or issue.due)
-    projected = replace(view, project=project, issues=issues)
+    projected = replace(view, project=project, issues=issues, threads=threads)
     parsed = view.__dict__.get("_parsed_state")
     if parsed is not None and projected.tracker is not None and projected.tracker.body is parsed[0]:
         projected.__dict__["_parsed_state"] = parsed  # the same tracker text: reuse its parsed state

@@ -8,23 +8,31 @@ from datetime import datetime, timezone
 
 from issuebot.apply import Applier, BudgetExhausted, Outcome
 from issuebot.config import Program
+from issuebot.locks import lock_folder, pair_lock
 from issuebot.models import Action, ArchiveProject, EditIssue
 from issuebot.observe import observe_coordination, observe_program
 from issuebot.models import Project
 from issuebot.plan import Context, PairView, Plan, ProgramPlan, ProgramView
 from issuebot.providers.base import Provider, ProviderError, no_lock
 from issuebot.templates import Templates
-from issuebot.workflows import PROGRAM_STEPS, WORKFLOWS
+from issuebot.workflows import PROGRAM_STEPS, WORKFLOWS, sessions
 
 
 def decide(view: PairView, ctx: Context) -> list[Action]:
     """The writes that bring one pair to where the program says it should be (pure)."""
     if view.project is not None and view.project.archived:
         return []  # an archived project is read-only: the pair is over
+    if view.threads or ctx.event is not None:
+        ctx = replace(ctx, commands=sessions.commands_to_carry_out(view, ctx))
     plan = Plan(view, ctx)
     if plan.original_status == "ended" and ctx.trigger != "sync":
-        # end_pair archives right after the tracker write; finish it if a run stopped in between.
-        return [ArchiveProject(pair=view.pair.id, project=view.project_path)] if view.project is not None else []
+        # end_pair archives right after the tracker write; finish it if a run stopped in between
+        # (posting first the reply that run still owed).
+        if view.project is None:
+            return []
+        for reply in sessions.owed_replies(plan):
+            plan.reply_after_tracker(reply.number, reply.key, reply.template, **reply.context)
+        return [*plan.after_tracker, ArchiveProject(pair=view.pair.id, project=view.project_path)]
     for workflow in WORKFLOWS:
         if ctx.trigger in workflow.triggers:
             workflow.decide(plan)
@@ -72,13 +80,15 @@ def reconcile_program(
     on_pair: Callable[[str], None] | None = None,
     read_comments: Callable[[PairView, Context], Iterable[str]] | None = None,
     prepare: Callable[[dict[str, PairView], Context], Context] | None = None,
+    find_commands: bool = False,
 ) -> RunResult:
     """Observe in bulk, decide every step and pair, apply (unless dry-run), stop at the write budget.
 
     `only` observes and decides one pair and leaves program-wide views alone; `decide_only`
     observes every pair but decides only these (a dashboard edit). The sweep passes
     `read_comments` (issues whose comments its decisions need) and `prepare` (program-wide
-    inputs computed from all views, e.g. the weekly nudge cap, added to the Context).
+    inputs computed from all views, e.g. the weekly nudge cap, added to the Context) and
+    `find_commands` (carry out command comments no webhook reported).
     """
     now = now or datetime.now(timezone.utc)
     ctx = context_for(provider, program, templates, trigger, now)
@@ -99,7 +109,7 @@ def reconcile_program(
         first = decide_program(plan, "before")
         ctx = replace(ctx, requests=plan.requests)
         view.pairs, orphans = observe_program(
-            provider, program, only, find_orphans=trigger != "sweep",
+            provider, program, only, find_orphans=trigger != "sweep", find_commands=find_commands,
             read_comments=(lambda v: read_comments(v, ctx)) if read_comments is not None else None)
         view.orphans = orphans
         if prepare is not None:
@@ -121,7 +131,11 @@ def reconcile_program(
                 bucket = (outcome.created if pair_view.project is None
                           else outcome.updated if actions else outcome.unchanged)
                 try:
-                    _apply_all(applier, None, actions, dry_run)
+                    # Runs on one machine take turns on a pair; the marker check before each create
+                    # then finds what the other run wrote (runs elsewhere: the CI templates queue them).
+                    with pair_lock(None if dry_run or not actions else lock_folder(program.base_dir),
+                                   provider.kind, pair_id):
+                        _apply_all(applier, None, actions, dry_run)
                 except ProviderError as exc:
                     outcome.errors.append({"pair": pair_id, "error": str(exc)})
                     plan.failed.add(pair_id)

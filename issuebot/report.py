@@ -52,7 +52,9 @@ def pair_row(program: Program, view: PairView) -> PairRow:
         goals_total=len(goals),
         goals_done=sum(1 for g in goals if g.closed),
         url=view.project.url if view.project else "",
-        mentor_hours=round(sum(s.get("minutes") or program.settings.session_length for s in held) / 60, 2),
+        # One meeting logged twice (same day, two issues) is credited once.
+        mentor_hours=round(sum(s.get("minutes") or program.settings.session_length
+                               for s in {s["date"]: s for s in held}.values()) / 60, 2),
     )
 
 

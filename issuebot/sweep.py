@@ -92,8 +92,9 @@ def sweep(
     """Reconcile every pair (bulk observe, pure decide, budgeted apply), then refresh the dashboard.
 
     Reads: the coordinators' project (one call per 100 issues), the group's open issues (one call
-    per 100), the comments of overdue session issues only, and the dashboard again right before
-    it is edited. `decide_only` reconciles only those pairs (a dashboard edit) but still shows all.
+    per 100), the comments of overdue session issues and of issues with comments issuebot has not
+    seen (their quick commands are carried out as if delivered), and the dashboard again right
+    before it is edited. `decide_only` reconciles only those pairs (a dashboard edit) but still shows all.
     """
 
     def prepare(views: dict[str, PairView], ctx: Context) -> Context:
@@ -104,7 +105,7 @@ def sweep(
 
     run = reconcile_program(
         provider, program, templates, trigger="sweep", now=now, max_writes=max_writes, dry_run=dry_run, only=only,
-        decide_only=decide_only, on_pair=on_pair, prepare=prepare, read_comments=read_comments,
+        decide_only=decide_only, on_pair=on_pair, prepare=prepare, read_comments=read_comments, find_commands=True,
     )
     result = SweepResult(run=run, dry_run=dry_run)
     log.info("sweep of %d pairs: %d writes, %d errors; dashboard %s", len(run.views), run.outcome.writes,

@@ -59,3 +59,14 @@ def test_every_issuebot_call_names_a_real_command_and_options(path: Path):
         for word in rest:
             if word.startswith("-"):
                 assert word.split("=")[0] in known, f"{' '.join(words)}: {word} is not an option of {command.name}"
+
+
+def test_the_templates_queue_overlapping_runs_instead_of_racing_them():
+    gitlab = yaml.safe_load((CI / "gitlab-ci.yml").read_text(encoding="utf-8"))
+    jobs = {name: job for name, job in gitlab.items() if isinstance(job, dict) and "script" in job}
+    hidden = {name: job for name, job in gitlab.items() if name.startswith(".") and isinstance(job, dict)}
+    for name, job in jobs.items():
+        base = hidden.get(job.get("extends", ""), {})
+        assert (job.get("resource_group") or base.get("resource_group")) == "issuebot-sweep", name
+    github = yaml.safe_load((CI / "github-sweep.yml").read_text(encoding="utf-8"))
+    assert github["concurrency"] == {"group": "issuebot-sweep", "cancel-in-progress": False}

@@ -39,8 +39,13 @@ def test_event_without_commands_only_reconciles(forge, tmp_path, clock):
     pairing = Pairing(forge, tmp_path, clock)
     outcome = pairing.comment("bob", "session:1", "Agenda: career paths. See /docs later.")
     assert outcome.ignored is None and outcome.commands == []
-    assert outcome.writes == 0
+    # Only the tracker's note that issuebot has read this comment, so no sweep reads it again.
+    assert outcome.writes == 1 and len(outcome.actions) == 1 and "[progress]: update bot-owned text" in outcome.actions[0]
     assert pairing.replies("session:1") == []
+    chat = pairing.write("bob", "session:1", "See you!")
+    assert pairing.deliver(chat).writes == 1
+    assert pairing.deliver(chat).writes == 0
+    assert pairing.state()["looked"] == {str(pairing.issue("session:1").number): 2}
 
 
 def test_one_comment_with_several_commands_gets_one_reply(forge, tmp_path, clock):
@@ -169,12 +174,14 @@ def test_api_calls_of_a_command_and_of_its_redelivery(forge, tmp_path, clock):
     event = pairing.write("bob", "session:1", "/session 1h")
     reads, writes = forge.reads, forge.writes
     pairing.deliver(event)
-    # open issues of the project, the commented issue's replies; close, open next, reply, tracker.
-    # GitHub changes labels by delta (one POST to add, one DELETE to remove): two more writes for
-    # each of the two label swaps, session::planned -> held and pair::kickoff -> active.
+    # open issues of the project, the commented issue's comments, the marker checks right before
+    # opening the next session and the reply; close, open next, tracker, reply. GitHub changes
+    # labels by delta (one POST to add, one DELETE to remove): two more writes for each of the two
+    # label swaps, session::planned -> held and pair::kickoff -> active.
     label_swap_writes = 2 if forge.name == "github" else 0
     assert forge.writes - writes == 4 + 2 * label_swap_writes
-    assert forge.reads - reads <= 4  # a forge adapter may add a project lookup per verb
+    assert forge.reads - reads <= 6  # a forge adapter may add a project lookup per verb
     reads, writes = forge.reads, forge.writes
     pairing.deliver(event)
-    assert (forge.reads - reads, forge.writes - writes) == (1, 0)  # one listing, nothing else
+    # the listing, the commented issue (closed now) and its comments (issuebot's reply names it)
+    assert (forge.reads - reads, forge.writes - writes) == (3, 0)

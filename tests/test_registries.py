@@ -265,6 +265,8 @@ class RecordingProvider:
     def __getattr__(self, name):
         def verb(*args, **kwargs):
             self.calls.append(name)
+            if name == "ensure_project":
+                return None, False  # (project, created), as the protocol says
             return [] if name.startswith("list_") else None
         return verb
 

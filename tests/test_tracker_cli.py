@@ -51,10 +51,11 @@ def test_comment_runs_the_command_and_prints_what_happened(synced):
     assert reply.author == "issuebot" and markers.find_marker(reply.body) == f"ack:{comment.id}"
     assert comment.created_at.isoformat().startswith("2027-01-20T10:00")
 
-    # Running the same reconcile again through a plain comment changes nothing.
+    # A plain comment changes nothing but the tracker's note that issuebot read it.
     code, out = run("tracker", "comment", "bob-alice", "progress", "thanks!", "--as", "alice",
                     "-c", str(synced), "--now", "2027-01-20T11:00:00Z")
-    assert code == 0 and "bob-alice: 0 writes" in out
+    assert code == 0 and "bob-alice: 1 writes" in out and "[progress]: update bot-owned text" in out
+    assert "issuebot replied" not in out
 
 
 def test_close_logs_the_session_and_opens_the_next(synced):

@@ -768,6 +768,7 @@ class GitHubProvider:
             author=str((data.get("user") or {}).get("login") or ""), created_at=parse_time(data.get("created_at")),
             updated_at=parse_time(data.get("updated_at")), closed_at=parse_time(data.get("closed_at")),
             url=str(data.get("html_url") or ""),
+            comments=int(data["comments"]) if isinstance(data.get("comments"), int) else None,
         )
 
 

@@ -767,6 +767,8 @@ def _issue(data: Mapping[str, Any], project: str | None) -> Issue:
         created_at=parse_time(data.get("created_at")), updated_at=parse_time(data.get("updated_at")),
         closed_at=parse_time(data.get("closed_at")), url=data.get("web_url") or "",
         confidential=bool(data.get("confidential")),
+        # Comments people wrote (system notes such as label changes are not counted).
+        comments=int(data["user_notes_count"]) if isinstance(data.get("user_notes_count"), int) else None,
     )
 
 

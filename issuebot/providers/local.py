@@ -339,7 +339,10 @@ class LocalProvider:
     ) -> Iterator[Issue]:
         """One read per page of 100 matching issues (at least one); NotFound for a missing project,
         as on the forges."""
-        query = sa.select(issues_t, projects_t.c.path).join(projects_t, projects_t.c.id == issues_t.c.project_id)
+        counted = (sa.select(sa.func.count(comments_t.c.id)).where(comments_t.c.issue_id == issues_t.c.id)
+                   .scalar_subquery().label("comment_count"))
+        query = (sa.select(issues_t, projects_t.c.path, counted)
+                 .join(projects_t, projects_t.c.id == issues_t.c.project_id))
         if project is not None:
             with self.engine.connect() as conn:
                 query = query.where(issues_t.c.project_id == self._project_id(conn, project))
@@ -609,6 +612,7 @@ def _issue(row: Any, project: str) -> Issue:
         due=date.fromisoformat(row.due) if row.due else None, author=row.author,
         created_at=parse_time(row.created_at), updated_at=parse_time(row.updated_at), closed_at=parse_time(row.closed_at),
         url=f"local:{project}#{row.number}", confidential=bool(row.confidential),
+        comments=getattr(row, "comment_count", None),
     )
 
 

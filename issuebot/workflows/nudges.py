@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from issuebot import markers
-from issuebot.config import Program
+from issuebot.config import Period, Program
 from issuebot.models import PostComment
 from issuebot.pairstate import book, current_session, effective_due, exempt_until, held_any, is_working_day, overdue_session, settled_status
 from issuebot.plan import TRACKER, Context, PairView, Plan, SessionRef, end_date, state_date
@@ -104,7 +104,16 @@ def due_nudge(view: PairView, state: dict[str, Any], status: str, program: Progr
     last = last_nudged(view, state)
     if last is not None and policy.renudge_every.after(last) > today:
         return None
+    if status == "stale" or reminders_sent(state, found.ref.key) >= policy.max_per_session:
+        return None  # enough said to the pair: from here on only the coordinators hear
     return NudgeIntent("overdue", found.ref.key, both, found.ref, found.issue.due, overdue.days)
+
+
+def reminders_sent(state: dict[str, Any], issue_key: str) -> int:
+    """Reminders the pair got about one session issue (kept beyond the weekly bookkeeping)."""
+    counts = book(state).get("reminded")
+    value = counts.get(issue_key, 0) if isinstance(counts, dict) else 0
+    return value if isinstance(value, int) else 0
 
 
 def intent(view: PairView, state: dict[str, Any], status: str, ctx: Context) -> NudgeIntent | None:
@@ -155,6 +164,10 @@ def weekly_allowance(views: dict[str, PairView], ctx: Context) -> dict[str, froz
 
 def decide(plan: Plan) -> None:
     if plan.status == "ended":
+        return
+    if plan.ctx.commands:
+        # Quick commands were just carried out (a session logged, a pause...): the pair is not
+        # quiet, and the view predates those writes; the next sweep decides on a fresh read.
         return
     ctx, program, today = plan.ctx, plan.program, plan.ctx.today
     policy = program.settings.nudges
@@ -231,6 +244,10 @@ def nudge(plan: Plan, wanted: NudgeIntent, recipients: tuple[str, ...]) -> None:
         session={"number": wanted.session.number, "due": wanted.due, "days_overdue": wanted.days_overdue},
     )
     record(plan, recipients, wanted.rule, wanted.issue_key)
+    if wanted.rule == "overdue":
+        counts = plan.bookkeeping().get("reminded")
+        counts = counts if isinstance(counts, dict) else {}
+        plan.bookkeeping()["reminded"] = {**counts, wanted.issue_key: reminders_sent(plan.state, wanted.issue_key) + 1}
 
 
 def nudge_now(plan: Plan) -> None:
@@ -265,13 +282,22 @@ def escalate_stale_pair(plan: Plan) -> None:
     if not late:
         if plan.status == "stale":
             plan.set_status(settled_status(plan.state))
+        if book(plan.state).get("escalations"):
+            plan.bookkeeping().pop("escalations", None)  # the stale spell is over
         return
     if plan.status in ("kickoff", "active"):
         plan.set_status("stale")
     if not is_working_day(program, today):
         return
     last = state_date(book(plan.state).get("escalated"))
-    if last is not None and policy.escalate_every.after(last) > today:
+    spell = book(plan.state).get("escalations")
+    spell = spell if isinstance(spell, int) else 0
+    if spell >= policy.max_escalations:
+        return  # the dashboard keeps showing the pair as stale
+    # Back off: each escalation of a spell waits twice as long as the one before.
+    wait = Period(days=policy.escalate_every.days * 2 ** max(0, spell - 1),
+                  months=policy.escalate_every.months * 2 ** max(0, spell - 1))
+    if last is not None and wait.after(last) > today:
         return
     assert overdue is not None
     coordinators = plan.coordinators()
@@ -279,3 +305,4 @@ def escalate_stale_pair(plan: Plan) -> None:
                     session={"number": overdue.ref.number, "due": overdue.issue.due,
                              "days_overdue": overdue.days}):
         plan.bookkeeping()["escalated"] = today.isoformat()
+        plan.bookkeeping()["escalations"] = spell + 1

@@ -2,47 +2,43 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from issuebot import commands
+from issuebot import commands, markers
 from issuebot.commands import Command, UsageError
-from issuebot.models import COMMENT_EVENTS, Issue
+from issuebot.models import COMMENT_EVENTS, Comment, Event, EventKind, Issue
 from issuebot.pairstate import held_any, settled_status
-from issuebot.plan import Plan, SessionRef, state_date
+from issuebot.plan import Context, PairView, Plan, SessionRef, state_date
 from issuebot.workflows import offboarding
 
 triggers = frozenset({"sync", "sweep", "event"})
 
 SECTION = "session-log"  # bot-owned section of the progress tracker body
-HANDLED_KEPT = 200  # comment ids remembered in state `handled`
 
 
 def decide(plan: Plan) -> None:
-    """Recompute the session log from what the tracker shows, then carry out the comment's commands."""
+    """Recompute the session log from what the tracker shows, then carry out the quick commands of
+    every comment not yet answered, in the order they were written."""
     if plan.view.project is None:
         return
     logged_now: set[int] = set()
     recompute_from_tracker(plan, logged_now)
     end_expired_pause(plan)
-    event = plan.ctx.event
-    reply = None
-    if (
-        plan.ctx.trigger == "event" and event is not None and event.kind in COMMENT_EVENTS
-        and event.comment_id is not None
-    ):
-        reply = carry_out_commands(plan, logged_now)
+    replies = [carry_out_commands(plan, comment, logged_now) for comment in plan.ctx.commands]
     if plan.status == "kickoff" and held_any(plan.state):
         plan.set_status("active")
     keep_one_session_open(plan, logged_now)
     write_session_log(plan)
-    if reply is not None:
-        # After the session writes, before the tracker's: a run that dies in between is carried
-        # out again on redelivery (every step is idempotent against what the tracker shows) and
-        # the reply, found by its marker, is not posted twice.
-        number, key, template, context = reply
-        plan.reply(number, key, template, **context)
+    carried = {str(r.comment_id): r.owed() for r in replies if r.carried_out}
+    if carried:
+        plan.state["handled"] = carried
+    # The replies follow the tracker's write: a run that stops in between has recorded what it
+    # carried out (`handled`) and posts the reply it still owes next time, never running it twice.
+    for reply in [*replies, *owed_replies(plan)]:
+        plan.reply_after_tracker(reply.number, reply.key, reply.template, **reply.context)
 
 
 # ----------------------------------------------------------------------------- reading the tracker
@@ -204,47 +200,132 @@ def write_session_log(plan: Plan) -> None:
 # ----------------------------------------------------------------------------- quick commands
 
 
-Reply = tuple[int, str, str, dict[str, Any]]  # issue number, comment marker key, template, its context
+@dataclass(frozen=True)
+class Reply:
+    """issuebot's one answer to a command comment, its marker naming the comment."""
+
+    comment_id: int
+    number: int  # the issue the comment is on
+    key: str  # `ack:<comment id>`, or `usage:<comment id>` when nothing was carried out
+    template: str
+    context: dict[str, Any]
+
+    @property
+    def carried_out(self) -> bool:
+        return self.key.startswith("ack:")
+
+    def owed(self) -> dict[str, Any]:
+        return {"issue": self.number, "key": self.key, "template": self.template, "context": self.context}
 
 
-def carry_out_commands(plan: Plan, logged_now: set[int]) -> Reply | None:
-    """Run the quick commands of the comment that triggered this reconcile, once per comment;
-    returns the one reply to post."""
-    event = plan.ctx.event
-    assert event is not None and event.comment_id is not None
-    if event.comment_id in plan.state.get("handled", []):
-        return None
+def reply_keys(comment_id: Any) -> tuple[str, str]:
+    return f"ack:{comment_id}", f"usage:{comment_id}"
+
+
+def _handled(state: dict[str, Any]) -> dict[str, Any]:
+    """The comments the tracker records as carried out: {id: the reply owed}; older blocks kept a list of ids."""
+    value = state.get("handled")
+    if isinstance(value, dict):
+        return {str(k): v for k, v in value.items()}
+    if isinstance(value, list):
+        return {str(k): None for k in value}
+    return {}
+
+
+def answered(view: PairView, state: dict[str, Any], comment: Comment, bot: str) -> bool:
+    """Whether issuebot already answered this comment: a reply of its own names it (a usage reply
+    counts until the comment is edited again), or the tracker records it as carried out."""
+    if str(comment.id) in _handled(state):
+        return True
+    ack, usage = reply_keys(comment.id)
+    for other in view.threads.get(comment.issue_number, ()):
+        if other.author.casefold() != bot.casefold():
+            continue
+        if markers.has_marker(other.body, ack):
+            return True
+        if markers.has_marker(other.body, usage):
+            edited = comment.updated_at is not None and other.created_at is not None and comment.updated_at > other.created_at
+            if not edited:
+                return True
+    return False
+
+
+def commands_to_carry_out(view: PairView, ctx: Context) -> tuple[Event, ...]:
+    """The comments whose quick commands this reconcile carries out, oldest first: every comment
+    with commands in the threads read that issuebot has not answered, and the delivered one (pure)."""
+    found: dict[int, Event] = {}
+    for number, thread in view.threads.items():
+        for comment in thread:
+            if comment.author.casefold() == ctx.bot_username.casefold() or markers.find_marker(comment.body):
+                continue
+            if not commands.parse_commands(comment.body) or answered(view, view.state, comment, ctx.bot_username):
+                continue
+            found[comment.id] = Event(
+                kind=EventKind.COMMENT_CREATED, provider=ctx.provider_kind, project=view.project_path,
+                issue_number=number, actor=comment.author, comment_id=comment.id, comment_body=comment.body,
+                at=comment.created_at,
+            )
+    event = ctx.event
+    if event is not None and event.kind in COMMENT_EVENTS and event.comment_id is not None:
+        found.pop(event.comment_id, None)
+        if commands.parse_commands(event.comment_body) and not _delivery_answered(view, event, ctx.bot_username):
+            written = next((c for c in view.threads.get(event.issue_number, ()) if c.id == event.comment_id), None)
+            # The delivered text wins (an edit may be newer than the thread read); its date is the comment's own.
+            found[event.comment_id] = replace(event, at=written.created_at if written and written.created_at else event.at)
+    return tuple(sorted(found.values(), key=lambda e: (e.at or ctx.now, e.comment_id or 0)))
+
+
+def _delivery_answered(view: PairView, event: Event, bot: str) -> bool:
+    """A delivered comment is answered when carried out; an edit may still correct a usage error."""
+    if str(event.comment_id) in _handled(view.state):
+        return True
+    ack, usage = reply_keys(event.comment_id)
+    keys = (ack,) if event.kind == EventKind.COMMENT_EDITED else (ack, usage)
+    return any(c.author.casefold() == bot.casefold() and markers.has_marker(c.body, k)
+               for c in view.threads.get(event.issue_number, ()) for k in keys)
+
+
+def owed_replies(plan: Plan) -> list[Reply]:
+    """Replies a run that stopped after the tracker's write still owes (their threads show none)."""
+    owed = []
+    for comment_id, spec in _handled(plan.original_state).items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("issue"), int):
+            continue
+        thread = plan.view.threads.get(spec["issue"])
+        if thread is None or any(markers.has_marker(c.body, k) for c in thread for k in reply_keys(comment_id)):
+            continue
+        owed.append(Reply(int(comment_id) if comment_id.isdigit() else 0, spec["issue"], str(spec.get("key")),
+                          str(spec.get("template")), dict(spec.get("context") or {})))
+    return owed
+
+
+def carry_out_commands(plan: Plan, event: Event, logged_now: set[int]) -> Reply:
+    """Run the quick commands of one comment, dated by when it was written; returns its reply."""
+    assert event.comment_id is not None
     parsed = commands.parse_commands(event.comment_body)
-    if not parsed:
-        return None
     program, pair, kind = plan.program, plan.pair, plan.ctx.provider_kind
     coordinators = program.coordinator_handles(kind)
     role = commands.role_of(event.actor, [pair.mentor.handle(kind), pair.mentee.handle(kind)], coordinators)
     names = [item.name for item in parsed]
+    ack, usage = reply_keys(event.comment_id)
     if not all(commands.may_use(name, role) for name in names):
-        _remember(plan, event.comment_id)
-        return event.issue_number, f"ack:{event.comment_id}", "command-refused", {"actor": event.actor, "commands": names}
+        return Reply(event.comment_id, event.issue_number, ack, "command-refused",
+                     {"actor": event.actor, "commands": names})
     by = username_of(plan, event.actor)
+    written_on = local_day(plan, event.at)
     results = []
     for item in parsed:
         if isinstance(item, Command):
-            item = commands.check_dates(item, today=plan.ctx.today, starts=pair.starts, ends=plan.ends) or item
+            item = commands.check_dates(item, today=written_on, starts=pair.starts, ends=plan.ends) or item
         if isinstance(item, UsageError):
             results.append(_usage(item))
         else:
-            results.append(run_command(plan, item, by, logged_now))
+            results.append(run_command(plan, item, by, logged_now, event))
     context = {"actor": event.actor, "results": results}
     if any(r["status"] != "usage" for r in results):
-        _remember(plan, event.comment_id)
-        return event.issue_number, f"ack:{event.comment_id}", "command-ack", context
+        return Reply(event.comment_id, event.issue_number, ack, "command-ack", context)
     # Nothing was carried out: an edited comment with a corrected argument may still run.
-    return event.issue_number, f"usage:{event.comment_id}", "command-ack", context
-
-
-def _remember(plan: Plan, comment_id: Any) -> None:
-    handled = [c for c in plan.state.get("handled", []) if c != comment_id]
-    handled.append(comment_id)
-    plan.state["handled"] = handled[-HANDLED_KEPT:]
+    return Reply(event.comment_id, event.issue_number, usage, "command-ack", context)
 
 
 def _usage(error: UsageError) -> dict[str, Any]:
@@ -258,13 +339,28 @@ def _closed_just_now(plan: Plan, logged_now: set[int], outcome: str) -> int | No
     return max(found) if found else None
 
 
-def run_command(plan: Plan, command: Command, by: str, logged_now: set[int]) -> dict[str, Any]:
-    """Carry out one well-formed command; the result feeds the acknowledgement template."""
+def _same_meeting(plan: Plan, event: Event, command: Command, logged_now: set[int]) -> dict[str, Any] | None:
+    """The held session a `/session` repeats: the session issue it is written on was logged already,
+    or a session on the same day was (the other member logging the same meeting elsewhere)."""
+    earlier = [e for e in plan.state["sessions"] if e.get("outcome") == "held" and e.get("n") not in logged_now]
+    on_issue = next((n for n, i in session_issues(plan).items() if i.number == event.issue_number), None)
+    same_issue = next((e for e in earlier if e.get("n") == on_issue), None)
+    if same_issue is not None:
+        return same_issue
+    held_on = (command.on or local_day(plan, event.at)).isoformat()
+    return next((e for e in earlier if e.get("date") == held_on), None)
+
+
+def run_command(plan: Plan, command: Command, by: str, logged_now: set[int], event: Event) -> dict[str, Any]:
+    """Carry out one well-formed command of `event`'s comment; the result feeds the acknowledgement template."""
     result: dict[str, Any] = {"command": command.name, "line": command.line, "status": "done"}
-    event = plan.ctx.event
     if command.name == "session":
         target = open_session(plan)
         just_closed = _closed_just_now(plan, logged_now, "held")
+        logged = None if just_closed is not None else _same_meeting(plan, event, command, logged_now)
+        if logged is not None:
+            result.update(status="unchanged", problem="already_logged", number=logged["n"], date=logged["date"])
+            return result
         if just_closed is not None:
             # The session issue was closed with this comment ("close with comment"), or by a run
             # that died before it could reply: one session, described by the command.
@@ -275,7 +371,7 @@ def run_command(plan: Plan, command: Command, by: str, logged_now: set[int]) -> 
         else:
             known = [ref.number for ref in map(SessionRef.parse, plan.state["issues"]) if ref is not None]
             number = max([0, *known, *(e.get("n", 0) for e in plan.state["sessions"])]) + 1
-        held_on = command.on or local_day(plan, event.at if event else None)
+        held_on = command.on or local_day(plan, event.at)
         entry = _entry(plan, number, held_on, "held", by, minutes=command.minutes, mode=command.mode)
         record(plan, entry)
         logged_now.add(number)
@@ -295,7 +391,7 @@ def run_command(plan: Plan, command: Command, by: str, logged_now: set[int]) -> 
             result.update(status="unchanged", problem="no_open_session")
             return result
         number, issue = target
-        entry = _entry(plan, number, plan.ctx.today, "skipped", by, issue=issue)
+        entry = _entry(plan, number, local_day(plan, event.at), "skipped", by, issue=issue)
         record(plan, entry)
         logged_now.add(number)
         plan.edit_issue(SessionRef(number).key, add=["session::skipped"], state="closed", reason="session skipped")
