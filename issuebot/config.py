@@ -213,6 +213,15 @@ class FeedbackPolicy(Strict):
     every: PeriodField | None = None
 
 
+class OAuthSettings(Strict):
+    """Coordinators sign in to the web app with the forge's OAuth (a GitLab or GitHub OAuth app)."""
+
+    kind: Literal["gitlab", "github"]
+    url: str | None = Field(None, description="GitLab: the instance (default https://gitlab.com); GitHub: unused")
+    client_id_env: str = Field("ISSUEBOT_OAUTH_CLIENT_ID", description="variable holding the OAuth app's client id")
+    client_secret_env: str = Field("ISSUEBOT_OAUTH_CLIENT_SECRET", description="variable holding its client secret")
+
+
 class ServiceSettings(Strict):
     webhook_secret_env: str = "ISSUEBOT_WEBHOOK_SECRET"
     database_url: str | None = Field(None, description="default: SQLite under .issuebot/")
@@ -224,6 +233,10 @@ class ServiceSettings(Strict):
         "ISSUEBOT_DASHBOARD_TOKEN", description="variable holding the web dashboard's token; unset: dashboard off"
     )
     dashboard_cache_seconds: int = Field(60, ge=0, description="how long the dashboard reuses one read of the tracker")
+    session_secret_env: str = Field(
+        "ISSUEBOT_SESSION_SECRET", description="variable holding the key that signs coordinators' web sessions")
+    oauth: OAuthSettings | None = Field(None, description="coordinators sign in with the forge's OAuth")
+    pair_text: bool = Field(False, description="the program opts in to showing pair text in coordinator views")
 
 
 class LevelRule(Strict):
@@ -276,6 +289,17 @@ class OnboardingIssue(Strict):
     template: str = Field(min_length=1, description="template name (a file in the templates folder)")
     due_after: PeriodField | None = Field(None, description="due this long after the pair starts")
     confidential: bool = False
+    counts_as: Literal["goal", "kpi", "signatures", "activity"] | None = Field(
+        None, description="what the report counts this issue as: a goal, a KPI item, signatures to collect "
+        "(its ticked task boxes) or a credited activity of the mentor (done when closed)")
+    credit: MinutesField | None = Field(
+        None, description="mentor time credited once the issue is closed (with counts_as: activity), e.g. 1h")
+
+    @model_validator(mode="after")
+    def _credit_needs_activity(self) -> "OnboardingIssue":
+        if self.credit is not None and self.counts_as != "activity":
+            raise ValueError("'credit' needs 'counts_as: activity'")
+        return self
 
 
 class ProgramSettings(Strict):

@@ -216,6 +216,8 @@ class Plan:
       handled            ids of comments whose quick commands were carried out (last 200)
       members, labels    fingerprints of what was last ensured
       nudges             sweep bookkeeping: last nudge/escalation dates per rule and person
+      stale_on           dates the pair turned stale (the report's history)
+      ended              {"on", "by", "reason"} once the pair ended
     """
 
     def __init__(self, view: PairView, ctx: Context):

@@ -11,8 +11,8 @@ from typing import Any
 from issuebot import markers, report
 from issuebot.config import Program
 from issuebot.models import Action, CreateProject, EditIssue, Issue, OpenIssue, Project
-from issuebot.pairstate import current_session, exempt_until, last_recipients, overdue_session
-from issuebot.plan import Context, PairView, ProgramPlan, end_date
+from issuebot import pairstate
+from issuebot.plan import Context, PairView, ProgramPlan
 from issuebot.templates import Templates
 
 triggers = frozenset({"sweep"})
@@ -77,27 +77,6 @@ def projected_view(view: PairView, actions: list[Action]) -> PairView:
     return projected
 
 
-def who_acts(program: Program, view: PairView, ctx: Context) -> str:
-    """Who needs to do something next, from metadata only."""
-    status = view.status(program)
-    state = view.state
-    if view.project is None:
-        return "coordinators (run sync)"
-    if status == "ended" or exempt_until(state, status, ctx.today) is not None:
-        return "-"
-    if status == "stale" or ctx.today >= end_date(view.pair, state):
-        return "coordinators"
-    overdue = overdue_session(view, state, program, ctx.today)
-    if overdue is not None:
-        # From the nudge bookkeeping, not from comments: comments are read only on days a nudge is due.
-        sides = [side for side, person in (("mentee", view.pair.mentee), ("mentor", view.pair.mentor))
-                 if person.username in last_recipients(state)]
-        return " & ".join(sides) if sides else "mentee"
-    if current_session(view) is None and status != "wrapping-up":
-        return "coordinators"
-    return "-"
-
-
 def rows(program: Program, views: dict[str, PairView], ctx: Context) -> list[dict[str, Any]]:
     table = []
     for pair in program.pairs:
@@ -105,7 +84,7 @@ def rows(program: Program, views: dict[str, PairView], ctx: Context) -> list[dic
         if view is None:
             continue
         row = report.pair_row(program, view)
-        table.append({**row.as_dict(), "act": who_acts(program, view, ctx),
+        table.append({**row.as_dict(), "act": pairstate.who_acts(program, view, ctx.today),
                       "url": view.tracker.url if view.tracker is not None and view.tracker.number else row.url})
     return table
 
