@@ -51,6 +51,19 @@ def remaining_requests(fresh_body: str | None, carried_out: dict[str, frozenset[
     return left
 
 
+def tick_box(body: str, pair_id: str, request: str) -> str:
+    """The dashboard body with the box of `request` for `pair_id` ticked, as a coordinator would tick
+    it by hand; a pair not listed (a dashboard too big for one issue) gets its box added at the end."""
+    if request not in REQUESTS:
+        raise ValueError(f"unknown dashboard request {request!r}")
+    if request in ticked_requests(body).get(pair_id, frozenset()):
+        return body
+    marker = f"<!-- issuebot:do:{request}:{pair_id} -->"
+    box = re.compile(r"^([ \t]*[-*+][ \t]+)\[ \]([^\n]*?" + re.escape(marker) + ")", re.MULTILINE)
+    ticked, found = box.subn(r"\1[x]\2", body, count=1)
+    return ticked if found else f"{body.rstrip()}\n- [x] {request} {pair_id} {marker}\n"
+
+
 # ----------------------------------------------------------------------------- the issue
 
 
