@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import calendar
 import difflib
 import os
@@ -302,6 +304,12 @@ class OnboardingIssue(Strict):
         return self
 
 
+class ReportSettings(Strict):
+    """What the sweep reports to coordinators by itself."""
+
+    monthly: bool = Field(False, description="keep a monthly report issue in the coordinators' project")
+
+
 class ProgramSettings(Strict):
     name: str = Field(min_length=1)
     coordinators: list[str] = Field(min_length=1)
@@ -323,6 +331,7 @@ class ProgramSettings(Strict):
     goal_reminder: PeriodField = Period(days=7)
     matching: MatchingSettings = MatchingSettings()
     onboarding_issues: list[OnboardingIssue] = Field(default_factory=list, description="extra kickoff issues")
+    reports: ReportSettings = ReportSettings()
 
     @field_validator("timezone")
     @classmethod
@@ -436,10 +445,12 @@ class Program:
         return self.settings.labels.get(canonical, canonical)
 
     def canonical_label(self, name: str) -> str | None:
-        for canonical in LABELS:
-            if self.label(canonical) == name:
-                return canonical
-        return None
+        return self._canonical_names.get(name)
+
+    @functools.cached_property
+    def _canonical_names(self) -> dict[str, str]:
+        """Tracker name -> canonical label (the first in LABELS order when two share a name)."""
+        return {self.label(canonical): canonical for canonical in reversed(LABELS)}
 
     def project_name(self, pair: Pair) -> str:
         return f"{self.settings.project_prefix}{pair.id}"

@@ -99,7 +99,8 @@ class Snapshot:
         rows = sorted(report.rows(program, views, today), key=urgency)
         self.surveys = survey_figures(find_surveys_issue(coordination))
         self.summary = summary.summarize(program, views, today, coordination_issues=coordination,
-                                         surveys=self.surveys, provider_kind=provider.kind)
+                                         surveys=self.surveys, provider_kind=provider.kind,
+                                         acting={r.pair: r.act for r in rows})
         self.views, self.rows, self.dicts = views, rows, [r.as_dict() for r in rows]
         self.links = {pid: v.tracker.url for pid, v in views.items()
                       if v.tracker is not None and v.tracker.url.startswith(("https://", "http://"))}

@@ -96,9 +96,18 @@ class PairView:
 
     def status(self, program: Program) -> str:
         """The pair status from the tracker's `pair::*` label (`kickoff` for a new pair)."""
-        if self.tracker is None:
+        tracker = self.tracker
+        if tracker is None:
             return "kickoff"
-        for label in self.tracker.labels:
+        cached = self.__dict__.get("_status")  # reports ask for it many times per pair
+        if cached is not None and cached[0] is tracker and cached[1] is program:
+            return cached[2]
+        status = self._read_status(program, tracker)
+        self.__dict__["_status"] = (tracker, program, status)
+        return status
+
+    def _read_status(self, program: Program, tracker: Issue) -> str:
+        for label in tracker.labels:
             canonical = program.canonical_label(label)
             if canonical and canonical.startswith("pair::"):
                 return canonical.split("::", 1)[1]

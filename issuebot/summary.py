@@ -153,8 +153,10 @@ def _within(day: date | None, since: date | None, until: date | None) -> bool:
 
 def summarize(program: Program, views: dict[str, PairView], today: date, *, since: date | None = None,
               until: date | None = None, coordination_issues: list[Issue] | None = None,
-              surveys: dict[str, Any] | None = None, provider_kind: str = "local") -> Summary:
-    """The summary of every pair in `views` as of `today` (pure)."""
+              surveys: dict[str, Any] | None = None, provider_kind: str = "local",
+              acting: dict[str, str] | None = None) -> Summary:
+    """The summary of every pair in `views` as of `today` (pure); `acting` (pair id -> who must
+    act, from report rows of the same day) spares working that out again."""
     until = min(until, today) if until is not None else today
     facts = {pair_id: pair_facts(program, view) for pair_id, view in views.items()}
     statuses = Counter(f.status for f in facts.values())
@@ -187,7 +189,8 @@ def summarize(program: Program, views: dict[str, PairView], today: date, *, sinc
         signatures_expected=sum(f.signatures[1] for f in facts.values()),
         pairs_signed=sum(1 for f in facts.values() if f.signatures[2]),
         rematches=rematches(program, coordination_issues or [], views, provider_kind),
-        needing_action=sum(1 for view in views.values() if who_acts(program, view, today) != "-"),
+        needing_action=sum(1 for pair_id, view in views.items()
+                           if (acting[pair_id] if acting is not None else who_acts(program, view, today)) != "-"),
         surveys=surveys, months=months,
     )
 
@@ -257,11 +260,11 @@ def _aligned(rows: list[list[str]]) -> str:
 def as_table(summary: Summary) -> str:
     period = f"{summary.since or 'start'} to {summary.until}"
     head = _aligned([[label, value] for label, value in headline_rows(summary)])
-    months = _aligned([list(MONTH_COLUMNS), *([_cell(getattr(m, c)) for c in MONTH_COLUMNS] for m in summary.months)])
+    months = _aligned([list(MONTH_COLUMNS), *([format_cell(getattr(m, c)) for c in MONTH_COLUMNS] for m in summary.months)])
     return f"{summary.program}: {period}\n\n{head}\n\n{months}"
 
 
-def _cell(value: Any) -> str:
+def format_cell(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -270,7 +273,7 @@ def as_markdown(summary: Summary) -> str:
              "| figure | value |", "| --- | --- |"]
     lines += [f"| {label} | {value} |" for label, value in headline_rows(summary)]
     lines += ["", "| " + " | ".join(MONTH_COLUMNS) + " |", "|" + " --- |" * len(MONTH_COLUMNS)]
-    lines += ["| " + " | ".join(_cell(getattr(m, c)) for c in MONTH_COLUMNS) + " |" for m in summary.months]
+    lines += ["| " + " | ".join(format_cell(getattr(m, c)) for c in MONTH_COLUMNS) + " |" for m in summary.months]
     return "\n".join(lines)
 
 

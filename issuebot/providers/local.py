@@ -349,9 +349,11 @@ class LocalProvider:
             query = query.where(issues_t.c.updated_at > updated_after.astimezone(timezone.utc).isoformat())
         wanted = set(labels)
         last_id = 0
+        # One statement for every page (the id to continue after is a parameter): built and compiled once.
+        page = query.where(issues_t.c.id > sa.bindparam("after")).order_by(issues_t.c.id).limit(PAGE)
         while True:
             with self.engine.connect() as conn:
-                rows = conn.execute(query.where(issues_t.c.id > last_id).order_by(issues_t.c.id).limit(PAGE)).all()
+                rows = conn.execute(page, {"after": last_id}).all()
             self.meter.read("list_issues")
             for row in rows:
                 issue = _issue(row, row.path)
