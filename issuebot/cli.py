@@ -248,15 +248,18 @@ def report(config_path: Path | None, now: str | None, as_summary: bool, since: s
     today = moment.astimezone(ZoneInfo(program.settings.timezone)).date()
     provider = provider_for(program, moment if now else None)
     if as_summary:
-        click.echo(_summary_text(program, provider, today, parse_day("--since", since), parse_day("--until", until),
-                                 statuses, fmt), nl=fmt != "html")
+        with reporting.bulk_reading():
+            text = _summary_text(program, provider, today, parse_day("--since", since), parse_day("--until", until),
+                                 statuses, fmt)
+        click.echo(text, nl=fmt != "html")
         return
     if since or until:
         fail("--since/--until: only with --summary")
     if fmt in ("md", "html"):
         fail(f"--format {fmt}: only with --summary")
-    views, _ = observe_program(provider, program)
-    rows = reporting.with_status(reporting.rows(program, views, today), statuses)
+    with reporting.bulk_reading():
+        views, _ = observe_program(provider, program)
+        rows = reporting.with_status(reporting.rows(program, views, today), statuses)
     if fmt == "json":
         click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
     elif fmt == "csv":
@@ -271,6 +274,7 @@ def _summary_text(program: Program, provider: Provider, today: date, since: date
     from issuebot.observe import observe_coordination, observe_history
     from issuebot.report_html import standalone
     from issuebot.surveys_report import find_surveys_issue, survey_figures
+    from issuebot.workflows.program.rematch_requests import carried_out_requests
 
     if since and until and since > until:
         fail(f"--since {since} is after --until {until}")
@@ -278,8 +282,9 @@ def _summary_text(program: Program, provider: Provider, today: date, since: date
     if statuses:
         views = {k: v for k, v in views.items() if (v.status(program) if v.project else "not created") in statuses}
     _, _, coordination = observe_coordination(provider, program)
-    result = summarizing.summarize(program, views, today, since=since, until=until, coordination_issues=coordination,
-                                   surveys=survey_figures(find_surveys_issue(coordination)), provider_kind=provider.kind)
+    result = summarizing.summarize(program, views, today, since=since, until=until,
+                                   rematched=carried_out_requests(program, coordination, provider.kind),
+                                   surveys=survey_figures(find_surveys_issue(coordination)))
     if fmt == "json":
         return json.dumps(result.as_dict(), indent=2)
     if fmt == "csv":

@@ -33,6 +33,7 @@ from issuebot.report_html import summary_context
 from issuebot.surveys_report import find_surveys_issue, survey_figures
 from issuebot.templates import Templates
 from issuebot.workflows.program.dashboard_issue import REQUESTS
+from issuebot.workflows.program.rematch_requests import carried_out_requests
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,8 @@ class Snapshot:
             now = time.monotonic()
             if now - self.taken_at >= self.ttl and now >= self.retry_at:
                 try:
-                    self._read(service)
+                    with report.bulk_reading():
+                        self._read(service)
                 except ProviderError as exc:
                     self.retry_at, self.error = now + self.ttl, str(exc)
                     log.warning("dashboard: cannot read the tracker: %s", exc)
@@ -98,8 +100,8 @@ class Snapshot:
         today = today_for(service)
         rows = sorted(report.rows(program, views, today), key=urgency)
         self.surveys = survey_figures(find_surveys_issue(coordination))
-        self.summary = summary.summarize(program, views, today, coordination_issues=coordination,
-                                         surveys=self.surveys, provider_kind=provider.kind,
+        self.summary = summary.summarize(program, views, today, surveys=self.surveys,
+                                         rematched=carried_out_requests(program, coordination, provider.kind),
                                          acting={r.pair: r.act for r in rows})
         self.views, self.rows, self.dicts = views, rows, [r.as_dict() for r in rows]
         self.links = {pid: v.tracker.url for pid, v in views.items()
@@ -418,6 +420,9 @@ def pair_action(pair_id: str, action: str) -> Any:
         abort(403, description="sign in as a coordinator to act on a pair")
     if action not in REQUESTS:
         abort(404, description=f"no action {action!r}")
+    if action == "end" and request.form.get("confirm") != "yes":
+        flash("Tick \u201cI am sure\u201d to end the pair.", "error")
+        return redirect(url_for("dashboard.pair_page", pair_id=pair_id))
     service = _service()
     program = service.program
     try:

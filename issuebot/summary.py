@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -15,7 +16,6 @@ from issuebot.labels import PAIR_STATUSES
 from issuebot.models import Issue
 from issuebot.pairstate import goal_progress, tracked_items, who_acts
 from issuebot.plan import PairView, SessionRef, state_date
-from issuebot.workflows.program.rematch_requests import read_request
 
 RUNNING = ("kickoff", "active", "stale", "wrapping-up")  # pairs expected to meet (not paused, not ended)
 
@@ -152,11 +152,11 @@ def _within(day: date | None, since: date | None, until: date | None) -> bool:
 
 
 def summarize(program: Program, views: dict[str, PairView], today: date, *, since: date | None = None,
-              until: date | None = None, coordination_issues: list[Issue] | None = None,
-              surveys: dict[str, Any] | None = None, provider_kind: str = "local",
-              acting: dict[str, str] | None = None) -> Summary:
-    """The summary of every pair in `views` as of `today` (pure); `acting` (pair id -> who must
-    act, from report rows of the same day) spares working that out again."""
+              until: date | None = None, rematched: Collection[str] = (),
+              surveys: dict[str, Any] | None = None, acting: dict[str, str] | None = None) -> Summary:
+    """The summary of every pair in `views` as of `today` (pure). `rematched`: pairs whose re-match
+    request was carried out; `acting` (pair id -> who must act, from report rows of the same day)
+    spares working that out again."""
     until = min(until, today) if until is not None else today
     facts = {pair_id: pair_facts(program, view) for pair_id, view in views.items()}
     statuses = Counter(f.status for f in facts.values())
@@ -188,7 +188,7 @@ def summarize(program: Program, views: dict[str, PairView], today: date, *, sinc
         signatures=sum(f.signatures[0] for f in facts.values()),
         signatures_expected=sum(f.signatures[1] for f in facts.values()),
         pairs_signed=sum(1 for f in facts.values() if f.signatures[2]),
-        rematches=rematches(program, coordination_issues or [], views, provider_kind),
+        rematches=sum(1 for pair_id in set(rematched) if pair_id in facts and facts[pair_id].status == "ended"),
         needing_action=sum(1 for pair_id, view in views.items()
                            if (acting[pair_id] if acting is not None else who_acts(program, view, today)) != "-"),
         surveys=surveys, months=months,
@@ -211,21 +211,6 @@ def _month(start: date, facts: Any, until: date) -> Month:
         goals_done=sum(1 for f in facts for done, d in f.goals if done and d is not None and start <= d <= end),
         kpis_done=sum(1 for f in facts for done, d in f.kpis if done and d is not None and start <= d <= end),
     )
-
-
-def rematches(program: Program, coordination_issues: list[Issue], views: dict[str, PairView], provider_kind: str) -> int:
-    """Pairs ended because a member asked for a new partner: carried-out (closed) requests of ended pairs."""
-    found = set()
-    for issue in coordination_issues:
-        if issue.state != "closed":
-            continue
-        request = read_request(program, issue, provider_kind)
-        if request is None or request.problem or request.pair is None:
-            continue
-        view = views.get(request.pair.id)
-        if view is not None and view.status(program) == "ended":
-            found.add(request.pair.id)
-    return len(found)
 
 
 # ----------------------------------------------------------------------------- plain formats

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -522,10 +523,16 @@ def _project(row: Any) -> Project:
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _names(stored: str) -> tuple[str, ...]:
+    """A stored JSON list of labels or assignees; the same few lists recur on every issue of a program."""
+    return tuple(json.loads(stored))
+
+
 def _issue(row: Any, project: str) -> Issue:
     return Issue(
         project=project, number=row.number, title=row.title, body=row.body,
-        labels=tuple(json.loads(row.labels)), state=row.state, assignees=tuple(json.loads(row.assignees)),
+        labels=_names(row.labels), state=row.state, assignees=_names(row.assignees),
         due=date.fromisoformat(row.due) if row.due else None, author=row.author,
         created_at=_dt(row.created_at), updated_at=_dt(row.updated_at), closed_at=_dt(row.closed_at),
         url=f"local:{project}#{row.number}", confidential=bool(row.confidential),

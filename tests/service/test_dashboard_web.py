@@ -281,3 +281,16 @@ def test_coordinators_sign_in_with_the_forge_and_others_are_refused(synced: Any,
             assert replay.status_code == 401  # a used code and state are refused, without a traceback
         finally:
             service.close()
+
+
+def test_ending_a_pair_from_its_page_needs_a_confirmation_then_ends_it(web: Any) -> None:
+    client, provider = web
+    program = client.application.extensions["issuebot"].program
+    sign_in(client)
+    token = csrf(client.get("/dashboard/pairs/erin-dave"))
+    client.post("/dashboard/pairs/erin-dave/end", data={"csrf_token": token})
+    assert observe_program(provider, program)[0]["erin-dave"].status(program) == "kickoff"
+    assert "I am sure" in client.get("/dashboard/pairs/erin-dave").get_data(as_text=True)
+    client.post("/dashboard/pairs/erin-dave/end", data={"csrf_token": token, "confirm": "yes"})
+    assert observe_program(provider, program)[0]["erin-dave"].status(program) == "ended"
+    assert "ended (by coordinators)" in client.get("/dashboard/pairs/erin-dave").get_data(as_text=True)

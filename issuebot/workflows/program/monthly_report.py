@@ -9,6 +9,7 @@ from issuebot.models import EditIssue, OpenIssue
 from issuebot.plan import ProgramPlan, index_issues, program_context
 from issuebot.summary import MONTH_COLUMNS, format_cell, headline_rows, summarize
 from issuebot.workflows.program.dashboard_issue import projected_view
+from issuebot.workflows.program.rematch_requests import carried_out_requests
 
 triggers = frozenset({"sweep"})
 phase = "after"
@@ -31,8 +32,8 @@ def decide(plan: ProgramPlan) -> None:
         return
     views = {pair_id: projected_view(pair_view, plan.results[pair_id]) if plan.carried_out(pair_id) else pair_view
              for pair_id, pair_view in view.pairs.items()}
-    summary = summarize(program, views, until, coordination_issues=view.coordination_issues,
-                        provider_kind=plan.ctx.provider_kind)
+    summary = summarize(program, views, until,
+                        rematched=carried_out_requests(program, view.coordination_issues, plan.ctx.provider_kind))
     rendered = plan.ctx.templates.render(
         "monthly-report", program=program_context(program), until=until, figures=headline_rows(summary),
         columns=list(MONTH_COLUMNS), months=[[format_cell(getattr(m, c)) for c in MONTH_COLUMNS] for m in summary.months])
