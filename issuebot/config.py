@@ -219,7 +219,7 @@ class OAuthSettings(Strict):
     """Coordinators sign in to the web app with the forge's OAuth (a GitLab or GitHub OAuth app)."""
 
     kind: Literal["gitlab", "github"]
-    url: str | None = Field(None, description="GitLab: the instance (default https://gitlab.com); GitHub: unused")
+    url: str | None = Field(None, description="the instance: GitLab (default https://gitlab.com) or GitHub Enterprise Server (default github.com)")
     client_id_env: str = Field("ISSUEBOT_OAUTH_CLIENT_ID", description="variable holding the OAuth app's client id")
     client_secret_env: str = Field("ISSUEBOT_OAUTH_CLIENT_SECRET", description="variable holding its client secret")
 

@@ -29,5 +29,9 @@ def endpoints(settings: OAuthSettings) -> OAuthEndpoints:
         base = (settings.url or GITLAB_URL).rstrip("/")
         return OAuthEndpoints(f"{base}/oauth/authorize", f"{base}/oauth/token", f"{base}/api/v4/", "user",
                               "username", "read_user")
+    if settings.url:  # GitHub Enterprise Server: the same paths on the instance, its API under /api/v3
+        base = settings.url.rstrip("/")
+        return OAuthEndpoints(f"{base}/login/oauth/authorize", f"{base}/login/oauth/access_token",
+                              f"{base}/api/v3/", "user", "login", "read:user")
     return OAuthEndpoints("https://github.com/login/oauth/authorize", "https://github.com/login/oauth/access_token",
                           "https://api.github.com/", "user", "login", "read:user")

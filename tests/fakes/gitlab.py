@@ -6,7 +6,6 @@ filters and fails the way https://docs.gitlab.com/ee/api/rest/ documents.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import math
@@ -24,6 +23,7 @@ import gitlab.utils
 import responses
 
 from issuebot.providers.gitlab import GitLabProvider
+from tests.fakes.oauth import FakeOAuth
 
 URL = "https://gitlab.fake.test"
 API = URL + "/api/v4"
@@ -69,8 +69,7 @@ class FakeGitLab:
         self.boards: dict[int, list[dict[str, Any]]] = {}
         self.failures: list[tuple[int, int | str | None] | None] = []  # None: answer that call normally
         self.lost_answers = 0  # writes that are carried out but answered with a 502
-        self.oauth_clients: dict[str, str] = {}  # OAuth application: client id -> secret
-        self.oauth_codes: dict[str, int] = {}  # authorization code -> the user who approved
+        self.oauth = FakeOAuth(self._oauth_token)  # https://docs.gitlab.com/api/oauth2/
         self.denied: list[tuple[str, re.Pattern[str]]] = []
         self.bot_token = self.add_user(BOT)
         self.group = self.add_group(group)
@@ -139,34 +138,14 @@ class FakeGitLab:
         self.boards[gid] = []
         return group
 
-    def add_oauth_app(self, client_id: str, client_secret: str) -> None:
-        self.oauth_clients[client_id] = client_secret
-
     def approve_oauth(self, username: str) -> str:
-        """`username` signs in on the authorize page and approves: the code GitLab redirects back with."""
-        token = self.add_user(username)
-        code = f"code-{len(self.oauth_codes) + 1}-{username}"
-        self.oauth_codes[code] = self.tokens[token]
-        return code
+        """`username` approves the web app on GitLab's authorize page: the code it is sent back with."""
+        return self.oauth.approve(self.tokens[self.add_user(username)], username)
 
-    def exchange_oauth_code(self, request: Any) -> tuple[int, dict[str, str], str]:
-        """POST /oauth/token (https://docs.gitlab.com/api/oauth2/#authorization-code-flow): a code
-        used once, by a known client (HTTP Basic or form credentials), for a bearer token."""
-        form = {k: v[-1] for k, v in parse_qs(request.body if isinstance(request.body, str) else
-                                               (request.body or b"").decode()).items()}
-        client_id, client_secret = form.get("client_id", ""), form.get("client_secret", "")
-        basic = request.headers.get("Authorization", "")
-        if basic.startswith("Basic "):
-            client_id, _, client_secret = base64.b64decode(basic[6:]).decode().partition(":")
-        headers = {"Content-Type": "application/json"}
-        if self.oauth_clients.get(unquote(client_id)) != unquote(client_secret):
-            return 401, headers, json.dumps({"error": "invalid_client"})
-        uid = self.oauth_codes.pop(form.get("code", ""), None)
-        if form.get("grant_type") != "authorization_code" or uid is None:
-            return 400, headers, json.dumps({"error": "invalid_grant"})
+    def _oauth_token(self, uid: int) -> str:
         token = f"oauth-{self._next_id()}"
         self.tokens[token] = uid
-        return 200, headers, json.dumps({"access_token": token, "token_type": "Bearer", "scope": "read_user"})
+        return token
 
     def lose_next_answer(self, times: int = 1) -> None:
         """Carry out the next `times` writes but answer each with a 502, as a proxy timing out would."""
@@ -761,7 +740,7 @@ def gitlab_harness(tmp_path: Path, clock: Callable[[], datetime], *, group: str 
 
             for method in ("GET", "POST", "PUT", "DELETE", "HEAD"):
                 mocked.add_callback(method, re.compile(re.escape(API) + r"(/.*)?(\?.*)?$"), callback=handle)
-            mocked.add_callback("POST", URL + "/oauth/token", callback=fake.exchange_oauth_code)
+            mocked.add_callback("POST", URL + "/oauth/token", callback=fake.oauth.exchange)
             yield made
     finally:
         if previous is None:

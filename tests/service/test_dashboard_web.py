@@ -251,29 +251,33 @@ def test_sixty_pairs_list_stale_ones_first_and_filter_search_sort_page_and_expor
     assert 'xlink:href="/dashboard?status=stale"' in chart and "<script" not in chart
 
 
+@pytest.mark.parametrize("forge_kind", ["gitlab", "github"])
 def test_coordinators_sign_in_with_the_forge_and_others_are_refused(synced: Any, clock: Any, tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                   monkeypatch: pytest.MonkeyPatch, forge_kind: str) -> None:
+    from tests.fakes.github import HOST
     from tests.fakes.gitlab import URL
 
     program, provider = synced
+    url = URL if forge_kind == "gitlab" else HOST
+    authorize = f"{url}/oauth/authorize?" if forge_kind == "gitlab" else f"{url}/login/oauth/authorize?"
     data = program_data(service={"webhook_secret_env": SECRET_ENV, "dashboard_token_env": TOKEN_ENV,
-                                 "oauth": {"kind": "gitlab", "url": URL, "client_id_env": "T_OAUTH_ID",
+                                 "oauth": {"kind": forge_kind, "url": url, "client_id_env": "T_OAUTH_ID",
                                            "client_secret_env": "T_OAUTH_SECRET"}})
     data["program"]["provider"] = {"kind": "local", "path": str(program.local_db_path())}
     forged = load_program(write_program(tmp_path / "oauth.yml", data))
     monkeypatch.setenv("T_OAUTH_ID", "app-id")
     monkeypatch.setenv("T_OAUTH_SECRET", "app-secret")
-    with harness("gitlab", tmp_path, clock) as gitlab:
-        gitlab.fake.add_oauth_app("app-id", "app-secret")
+    with harness(forge_kind, tmp_path, clock) as forge:
+        forge.fake.oauth.add_app("app-id", "app-secret")
         service = open_service(forged, provider_factory=lambda _p: provider, clock=clock)
         try:
             for who, expected in (("dave", 403), ("carol", 302)):
                 client = create_app(service).test_client()
-                assert "Sign in with GitLab" in client.get("/signin").get_data(as_text=True)
+                assert f"Sign in with {'GitLab' if forge_kind == 'gitlab' else 'GitHub'}" in client.get("/signin").get_data(as_text=True)
                 start = client.get("/signin/forge?next=/dashboard/summary")
-                assert start.status_code == 302 and start.headers["Location"].startswith(URL + "/oauth/authorize?")
+                assert start.status_code == 302 and start.headers["Location"].startswith(authorize)
                 state = re.search(r"state=([^&]+)", start.headers["Location"]).group(1)  # type: ignore[union-attr]
-                back = client.get(f"/signin/callback?code={gitlab.fake.approve_oauth(who)}&state={state}")
+                back = client.get(f"/signin/callback?code={forge.fake.approve_oauth(who)}&state={state}")
                 assert back.status_code == expected, back.get_data(as_text=True)
             assert back.headers["Location"] == "/dashboard/summary"
             assert client.get("/dashboard/summary").status_code == 200
