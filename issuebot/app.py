@@ -48,7 +48,7 @@ def create_app(service: Service) -> Flask:
     # over the limit is cut short rather than refused by the Werkzeug this runs on.
     app.config["MAX_CONTENT_LENGTH"] = service.program.service.max_body_bytes
     app.extensions["issuebot"] = service
-    app.extensions["issuebot.dashboard"] = dashboard.Snapshot(ttl=service.program.service.dashboard_cache_seconds)
+    dashboard.configure(app, service)  # sessions, OAuth sign-in and the tracker snapshot of the coordinators' pages
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(dashboard.blueprint)
     app.register_blueprint(status_pages)

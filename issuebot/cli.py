@@ -10,14 +10,16 @@ import re
 import shutil
 import sys
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
 from issuebot import __version__
 from issuebot.config import ConfigError, Program, default_config_path, json_schema, load_program
+from issuebot.labels import PAIR_STATUSES
 from issuebot.paths import shipped
 from issuebot.providers import make_provider, provider_class
 from issuebot.providers.base import ActsAsPerson, AuthenticationFailed, Provider, ProviderError
@@ -258,23 +260,84 @@ def _sync(config_path: Path | None, now_text: str | None, *, dry_run: bool, as_j
         sys.exit(EXIT_FAILED)
 
 
+def parse_day(option: str, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option}: not a date (YYYY-MM-DD): {value!r}")
+        raise
+
+
 @main.command()
 @config_option
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@now_option
+@click.option("--summary", "as_summary", is_flag=True, help="program totals and month by month, instead of one row per pair")
+@click.option("--since", default=None, metavar="YYYY-MM-DD", help="(--summary) count sessions, hours and months from this day")
+@click.option("--until", default=None, metavar="YYYY-MM-DD", help="(--summary) ... up to this day (default: today)")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(PAIR_STATUSES),
+              help="only pairs with this status (repeatable)")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md", "html"]), default="table",
+              help="html: one self-contained file (with --summary)")
 @handle_errors
-def report(config_path: Path | None, fmt: str) -> None:
-    """Status, sessions and goals of every pair (metadata only)."""
+def report(config_path: Path | None, now: str | None, as_summary: bool, since: str | None, until: str | None,
+           statuses: tuple[str, ...], fmt: str) -> None:
+    """Status, sessions and goals of every pair, or the program's summary (metadata only)."""
     from issuebot import report as reporting
     from issuebot.observe import observe_program
 
     program = load(config_path)
-    provider = provider_for(program)
-    views, _ = observe_program(provider, program)
-    rows = reporting.rows(program, views)
+    moment = parse_now(now)
+    today = moment.astimezone(ZoneInfo(program.settings.timezone)).date()
+    provider = provider_for(program, moment if now else None)
+    if as_summary:
+        with reporting.bulk_reading():
+            text = _summary_text(program, provider, today, parse_day("--since", since), parse_day("--until", until),
+                                 statuses, fmt)
+        click.echo(text, nl=fmt != "html")
+        return
+    if since or until:
+        fail("--since/--until: only with --summary")
+    if fmt in ("md", "html"):
+        fail(f"--format {fmt}: only with --summary")
+    with reporting.bulk_reading():
+        views, _ = observe_program(provider, program)
+        rows = reporting.with_status(reporting.rows(program, views, today), statuses)
     if fmt == "json":
         click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+    elif fmt == "csv":
+        click.echo(reporting.to_csv(rows), nl=False)
     else:
-        click.echo(reporting.table(rows))
+        click.echo(reporting.table(rows, with_totals=True))
+
+
+def _summary_text(program: Program, provider: Provider, today: date, since: date | None, until: date | None,
+                  statuses: tuple[str, ...], fmt: str) -> str:
+    from issuebot import summary as summarizing
+    from issuebot.observe import observe_coordination, observe_history
+    from issuebot.report_html import standalone
+    from issuebot.surveys_report import find_surveys_issue, survey_figures
+    from issuebot.workflows.program.rematch_requests import carried_out_requests
+
+    if since and until and since > until:
+        fail(f"--since {since} is after --until {until}")
+    views = observe_history(provider, program)
+    if statuses:
+        views = {k: v for k, v in views.items() if (v.status(program) if v.project else "not created") in statuses}
+    _, _, coordination = observe_coordination(provider, program)
+    result = summarizing.summarize(program, views, today, since=since, until=until,
+                                   rematched=carried_out_requests(program, coordination, provider.kind),
+                                   surveys=survey_figures(find_surveys_issue(coordination)))
+    if fmt == "json":
+        return json.dumps(result.as_dict(), indent=2)
+    if fmt == "csv":
+        return summarizing.as_csv(result)
+    if fmt == "md":
+        return summarizing.as_markdown(result)
+    if fmt == "html":
+        return standalone(result)
+    return summarizing.as_table(result)
 
 
 @main.command("match")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import calendar
 import difflib
 import os
@@ -299,6 +301,15 @@ class FeedbackPolicy(Strict):
     every: PeriodField | None = None
 
 
+class OAuthSettings(Strict):
+    """Coordinators sign in to the web app with the forge's OAuth (a GitLab or GitHub OAuth app)."""
+
+    kind: Literal["gitlab", "github"]
+    url: str | None = Field(None, description="the instance: GitLab (default https://gitlab.com) or GitHub Enterprise Server (default github.com)")
+    client_id_env: str = Field("ISSUEBOT_OAUTH_CLIENT_ID", description="variable holding the OAuth app's client id")
+    client_secret_env: str = Field("ISSUEBOT_OAUTH_CLIENT_SECRET", description="variable holding its client secret")
+
+
 class ServiceSettings(Strict):
     webhook_secret_env: str = "ISSUEBOT_WEBHOOK_SECRET"
     database_url: str | None = Field(None, description="default: SQLite under .issuebot/")
@@ -310,6 +321,10 @@ class ServiceSettings(Strict):
         "ISSUEBOT_DASHBOARD_TOKEN", description="variable holding the web dashboard's token; unset: dashboard off"
     )
     dashboard_cache_seconds: int = Field(60, ge=0, description="how long the dashboard reuses one read of the tracker")
+    session_secret_env: str = Field(
+        "ISSUEBOT_SESSION_SECRET", description="variable holding the key that signs coordinators' web sessions")
+    oauth: OAuthSettings | None = Field(None, description="coordinators sign in with the forge's OAuth")
+    pair_text: bool = Field(False, description="the program opts in to showing pair text in coordinator views")
 
 
 class LevelRule(Strict):
@@ -369,6 +384,23 @@ class OnboardingIssue(Strict):
     template: str = Field(min_length=1, description="template name (a file in the templates folder)")
     due_after: PeriodField | None = Field(None, description="due this long after the pair starts")
     confidential: bool = False
+    counts_as: Literal["goal", "kpi", "signatures", "activity"] | None = Field(
+        None, description="what the report counts this issue as: a goal, a KPI item, signatures to collect "
+        "(its ticked task boxes) or a credited activity of the mentor (done when closed)")
+    credit: MinutesField | None = Field(
+        None, description="mentor time credited once the issue is closed (with counts_as: activity), e.g. 1h")
+
+    @model_validator(mode="after")
+    def _credit_needs_activity(self) -> "OnboardingIssue":
+        if self.credit is not None and self.counts_as != "activity":
+            raise ValueError("'credit' needs 'counts_as: activity'")
+        return self
+
+
+class ReportSettings(Strict):
+    """What the sweep reports to coordinators by itself."""
+
+    monthly: bool = Field(False, description="keep a monthly report issue in the coordinators' project")
 
 
 # --------------------------------------------------------------------------- cohort: intake, spaces, notices, calendar
@@ -465,6 +497,7 @@ class ProgramSettings(Strict):
     notices: NoticeSettings = NoticeSettings()
     calendar: CalendarSettings = CalendarSettings()
     delivery_project: DeliveryProjectSettings | None = Field(None, description="PAL: mentor joins the mentee's project")
+    reports: ReportSettings = ReportSettings()
 
     @field_validator("timezone")
     @classmethod
@@ -581,10 +614,12 @@ class Program:
         return self.settings.labels.get(canonical, canonical)
 
     def canonical_label(self, name: str) -> str | None:
-        for canonical in LABELS:
-            if self.label(canonical) == name:
-                return canonical
-        return None
+        return self._canonical_names.get(name)
+
+    @functools.cached_property
+    def _canonical_names(self) -> dict[str, str]:
+        """Tracker name -> canonical label (the first in LABELS order when two share a name)."""
+        return {self.label(canonical): canonical for canonical in reversed(LABELS)}
 
     def project_name(self, pair: Pair) -> str:
         return f"{self.settings.project_prefix}{pair.id}"

@@ -17,7 +17,7 @@ from issuebot.plan import PairView, index_issues, projected
 from issuebot.providers.base import ActsAsPerson, InvalidRequest, NotFound, Provider
 from issuebot.reconcile import context_for, reconcile_pair
 from issuebot.sweep import sweep
-from issuebot.workflows.program.dashboard_issue import find_dashboard, ticked_requests
+from issuebot.workflows.program.dashboard_issue import find_dashboard, tick_box, ticked_requests
 from issuebot.templates import Templates
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,27 @@ def _carry_out_dashboard_requests(program: Program, provider: Provider, template
     result = sweep(provider, program, templates, now=now, decide_only=ticked)
     log.info("dashboard edit by a coordinator: %d pairs, %d writes", len(ticked), result.run.outcome.writes)
     return EventOutcome(pair=None, writes=result.run.outcome.writes, actions=[a.describe() for a in result.actions()])
+
+
+def ask_through_dashboard(program: Program, provider: Provider, templates: Templates, *, pair_id: str, request: str,
+                          coordinator: str, now: datetime) -> EventOutcome:
+    """A coordinator asked for `request` (snooze, extend, end, nudge) on a pair from the web app: tick
+    its box on the dashboard issue, then carry it out exactly as that edit's webhook event would be.
+
+    Raises TrackerUsageError when the pair or the dashboard issue does not exist."""
+    if pair_id not in {p.id for p in program.pairs}:
+        raise TrackerUsageError(f"no pair {pair_id!r} in {program.path.name}")
+    path, _, issues = observe_coordination(provider, program)
+    board = find_dashboard(issues)
+    if board is None or board.state != "open":
+        raise TrackerUsageError(f"no open dashboard issue in {path}: run `issuebot sync` first")
+    body = tick_box(board.body, pair_id, request)
+    if body != board.body:
+        provider.update_issue(path, board.number, body=body)
+    log.info("coordinator %s asked to %s pair %s from the web app", coordinator, request, pair_id)
+    event = Event(kind=EventKind.ISSUE_EDITED, provider=provider.kind, project=path, issue_number=board.number,
+                  actor=coordinator, at=now)
+    return _carry_out_dashboard_requests(program, provider, templates, event, now=now)
 
 
 # ----------------------------------------------------------------------------- acting as a person

@@ -151,3 +151,23 @@ def observe_coordination(provider: Provider, program: Program) -> tuple[str, boo
         return path, True, list(provider.list_issues(path, state="all"))
     except NotFound:
         return path, False, []
+
+
+def observe_history(provider: Provider, program: Program) -> dict[str, PairView]:
+    """Every pair's view with its closed issues too, for reports: one listing of the whole group.
+
+    Cost: ceil(issues/100) list calls, open and closed together; no per-pair read. A pair
+    without issues in the tracker gets a view without a project ("not created").
+    """
+    paths = {provider.project_path(program.project_name(p)): p for p in program.pairs}
+    by_project: dict[str, list[Issue]] = defaultdict(list)
+    for issue in provider.list_issues(None, state="all"):
+        if issue.project in paths:
+            by_project[issue.project].append(issue)
+    views = {}
+    for path, pair in paths.items():
+        issues = by_project.get(path)
+        project = Project(path=path, name=path.rsplit("/", 1)[-1]) if issues else None
+        views[pair.id] = PairView(pair=pair, project_path=path, project=project,
+                                  issues=index_issues(issues or ()), complete=True)
+    return views

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from issuebot.config import WEEKDAYS, Period, Program
+from issuebot.config import WEEKDAYS, OnboardingIssue, Period, Program
 from issuebot.models import Issue
-from issuebot.plan import PairView, SessionRef, looked_counts, state_date
+from issuebot.plan import PairView, SessionRef, end_date, looked_counts, state_date
 
 
 @dataclass(frozen=True)
@@ -167,3 +167,78 @@ def issues_with_unseen_comments(view: PairView) -> list[int]:
     looked = looked_counts(view.state)
     return sorted(i.number for i in view.listed
                   if i.state == "open" and i.comments is not None and i.comments != looked.get(i.number, 0))
+
+
+@dataclass(frozen=True)
+class TrackedItem:
+    """An onboarding issue the report counts (`counts_as`): a goal, a KPI item, signatures or an activity."""
+
+    key: str
+    counts_as: str
+    due: date | None
+    ticked: int
+    boxes: int
+    closed: bool
+    closed_on: date | None  # when it was closed (None while open, or closed but not read)
+    credit_minutes: int
+
+    @property
+    def done(self) -> bool:
+        return self.closed or (self.boxes > 0 and self.ticked == self.boxes)
+
+
+def tracked_items(program: Program, view: PairView) -> list[TrackedItem]:
+    """The pair's onboarding issues that `counts_as` something, in program order. An issue issuebot
+    created (named in the tracker state) but not seen in an open-issues read is a closed one."""
+    found = []
+    for extra in program.settings.onboarding_issues:
+        if extra.counts_as is None:
+            continue
+        key = f"extra:{extra.key}"
+        issue = view.issues.get(key)
+        if issue is None and not view.known(key):
+            continue
+        found.append(_tracked(extra, key, issue))
+    return found
+
+
+def _tracked(extra: OnboardingIssue, key: str, issue: Issue | None) -> TrackedItem:
+    ticked, boxes = task_counts(issue.body) if issue is not None else (0, 0)
+    closed = issue is None or issue.state == "closed"
+    closed_at = issue.closed_at if issue is not None and closed else None
+    return TrackedItem(key=key, counts_as=extra.counts_as or "", due=issue.due if issue is not None else None,
+                       ticked=ticked, boxes=boxes, closed=closed,
+                       closed_on=closed_at.date() if closed_at is not None else None,
+                       credit_minutes=(extra.credit or 0) if closed else 0)
+
+
+def overdue_items(program: Program, view: PairView, today: date) -> list[str]:
+    """Marker keys of open review, feedback, goal and onboarding (KPI, conduct...) issues past their due date."""
+    late = []
+    for key, issue in sorted(view.issues.items()):
+        kind = key.split(":", 1)[0]
+        if kind in ("review", "feedback", "goal", "extra", "wrapup") and issue.state == "open" \
+                and issue.due is not None and issue.due < today:
+            late.append(key)
+    return late
+
+
+def who_acts(program: Program, view: PairView, today: date) -> str:
+    """Who needs to do something next, from metadata only."""
+    status = view.status(program)
+    state = view.state
+    if view.project is None:
+        return "coordinators (run sync)"
+    if status == "ended" or exempt_until(state, status, today) is not None:
+        return "-"
+    if status == "stale" or today >= end_date(view.pair, state):
+        return "coordinators"
+    overdue = overdue_session(view, state, program, today)
+    if overdue is not None:
+        # From the nudge bookkeeping, not from comments: comments are read only on days a nudge is due.
+        sides = [side for side, person in (("mentee", view.pair.mentee), ("mentor", view.pair.mentor))
+                 if person.username in last_recipients(state)]
+        return " & ".join(sides) if sides else "mentee"
+    if current_session(view) is None and status != "wrapping-up":
+        return "coordinators"
+    return "-"

@@ -99,9 +99,18 @@ class PairView:
 
     def status(self, program: Program) -> str:
         """The pair status from the tracker's `pair::*` label (`kickoff` for a new pair)."""
-        if self.tracker is None:
+        tracker = self.tracker
+        if tracker is None:
             return "kickoff"
-        for label in self.tracker.labels:
+        cached = self.__dict__.get("_status")  # reports ask for it many times per pair
+        if cached is not None and cached[0] is tracker and cached[1] is program:
+            return cached[2]
+        status = self._read_status(program, tracker)
+        self.__dict__["_status"] = (tracker, program, status)
+        return status
+
+    def _read_status(self, program: Program, tracker: Issue) -> str:
+        for label in tracker.labels:
             canonical = program.canonical_label(label)
             if canonical and canonical.startswith("pair::"):
                 return canonical.split("::", 1)[1]
@@ -239,6 +248,8 @@ class Plan:
                          an issue whose listed count differs has comments issuebot has not seen
       members, labels    fingerprints of what was last ensured
       nudges             sweep bookkeeping: last nudge/escalation dates per rule and person
+      stale_on           dates the pair turned stale (the report's history)
+      ended              {"on", "by", "reason"} once the pair ended
     """
 
     def __init__(self, view: PairView, ctx: Context):

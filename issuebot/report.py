@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import contextlib
+import csv
+import gc
+import io
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import date
 
 from issuebot.config import Program
-from issuebot.pairstate import goal_progress
-from issuebot.plan import PairView, SessionRef
+from issuebot.pairstate import exempt_until, goal_progress, overdue_items, tracked_items, who_acts
+from issuebot.plan import PairView, SessionRef, state_date
+
+
+@contextlib.contextmanager
+def bulk_reading() -> Iterator[None]:
+    """Reading a whole program builds millions of small objects and no reference cycles; Python's
+    cyclic collector would rescan the growing heap again and again (about half the time of a
+    10,000-pair report), so it waits until the read is done."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @dataclass(frozen=True)
@@ -24,6 +44,14 @@ class PairRow:
     goals_done: int
     url: str
     mentor_hours: float = 0.0  # time the mentor gave in held sessions: the report credits it
+    mentor_name: str = ""
+    mentee_name: str = ""
+    act: str = ""  # who needs to act next (with a date: `rows(..., today=)`)
+    paused_until: str | None = None
+    overdue: tuple[str, ...] = ()  # open review, feedback, goal, KPI... issues past their due date
+    kpis_total: int = 0
+    kpis_done: int = 0
+    credited_hours: float = 0.0  # credited activities (e.g. a lunch and learn), included in mentor_hours
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -58,19 +86,101 @@ def pair_row(program: Program, view: PairView) -> PairRow:
     )
 
 
-def rows(program: Program, views: dict[str, PairView]) -> list[PairRow]:
-    return [pair_row(program, views[p.id]) for p in program.pairs if p.id in views]
+def rows(program: Program, views: dict[str, PairView], today: date | None = None) -> list[PairRow]:
+    """One row per pair in file order; with `today`, who must act, what is overdue and pauses too."""
+    found = [pair_row(program, views[p.id]) for p in program.pairs if p.id in views]
+    if today is None:
+        return found
+    return [dated_row(program, views[row.pair], row, today) for row in found]
 
 
-def table(report_rows: list[PairRow]) -> str:
+def dated_row(program: Program, view: PairView, row: PairRow, today: date) -> PairRow:
+    """The row plus what depends on the day: display names, who acts, pauses, overdue items, KPIs, credits."""
+    items = tracked_items(program, view)
+    kpis = [i for i in items if i.counts_as == "kpi"]
+    goals = [i for i in items if i.counts_as == "goal"]
+    credited = sum(i.credit_minutes for i in items if i.counts_as == "activity") / 60
+    paused = state_date(view.state.get("paused_until")) if row.status == "paused" else None
+    exempt = exempt_until(view.state, row.status, today) if view.project is not None else None
+    return replace(
+        row, mentor_name=view.pair.mentor.name, mentee_name=view.pair.mentee.name,
+        act=who_acts(program, view, today),
+        paused_until=paused.isoformat() if paused and exempt else None,
+        overdue=tuple(overdue_items(program, view, today)),
+        goals_total=row.goals_total + len(goals), goals_done=row.goals_done + sum(1 for g in goals if g.done),
+        kpis_total=len(kpis), kpis_done=sum(1 for k in kpis if k.done),
+        credited_hours=round(credited, 2), mentor_hours=round(row.mentor_hours + credited, 2),
+    )
+
+
+def with_status(report_rows: list[PairRow], statuses: tuple[str, ...]) -> list[PairRow]:
+    return [r for r in report_rows if not statuses or r.status in statuses]
+
+
+@dataclass(frozen=True)
+class Totals:
+    pairs: int
+    sessions_held: int
+    sessions_skipped: int
+    goals_total: int
+    goals_done: int
+    kpis_total: int
+    kpis_done: int
+    mentor_hours: float
+    needing_action: int
+    overdue_items: int
+
+
+def totals(report_rows: list[PairRow]) -> Totals:
+    return Totals(
+        pairs=len(report_rows),
+        sessions_held=sum(r.sessions_held for r in report_rows),
+        sessions_skipped=sum(r.sessions_skipped for r in report_rows),
+        goals_total=sum(r.goals_total for r in report_rows), goals_done=sum(r.goals_done for r in report_rows),
+        kpis_total=sum(r.kpis_total for r in report_rows), kpis_done=sum(r.kpis_done for r in report_rows),
+        mentor_hours=round(sum(r.mentor_hours for r in report_rows), 2),
+        needing_action=sum(1 for r in report_rows if r.act not in ("", "-")),
+        overdue_items=sum(len(r.overdue) for r in report_rows),
+    )
+
+
+CSV_COLUMNS = tuple(f.name for f in fields(PairRow))
+
+
+def to_csv(report_rows: list[PairRow]) -> str:
+    """The rows as CSV (one column per field; lists joined with spaces), for spreadsheets."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in report_rows:
+        values = row.as_dict()
+        writer.writerow([" ".join(v) if isinstance(v, tuple | list) else ("" if v is None else v)
+                         for v in (values[c] for c in CSV_COLUMNS)])
+    return out.getvalue()
+
+
+def table(report_rows: list[PairRow], with_totals: bool = False) -> str:
     headers = ["pair", "status", "held", "last session", "next due", "goals", "mentor hours", "project"]
     lines = [
         [r.pair, r.status, str(r.sessions_held), r.last_session or "-", r.next_session_due or "-",
          f"{r.goals_done}/{r.goals_total}", f"{r.mentor_hours:g}", r.project]
         for r in report_rows
     ]
-    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(headers)]
-    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths))]
-    out.append("  ".join("-" * w for w in widths))
+    if with_totals:
+        headers[1:1] = ["mentee & mentor", "act", "paused until", "overdue"]
+        for line, r in zip(lines, report_rows):
+            line[1:1] = [f"{r.mentee_name} & {r.mentor_name}", r.act or "-", r.paused_until or "-",
+                         ",".join(r.overdue) or "-"]
+        t = totals(report_rows)
+        total_line = (["total", f"{t.pairs} pairs", f"{t.needing_action} need action", "", f"{t.overdue_items} overdue", "",
+                      str(t.sessions_held), "", "", f"{t.goals_done}/{t.goals_total}", f"{t.mentor_hours:g}", ""])
+    else:
+        total_line = None
+    every = lines + ([total_line] if total_line else [])
+    widths = [max(len(h), *(len(line[i]) for line in every)) if every else len(h) for i, h in enumerate(headers)]
+    rule = "  ".join("-" * w for w in widths)
+    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), rule]
     out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in lines]
-    return "\n".join(out)
+    if total_line:  # below a second rule: the totals of the rows above
+        out += [rule, "  ".join(c.ljust(w) for c, w in zip(total_line, widths))]
+    return "\n".join(line.rstrip() for line in out)

@@ -101,16 +101,20 @@ def forge(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Any:
         yield made
 
 
+def missing_service(message: str) -> None:
+    """Skip with `message`, or fail under ISSUEBOT_REQUIRE_SERVICES=1 (CI installs every service)."""
+    if os.environ.get("ISSUEBOT_REQUIRE_SERVICES") == "1":
+        pytest.fail(message + " and ISSUEBOT_REQUIRE_SERVICES=1")
+    pytest.skip(message)
+
+
 def require_service(host: str, port: int, what: str) -> None:
     """Skip when the service does not answer, or fail under ISSUEBOT_REQUIRE_SERVICES=1."""
     try:
         with socket.create_connection((host, port), timeout=1):
             return
     except OSError as exc:
-        message = f"{what} not reachable on {host}:{port} ({exc.__class__.__name__})"
-        if os.environ.get("ISSUEBOT_REQUIRE_SERVICES") == "1":
-            pytest.fail(message + " and ISSUEBOT_REQUIRE_SERVICES=1")
-        pytest.skip(message)
+        missing_service(f"{what} not reachable on {host}:{port} ({exc.__class__.__name__})")
 
 
 @pytest.fixture

@@ -156,7 +156,8 @@ def test_report_table(runner, config):
     invoke(runner, "sync", "-c", str(config), "--now", NOW)
     result = invoke(runner, "report", "-c", str(config))
     assert result.exit_code == 0
-    header, rule, *rows = result.output.splitlines()
+    header, rule, *rows, rule_again, totals = result.output.splitlines()
+    assert rule_again == rule
     # Columns line up under the rule's dashes; read each cell by its column.
     spans, start = [], 0
     for dashes in rule.split("  "):
@@ -168,6 +169,9 @@ def test_report_table(runner, config):
     bob = table[0]
     assert (bob["status"], bob["held"], bob["last session"], bob["next due"], bob["goals"], bob["project"]) == (
         "kickoff", "0", "-", "2027-01-25", "0/1", "mentoring/mentoring-bob-alice")
+    assert (bob["mentee & mentor"], bob["act"], bob["paused until"], bob["overdue"]) == ("Bob Brown & Alice Adams", "-", "-", "-")
+    total = cells(totals)
+    assert total[:3] == ["total", "2 pairs", "0 need action"] and "0/1" in total
 
 
 def test_report_never_shows_pair_text(runner, config, tmp_path):

@@ -112,3 +112,13 @@ def test_a_dashboard_too_big_for_one_issue_lists_the_pairs_that_need_someone(tmp
     assert "389 more pairs are not listed" in body and "389 active" in body
     _, small, _ = dashboard.render_body(Templates(), program, table, ticked, max_chars=3_000)
     assert len(small) <= 3_000
+
+
+def test_a_box_ticked_from_the_web_app_reads_like_a_tick_by_hand():
+    ticked = dashboard.tick_box(BODY, "bob-alice", "extend")
+    assert "- [x] extend one month <!-- issuebot:do:extend:bob-alice -->" in ticked
+    assert dashboard.ticked_requests(ticked)["bob-alice"] == frozenset({"snooze", "extend"})
+    assert dashboard.tick_box(ticked, "bob-alice", "extend") == ticked  # ticked already: unchanged
+    unlisted = dashboard.tick_box(BODY, "zoe-yann", "nudge")  # not on a dashboard too big to list everyone
+    assert dashboard.ticked_requests(unlisted)["zoe-yann"] == frozenset({"nudge"})
+    assert unlisted.startswith(BODY.rstrip())

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -87,6 +88,75 @@ class ProgramRun:
     def report(self) -> dict[str, dict[str, Any]]:
         return {row["pair"]: row for row in json.loads(self.cli("report", "--format", "json"))}
 
+    def summary(self, now: str) -> dict[str, Any]:
+        return json.loads(self.cli("report", "--summary", "--format", "json", "--now", now))
+
+    def check_summary(self, now: str) -> dict[str, Any]:
+        """`report --summary` agrees with figures counted here straight from the tracker's issues."""
+        got = self.summary(now)
+        expected = self.count_figures(datetime.fromisoformat(now).date())
+        assert {k: got[k] for k in expected if k != "months"} == {k: v for k, v in expected.items() if k != "months"}
+        assert [{k: m[k] for k in expected["months"][0]} for m in got["months"]] == expected["months"]
+        return got
+
+    def count_figures(self, today: date) -> dict[str, Any]:
+        """The summary's main figures, counted from labels, closed issues, bot comments and the session log."""
+        settings = self.program.settings
+        zone = ZoneInfo(settings.timezone)
+        by_status: dict[str, int] = {}
+        held: list[tuple[date, int]] = []  # (day, minutes) of each held session
+        credits: list[tuple[date, int]] = []  # (day closed, minutes) of each credited activity
+        stale_on: list[date] = []
+        ended: dict[str, date] = {}
+        goals = goals_done = 0
+        goal_days: list[date] = []
+        counted = {f"extra:{e.key}": e for e in settings.onboarding_issues}
+        for pair in self.program.pairs:
+            issues = self.issues(pair.id)
+            status = next(l.split("::", 1)[1] for l in issues["progress"].labels if l.startswith("pair::"))
+            by_status[status] = by_status.get(status, 0) + 1
+            log = {e["n"]: e for e in markers.read_state(issues["progress"].body)["sessions"]}
+            for key, issue in issues.items():
+                if key.startswith("session:") and "session::held" in issue.labels:
+                    entry = log[int(key.split(":")[1])]
+                    held.append((date.fromisoformat(entry["date"]), entry["minutes"] or settings.session_length))
+                is_goal = key.startswith("goal:") and key != "goal:define" or (
+                    key in counted and counted[key].counts_as == "goal")
+                if is_goal:
+                    goals += 1
+                    if issue.state == "closed":
+                        goals_done += 1
+                        goal_days.append(issue.closed_at.astimezone(zone).date())  # type: ignore[union-attr]
+                if key in counted and counted[key].credit and issue.state == "closed":
+                    credits.append((issue.closed_at.astimezone(zone).date(), counted[key].credit))  # type: ignore[union-attr]
+            escalations = sorted(markers.find_marker(c.body) or "" for c in self.comments(pair.id, "progress"))
+            firsts = [e.split(":", 1)[1] for e in escalations if e.startswith("escalation:")][:1]
+            stale_on += [date.fromisoformat(d) for d in firsts]
+            ends = [markers.find_marker(c.body) for c in self.comments(pair.id, "progress")]
+            for mark in ends:
+                if mark and mark.startswith("ended:"):
+                    ended[pair.id] = date.fromisoformat(mark.split(":", 1)[1])
+        months = []
+        month = settings.starts.replace(day=1)
+        while month <= today:
+            following = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+            inside = lambda d: month <= d < following and d <= today  # noqa: E731
+            months.append({
+                "month": month.strftime("%Y-%m"),
+                "active_pairs": sum(1 for p in self.program.pairs if p.starts < following
+                                    and (p.id not in ended or ended[p.id] >= month)),
+                "sessions_held": sum(1 for d, _ in held if inside(d)),
+                "mentor_hours": round(sum(m for d, m in held + credits if inside(d)) / 60, 2),
+                "new_stale": sum(1 for d in stale_on if inside(d)),
+                "goals_done": sum(1 for d in goal_days if inside(d)),
+            })
+            month = following
+        return {
+            "pairs": len(self.program.pairs), "by_status": by_status,
+            "sessions_held": len(held), "mentor_hours": round(sum(m for _, m in held + credits) / 60, 2),
+            "goals_total": goals, "goals_done": goals_done, "months": months,
+        }
+
 
 @pytest.mark.parametrize("name", PROGRAMS)
 def test_every_program_file_is_valid_and_documented(name: str) -> None:
@@ -146,6 +216,10 @@ def test_pal_two_way_kpis_one_to_ones_quarterly_review_and_mentor_feedback(tmp_p
     assert review.title.startswith("Quarterly review 1") and "performance framework" in review.body
     assert "@priya, you are invited" in review.body
     assert run.report()["sam-liam"]["mentor_hours"] == 1.5
+    run.cli("tracker", "close", "sam-liam", "extra:kpi-mentee", "--as", "sam", "--now", "2027-04-12T10:00:00+00:00")
+    summary = run.check_summary("2027-04-12T12:00:00+00:00")
+    assert (summary["kpis_total"], summary["kpis_done"]) == (2 * len(run.program.pairs), 1)
+    assert summary["months"][-1]["kpis_done"] == 1
 
 
 def test_department_pilot_is_mentee_led_with_agendas_goal_matrix_and_ending_checklist(tmp_path: Path) -> None:
@@ -178,6 +252,9 @@ def test_department_pilot_is_mentee_led_with_agendas_goal_matrix_and_ending_chec
     wrapup = run.issues("rita-omar")["wrapup"].body
     assert "Retrospective" in wrapup and "Share the results with your manager" in wrapup and "Stay connected" in wrapup
     assert run.status("rita-omar") == "wrapping-up"
+    run.cli("tracker", "close", "rita-omar", "extra:both-goals", "--as", "omar", "--now", "2027-05-18T10:00:00+02:00")
+    summary = run.check_summary("2027-05-18T12:00:00+02:00")
+    assert summary["goals_done"] == 1  # the shared goal tracker, with the mentor's half, counts as a goal
 
 
 def test_volunteer_scheme_introduces_pairs_takes_feedback_and_rematches_privately(tmp_path: Path) -> None:
@@ -203,6 +280,10 @@ def test_volunteer_scheme_introduces_pairs_takes_feedback_and_rematches_privatel
     proposals = yaml.safe_load(run.cli("match", "--now", "2027-05-06T09:00:00+00:00"))["pairs"]
     assert {(p["mentor"], p["mentee"]) for p in proposals} == {("ken", "wes"), ("ken", "yara")}
     assert all(p["starts"] == date(2027, 5, 6) for p in proposals)
+    summary = run.check_summary("2027-05-06T09:00:00+00:00")
+    assert summary["rematches"] == 1 and summary["by_status"]["ended"] == 1
+    april = next(m for m in summary["months"] if m["month"] == "2027-04")
+    assert april["sessions_held"] == 0 and april["mentor_hours"] == 0  # a quiet month shows zeros
 
 
 def test_skills_exchange_bounded_coaching_lunch_and_learn_and_mentor_hours(tmp_path: Path) -> None:
@@ -222,6 +303,10 @@ def test_skills_exchange_bounded_coaching_lunch_and_learn_and_mentor_hours(tmp_p
     row = run.report()["jade-ivan"]
     assert row["sessions_held"] == 3 and row["mentor_hours"] == 1.5
     assert "mentor hours" in run.cli("report")
+    run.cli("tracker", "close", "jade-ivan", "extra:lunch-and-learn", "--as", "ivan", "--now", "2027-05-11T13:00:00-04:00")
+    assert run.report()["jade-ivan"]["mentor_hours"] == 2.5  # the lunch and learn is credited once held
+    summary = run.check_summary("2027-05-11T18:00:00-04:00")
+    assert (summary["session_hours"], summary["credited_hours"]) == (1.5, 1.0)
 
 
 def test_structured_programme_code_of_conduct_bios_monthly_feedback_and_sponsor_report(tmp_path: Path) -> None:
@@ -241,6 +326,13 @@ def test_structured_programme_code_of_conduct_bios_monthly_feedback_and_sponsor_
     run.sweep_twice("2027-04-19T09:00:00+02:00")  # quarterly review with the core group
     review = run.issues("dora-abe")["review:1"]
     assert review.title.startswith("Review 1") and "_Share a summary with your manager" in review.body  # not invited
+
+    conduct = run.issues("dora-abe")["extra:code-of-conduct"]
+    run.tracker.as_user("dora").update_issue(conduct.project, conduct.number, body=conduct.body.replace(
+        "- [ ] @dora", "- [x] @dora"))
+    summary = run.check_summary("2027-04-19T12:00:00+02:00")
+    assert (summary["signatures"], summary["signatures_expected"], summary["pairs_signed"]) == (1, 4, 0)
+    assert "Twenty years" not in run.cli("report", "--summary", "--format", "html", "--now", "2027-04-19T12:00:00+02:00")
 
     report = run.cli("report", "--format", "json")
     assert "Twenty years" not in report and "What has helped you most" not in report  # metadata only

@@ -83,6 +83,7 @@ PROGRAM_ORDER = {
     "dashboard_requests": ("coordinator_space", "boxes are read from the dashboard the space holds"),
     "rematch_answers": ("rematch_requests", "only requests that were read can be answered"),
     "dashboard_issue": ("rematch_answers", "the dashboard is written last and shows every pair as this run left it"),
+    "monthly_report": ("rematch_answers", "re-matches answered this run are counted"),
 }
 
 

@@ -372,3 +372,31 @@ def test_a_hand_mangled_end_date_in_the_state_block_is_ignored_not_fatal(world):
     result = world.sweep("2027-01-28")
     assert result.errors == []
     assert world.comments("bob-alice", "session:1", "nudge:")  # the program's end date applies
+
+
+def test_the_monthly_report_issue_covers_each_complete_month_and_is_edited_once_a_month(forge, clock, tmp_path):
+    world = World(forge, clock, tmp_path)
+    data = program_data(forge.provider_config())
+    data["program"]["reports"] = {"monthly": True}
+    world.program = load_program(write_program(tmp_path / "monthly.yml", data))
+    path = forge.provider.project_path(world.program.settings.coordinator_project)
+
+    def report():
+        return index_issues(forge.provider.list_issues(path, state="all")).get("monthly-report")
+
+    world.sweep("2027-01-20")
+    assert report() is None  # no month of the program has ended yet
+    clock.set(at("2027-01-22"))
+    world.say("bob", "bob-alice", "session:1", "our private agenda")
+    session = world.issues("bob-alice")["session:1"]
+    forge.as_user("bob").update_issue(session.project, session.number, state="closed")  # held, no webhook
+    world.sweep("2027-02-02")
+    first = report()
+    assert first is not None and "up to 2027-01-31" in first.body and "private agenda" not in first.body
+    assert "| 2027-01 | 2 | 1 | 0.75 | 0 | 0 | 0 |" in first.body  # two pairs, bob-alice's 45 minutes
+    assert world.sweep("2027-02-02").writes_made == 0
+    world.sweep("2027-02-16")
+    assert report().body == first.body  # within a month: not edited
+    world.sweep("2027-03-01")
+    again = report()
+    assert again.number == first.number and "up to 2027-02-28" in again.body and "| 2027-02 |" in again.body

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -354,9 +355,11 @@ class LocalProvider:
             query = query.where(issues_t.c.updated_at > updated_after.astimezone(timezone.utc).isoformat())
         wanted = set(labels)
         last_id = 0
+        # One statement for every page (the id to continue after is a parameter): built and compiled once.
+        page = query.where(issues_t.c.id > sa.bindparam("after")).order_by(issues_t.c.id).limit(PAGE)
         while True:
             with self.engine.connect() as conn:
-                rows = conn.execute(query.where(issues_t.c.id > last_id).order_by(issues_t.c.id).limit(PAGE)).all()
+                rows = conn.execute(page, {"after": last_id}).all()
             self.meter.read("list_issues")
             for row in rows:
                 issue = _issue(row, row.path)
@@ -605,10 +608,16 @@ def _project(row: Any) -> Project:
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _names(stored: str) -> tuple[str, ...]:
+    """A stored JSON list of labels or assignees; the same few lists recur on every issue of a program."""
+    return tuple(json.loads(stored))
+
+
 def _issue(row: Any, project: str) -> Issue:
     return Issue(
         project=project, number=row.number, title=row.title, body=row.body,
-        labels=tuple(json.loads(row.labels)), state=row.state, assignees=tuple(json.loads(row.assignees)),
+        labels=_names(row.labels), state=row.state, assignees=_names(row.assignees),
         due=date.fromisoformat(row.due) if row.due else None, author=row.author,
         created_at=parse_time(row.created_at), updated_at=parse_time(row.updated_at), closed_at=parse_time(row.closed_at),
         url=f"local:{project}#{row.number}", confidential=bool(row.confidential),

@@ -11,6 +11,7 @@ from issuebot.workflows.program import (
     dashboard_issue,
     dashboard_requests,
     group_labels,
+    monthly_report,
     rematch_answers,
     rematch_requests,
 )
@@ -42,5 +43,6 @@ PROGRAM_STEPS: tuple[ModuleType, ...] = (
     rematch_requests,  # the same for private re-match requests
     # --- the pairs are decided and written here ---
     rematch_answers,  # answer only requests whose pair's writes were applied
+    monthly_report,  # counts the re-matches answered above
     dashboard_issue,  # last: shows every pair as this run left it, clears only boxes carried out
 )

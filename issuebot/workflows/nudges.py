@@ -287,6 +287,10 @@ def escalate_stale_pair(plan: Plan) -> None:
         return
     if plan.status in ("kickoff", "active"):
         plan.set_status("stale")
+        history = plan.state.get("stale_on")
+        if not isinstance(history, list):  # absent, or broken by a person's edit
+            history = plan.state["stale_on"] = []
+        history.append(today.isoformat())  # the report's month-by-month history
     if not is_working_day(program, today):
         return
     last = state_date(book(plan.state).get("escalated"))

@@ -28,6 +28,7 @@ import responses
 
 from issuebot.config import GitHubProviderConfig
 from issuebot.providers.github import GitHubProvider
+from tests.fakes.oauth import FakeOAuth
 
 HOST = "https://github.example.test"
 BASE = HOST + "/api/v3"  # a GitHub Enterprise Server style base URL
@@ -105,6 +106,8 @@ class FakeGitHub:
         self.org_data = {"login": org, "id": next(self._ids), "node_id": "O_org", "url": f"{self.base}/orgs/{org}",
                          "repos_url": f"{self.base}/orgs/{org}/repos", "html_url": f"{HOST}/{org}",
                          "description": "Mentoring", "type": "Organization"}
+        # https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps
+        self.oauth = FakeOAuth(self._oauth_token)
         self._routes = [
             ("GET", "/user", self._get_authenticated),
             ("GET", "/users/{username}", self._get_user),
@@ -149,6 +152,7 @@ class FakeGitHub:
         pattern = re.compile(re.escape(f"{parts.scheme}://{parts.hostname}") + r"(:443)?" + re.escape(parts.path) + r"(/.*)?(\?.*)?$")
         for method in ("GET", "POST", "PATCH", "PUT", "DELETE"):
             mock.add_callback(method, pattern, callback=self._dispatch)
+        mock.add_callback("POST", f"{parts.scheme}://{parts.hostname}/login/oauth/access_token", callback=self.oauth.exchange)
         self._mock = mock
 
     def _dispatch(self, request: Any) -> tuple[int, dict[str, str], str]:
@@ -241,6 +245,15 @@ class FakeGitHub:
         if status == 429:
             raise Refusal(429, "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.", headers=headers)
         raise Refusal(status, "Server Error" if status >= 500 else "Error", headers=headers)
+
+    def approve_oauth(self, login: str) -> str:
+        """`login` approves the web app on GitHub's authorize page: the code it is sent back with."""
+        return self.oauth.approve(self.add_user(login)["login"], login)
+
+    def _oauth_token(self, login: str) -> str:
+        token = f"gho_fake{next(self._ids)}"
+        self.tokens[token] = login
+        return token
 
     def add_user(self, login: str, *, token: str | None = None, kind: str = "User", outside: bool = False) -> Json:
         """A GitHub account; a member of the organisation unless `outside` (an outside collaborator)."""

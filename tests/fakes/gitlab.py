@@ -23,6 +23,7 @@ import gitlab.utils
 import responses
 
 from issuebot.providers.gitlab import GitLabProvider
+from tests.fakes.oauth import FakeOAuth
 
 URL = "https://gitlab.fake.test"
 API = URL + "/api/v4"
@@ -69,6 +70,7 @@ class FakeGitLab:
         self.failures: list[tuple[int, int | str | None] | None] = []  # None: answer that call normally
         self.lost_answers = 0  # writes that are carried out but answered with a 502
         self.after_issue_read: list[Callable[[], Any]] = []  # people acting right after a read
+        self.oauth = FakeOAuth(self._oauth_token)  # https://docs.gitlab.com/api/oauth2/
         self.denied: list[tuple[str, re.Pattern[str]]] = []
         self.bot_token = self.add_user(BOT)
         self.group = self.add_group(group)
@@ -138,6 +140,15 @@ class FakeGitLab:
         self.boards[gid] = []
         return group
 
+    def approve_oauth(self, username: str) -> str:
+        """`username` approves the web app on GitLab's authorize page: the code it is sent back with."""
+        return self.oauth.approve(self.tokens[self.add_user(username)], username)
+
+    def _oauth_token(self, uid: int) -> str:
+        token = f"oauth-{self._next_id()}"
+        self.tokens[token] = uid
+        return token
+
     def lose_next_answer(self, times: int = 1) -> None:
         """Carry out the next `times` writes but answer each with a 502, as a proxy timing out would."""
         self.lost_answers += times
@@ -172,7 +183,8 @@ class FakeGitLab:
                 status, retry_after = failure
                 extra = {"Retry-After": str(retry_after)} if retry_after is not None else {}
                 raise HttpError(status, f"{status} injected failure", extra)
-            uid = self.tokens.get(request.headers.get("PRIVATE-TOKEN", ""))
+            bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            uid = self.tokens.get(request.headers.get("PRIVATE-TOKEN", "") or bearer)
             if uid is None:
                 raise HttpError(401, "401 Unauthorized")
             for denied_method, pattern in self.denied:
@@ -772,6 +784,7 @@ def gitlab_harness(tmp_path: Path, clock: Callable[[], datetime], *, group: str 
 
             for method in ("GET", "POST", "PUT", "DELETE", "HEAD"):
                 mocked.add_callback(method, re.compile(re.escape(API) + r"(/.*)?(\?.*)?$"), callback=handle)
+            mocked.add_callback("POST", URL + "/oauth/token", callback=fake.oauth.exchange)
             yield made
     finally:
         if previous is None:

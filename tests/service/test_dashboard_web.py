@@ -151,7 +151,7 @@ def test_an_unknown_status_filter_is_a_400_naming_the_choices(dashboard: Any, mo
     answer = dashboard().get("/api/pairs?status=bogus", headers=basic(TOKEN))
     assert answer.status_code == 400
     assert answer.get_json()["error"] == ("unknown status 'bogus'; use one of: kickoff, active, stale, paused, "
-                                          "wrapping-up, ended, not created")
+                                          "wrapping-up, ended, not created, needs-action")
 
 
 def test_the_dashboard_off_page_says_how_to_turn_it_on(dashboard: Any) -> None:
@@ -163,3 +163,171 @@ def test_the_dashboard_off_page_says_how_to_turn_it_on(dashboard: Any) -> None:
     assert "service.dashboard_token_env" in html
     api = client.get("/api/pairs")
     assert api.status_code == 404 and TOKEN_ENV in api.get_json()["error"]
+
+
+# ----------------------------------------------------------------------------- the coordinators' web app
+
+import re  # noqa: E402
+
+from issuebot import markers  # noqa: E402
+from issuebot.observe import observe_coordination, observe_program  # noqa: E402
+from issuebot.workflows.program.dashboard_issue import find_dashboard  # noqa: E402
+from tests.conftest import cohort  # noqa: E402
+from tests.fakes import harness  # noqa: E402
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf(page: Any) -> str:
+    return CSRF_RE.search(page.get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def web(synced: Any, clock: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A test client on the injected clock, with the dashboard token set."""
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    program, provider = synced
+    service = open_service(program, provider_factory=lambda _p: provider, clock=clock)
+    yield create_app(service).test_client(), provider
+    service.close()
+
+
+def sign_in(client: Any, username: str = "carol", token: str = TOKEN) -> Any:
+    form = client.get("/signin")
+    return client.post("/signin", data={"csrf_token": csrf(form), "username": username, "token": token, "next": "/dashboard"})
+
+
+def test_browsers_are_sent_to_sign_in_and_only_coordinators_with_the_token_get_in(web: Any) -> None:
+    client, _ = web
+    page = client.get("/dashboard")
+    assert page.status_code == 302 and page.headers["Location"].startswith("/signin?next=/dashboard")
+    assert client.post("/signin", data={"username": "carol", "token": TOKEN}).status_code == 400  # no CSRF token
+    assert sign_in(client, token="wrong").status_code == 401
+    assert sign_in(client, username="bob").status_code == 401  # a mentee, not a coordinator
+    done = sign_in(client)
+    assert done.status_code == 302 and done.headers["Location"] == "/dashboard"
+    html = client.get("/dashboard").get_data(as_text=True)
+    assert "Signed in as <strong>carol</strong>" in html and "Bob Brown &amp; Alice Adams" in html
+    assert PRIVATE_TEXT not in html
+    out = client.post("/signout", data={"csrf_token": csrf(client.get("/dashboard"))})
+    assert out.status_code == 302 and client.get("/dashboard").status_code == 302
+
+
+def test_a_pair_page_shows_metadata_and_its_actions_go_through_the_dashboard_issue(web: Any, clock: Any) -> None:
+    client, provider = web
+    program = client.application.extensions["issuebot"].program
+    token_only = client.get("/dashboard/pairs/bob-alice", headers=basic(TOKEN))
+    assert token_only.status_code == 200 and "Sign in as a coordinator" in token_only.get_data(as_text=True)
+    assert client.post("/dashboard/pairs/bob-alice/snooze", headers=basic(TOKEN),
+                       data={"csrf_token": "x"}).status_code == 400
+    sign_in(client)
+    page = client.get("/dashboard/pairs/bob-alice")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Goal 1" in html and "Ship a service" not in html and PRIVATE_TEXT not in html
+    assert client.post("/dashboard/pairs/bob-alice/snooze", data={}).status_code == 400  # CSRF
+    done = client.post("/dashboard/pairs/bob-alice/snooze", data={"csrf_token": csrf(page)})
+    assert done.status_code == 302
+    view = observe_program(provider, program)[0]["bob-alice"]
+    assert view.state["nudges"]["snoozed_until"] == "2027-01-25"  # 14 days from the clock's day
+    _, _, issues = observe_coordination(provider, program)
+    board = find_dashboard(issues)
+    assert board is not None and "- [ ] snooze reminders 14 days <!-- issuebot:do:snooze:bob-alice -->" in board.body
+    after = client.get("/dashboard/pairs/bob-alice").get_data(as_text=True)
+    assert "Snooze reminders 14 days: done for bob-alice" in after and "reminders snoozed until 2027-01-25" in after
+    assert markers.find_marker(board.body) == "dashboard"
+
+
+@pytest.fixture
+def cohort_web(tmp_path: Path, clock: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    data = cohort(60, {"kind": "local", "path": str(tmp_path / "tracker.db")},
+                  service={"webhook_secret_env": SECRET_ENV, "dashboard_token_env": TOKEN_ENV})
+    for i, pair in enumerate(data["pairs"]):
+        if i % 3 == 0:
+            pair["starts"] = "2026-12-01"  # long overdue by the clock's day: stale after a sweep
+    program = load_program(write_program(tmp_path / "program.yml", data))
+    provider = make_provider(program, clock)
+    reconcile_program(provider, program, Templates(), trigger="sync", now=clock())
+    from issuebot.sweep import sweep
+
+    sweep(provider, program, Templates(), now=clock())
+    service = open_service(program, provider_factory=lambda _p: provider, clock=clock)
+    yield create_app(service).test_client()
+    service.close()
+
+
+def test_sixty_pairs_list_stale_ones_first_and_filter_search_sort_page_and_export(cohort_web: Any) -> None:
+    client = cohort_web
+    auth = basic(TOKEN)
+    pairs = client.get("/api/pairs", headers=auth).get_json()
+    assert len(pairs) == 60
+    assert [p["status"] for p in pairs] == ["stale"] * 20 + ["kickoff"] * 40  # those needing action first
+    assert all(p["act"] == "coordinators" for p in pairs[:20]) and all(p["act"] == "-" for p in pairs[20:])
+    first = client.get("/dashboard", headers=auth).get_data(as_text=True)
+    assert first.count('href="/dashboard/pairs/') == 50 and "Page 1 of 2" in first
+    assert client.get("/dashboard?page=2", headers=auth).get_data(as_text=True).count('href="/dashboard/pairs/') == 10
+    only = client.get("/dashboard?status=stale", headers=auth).get_data(as_text=True)
+    assert only.count('href="/dashboard/pairs/') == 20 and 'aria-current="true">stale: 20' in only
+    found = client.get("/dashboard?q=mentee17", headers=auth).get_data(as_text=True)
+    assert found.count('href="/dashboard/pairs/') == 1 and "mentee17-mentor17" in found
+    by_pair = client.get("/api/pairs?sort=pair&order=desc", headers=auth).get_json()
+    assert [p["pair"] for p in by_pair] == sorted((p["pair"] for p in pairs), reverse=True)
+    page = client.get("/api/pairs?status=stale&page=2&per_page=15", headers=auth)
+    assert len(page.get_json()) == 5 and page.headers["X-Total-Count"] == "20"
+    exported = client.get("/dashboard/pairs.csv?status=stale", headers=auth)
+    lines = exported.get_data(as_text=True).splitlines()
+    assert exported.mimetype == "text/csv" and len(lines) == 21 and lines[0].startswith("pair,mentor,mentee")
+    summary = client.get("/api/summary", headers=auth).get_json()
+    assert summary["pairs"] == 60 and summary["by_status"]["stale"] == 20 and summary["months"][0]["month"] == "2026-12"
+    chart = client.get("/dashboard/summary", headers=auth).get_data(as_text=True)
+    assert 'xlink:href="/dashboard?status=stale"' in chart and "<script" not in chart
+
+
+@pytest.mark.parametrize("forge_kind", ["gitlab", "github"])
+def test_coordinators_sign_in_with_the_forge_and_others_are_refused(synced: Any, clock: Any, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch, forge_kind: str) -> None:
+    from tests.fakes.github import HOST
+    from tests.fakes.gitlab import URL
+
+    program, provider = synced
+    url = URL if forge_kind == "gitlab" else HOST
+    authorize = f"{url}/oauth/authorize?" if forge_kind == "gitlab" else f"{url}/login/oauth/authorize?"
+    data = program_data(service={"webhook_secret_env": SECRET_ENV, "dashboard_token_env": TOKEN_ENV,
+                                 "oauth": {"kind": forge_kind, "url": url, "client_id_env": "T_OAUTH_ID",
+                                           "client_secret_env": "T_OAUTH_SECRET"}})
+    data["program"]["provider"] = {"kind": "local", "path": str(program.local_db_path())}
+    forged = load_program(write_program(tmp_path / "oauth.yml", data))
+    monkeypatch.setenv("T_OAUTH_ID", "app-id")
+    monkeypatch.setenv("T_OAUTH_SECRET", "app-secret")
+    with harness(forge_kind, tmp_path, clock) as forge:
+        forge.fake.oauth.add_app("app-id", "app-secret")
+        service = open_service(forged, provider_factory=lambda _p: provider, clock=clock)
+        try:
+            for who, expected in (("dave", 403), ("carol", 302)):
+                client = create_app(service).test_client()
+                assert f"Sign in with {'GitLab' if forge_kind == 'gitlab' else 'GitHub'}" in client.get("/signin").get_data(as_text=True)
+                start = client.get("/signin/forge?next=/dashboard/summary")
+                assert start.status_code == 302 and start.headers["Location"].startswith(authorize)
+                state = re.search(r"state=([^&]+)", start.headers["Location"]).group(1)  # type: ignore[union-attr]
+                back = client.get(f"/signin/callback?code={forge.fake.approve_oauth(who)}&state={state}")
+                assert back.status_code == expected, back.get_data(as_text=True)
+            assert back.headers["Location"] == "/dashboard/summary"
+            assert client.get("/dashboard/summary").status_code == 200
+            replay = client.get(f"/signin/callback?code=code-1-dave&state={state}")
+            assert replay.status_code == 401  # a used code and state are refused, without a traceback
+        finally:
+            service.close()
+
+
+def test_ending_a_pair_from_its_page_needs_a_confirmation_then_ends_it(web: Any) -> None:
+    client, provider = web
+    program = client.application.extensions["issuebot"].program
+    sign_in(client)
+    token = csrf(client.get("/dashboard/pairs/erin-dave"))
+    client.post("/dashboard/pairs/erin-dave/end", data={"csrf_token": token})
+    assert observe_program(provider, program)[0]["erin-dave"].status(program) == "kickoff"
+    assert "I am sure" in client.get("/dashboard/pairs/erin-dave").get_data(as_text=True)
+    client.post("/dashboard/pairs/erin-dave/end", data={"csrf_token": token, "confirm": "yes"})
+    assert observe_program(provider, program)[0]["erin-dave"].status(program) == "ended"
+    assert "ended (by coordinators)" in client.get("/dashboard/pairs/erin-dave").get_data(as_text=True)

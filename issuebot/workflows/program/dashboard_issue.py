@@ -11,8 +11,8 @@ from typing import Any
 from issuebot import markers, report
 from issuebot.config import Program
 from issuebot.models import Action, CreateProject, EditIssue, Issue, OpenIssue, Project
-from issuebot.pairstate import current_session, exempt_until, last_recipients, overdue_session
-from issuebot.plan import Context, PairView, ProgramPlan, end_date, projected
+from issuebot import pairstate
+from issuebot.plan import Context, PairView, ProgramPlan, projected
 from issuebot.templates import Templates
 
 triggers = frozenset({"sweep"})
@@ -51,28 +51,22 @@ def remaining_requests(fresh_body: str | None, carried_out: dict[str, frozenset[
     return left
 
 
+def tick_box(body: str, pair_id: str, request: str) -> str:
+    """The dashboard body with the box of `request` for `pair_id` ticked, as a coordinator would tick
+    it by hand; a pair not listed (a dashboard too big for one issue) gets its box added at the end."""
+    if request not in REQUESTS:
+        raise ValueError(f"unknown dashboard request {request!r}")
+    if request in ticked_requests(body).get(pair_id, frozenset()):
+        return body
+    marker = f"<!-- issuebot:do:{request}:{pair_id} -->"
+    box = re.compile(r"^([ \t]*[-*+][ \t]+)\[ \]([^\n]*?" + re.escape(marker) + ")", re.MULTILINE)
+    ticked, found = box.subn(r"\1[x]\2", body, count=1)
+    return ticked if found else f"{body.rstrip()}\n- [x] {request} {pair_id} {marker}\n"
+
+
 # ----------------------------------------------------------------------------- the issue
 
 
-def who_acts(program: Program, view: PairView, ctx: Context) -> str:
-    """Who needs to do something next, from metadata only."""
-    status = view.status(program)
-    state = view.state
-    if view.project is None:
-        return "coordinators (run sync)"
-    if status == "ended" or exempt_until(state, status, ctx.today) is not None:
-        return "-"
-    if status == "stale" or ctx.today >= end_date(view.pair, state):
-        return "coordinators"
-    overdue = overdue_session(view, state, program, ctx.today)
-    if overdue is not None:
-        # From the nudge bookkeeping, not from comments: comments are read only on days a nudge is due.
-        sides = [side for side, person in (("mentee", view.pair.mentee), ("mentor", view.pair.mentor))
-                 if person.username in last_recipients(state)]
-        return " & ".join(sides) if sides else "mentee"
-    if current_session(view) is None and status != "wrapping-up":
-        return "coordinators"
-    return "-"
 
 
 def rows(program: Program, views: dict[str, PairView], ctx: Context) -> list[dict[str, Any]]:
@@ -82,7 +76,7 @@ def rows(program: Program, views: dict[str, PairView], ctx: Context) -> list[dic
         if view is None:
             continue
         row = report.pair_row(program, view)
-        table.append({**row.as_dict(), "act": who_acts(program, view, ctx),
+        table.append({**row.as_dict(), "act": pairstate.who_acts(program, view, ctx.today),
                       "url": view.tracker.url if view.tracker is not None and view.tracker.number else row.url})
     return table
 

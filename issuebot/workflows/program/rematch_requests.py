@@ -70,6 +70,16 @@ def open_requests(plan: ProgramPlan) -> list[Request]:
     return found
 
 
+def carried_out_requests(program: Program, coordination_issues: list[Issue], provider_kind: str) -> set[str]:
+    """Pairs whose re-match request was carried out (closed): what reports count as re-matches."""
+    found = set()
+    for issue in coordination_issues:
+        request = read_request(program, issue, provider_kind) if issue.state == "closed" else None
+        if request is not None and not request.problem and request.pair is not None:
+            found.add(request.pair.id)
+    return found
+
+
 def decide(plan: ProgramPlan) -> None:
     for request in open_requests(plan):
         if not request.problem and request.pair is not None:
