@@ -17,8 +17,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from issuebot.config import load_program  # noqa: E402
+from issuebot.observe import observe_program  # noqa: E402
 from issuebot.providers import make_provider  # noqa: E402
-from issuebot.observe import observe_program
 from issuebot.reconcile import reconcile_program  # noqa: E402
 from issuebot.templates import Templates  # noqa: E402
 from tests.conftest import Clock, cohort, write_program  # noqa: E402

@@ -17,12 +17,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import yaml  # noqa: E402
+import yaml
 
-from issuebot.config import load_program  # noqa: E402
-from issuebot.providers.local import LocalProvider  # noqa: E402
-from issuebot.reconcile import reconcile_program  # noqa: E402
-from issuebot.templates import Templates  # noqa: E402
+from issuebot.config import load_program
+from issuebot.providers.local import LocalProvider
+from issuebot.reconcile import reconcile_program
+from issuebot.templates import Templates
 
 NOW = datetime(2027, 1, 11, 9, 0, tzinfo=timezone.utc)
 

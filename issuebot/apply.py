@@ -20,7 +20,8 @@ from issuebot.models import (
     SetLabels,
     SetMembers,
 )
-from issuebot.providers.base import Provider, ProjectSpec, ProviderUnavailable
+from issuebot.providers.base import ProjectSpec, Provider, ProviderUnavailable
+
 
 class BudgetExhausted(Exception):
     """`--max-writes` reached: stop cleanly; the next run continues where this one stopped."""

@@ -224,9 +224,8 @@ def sync(config_path: Path | None, now: str | None, dry_run: bool, as_json: bool
 
 
 def _sync(config_path: Path | None, now_text: str | None, *, dry_run: bool, as_json: bool, max_writes: int | None) -> None:
-    from issuebot.reconcile import reconcile_program
-
     from issuebot import doctor
+    from issuebot.reconcile import reconcile_program
 
     program = load(config_path)
     now = parse_now(now_text)

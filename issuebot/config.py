@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import functools
-
 import calendar
 import difflib
+import functools
 import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -269,7 +268,7 @@ class GitHubProviderConfig(Strict):
 
 
 ProviderConfig = Annotated[
-    Union[LocalProviderConfig, GitLabProviderConfig, GitHubProviderConfig],
+    LocalProviderConfig | GitLabProviderConfig | GitHubProviderConfig,
     Field(discriminator="kind"),
 ]
 
@@ -335,7 +334,7 @@ class LevelRule(Strict):
     mentor_max: int | None = Field(None, description="highest mentor level allowed")
 
     @model_validator(mode="after")
-    def _ordered(self) -> "LevelRule":
+    def _ordered(self) -> LevelRule:
         if self.mentor_min is not None and self.mentor_max is not None and self.mentor_min > self.mentor_max:
             raise ValueError(f"mentor_min ({self.mentor_min}) is above mentor_max ({self.mentor_max})")
         return self
@@ -391,7 +390,7 @@ class OnboardingIssue(Strict):
         None, description="mentor time credited once the issue is closed (with counts_as: activity), e.g. 1h")
 
     @model_validator(mode="after")
-    def _credit_needs_activity(self) -> "OnboardingIssue":
+    def _credit_needs_activity(self) -> OnboardingIssue:
         if self.credit is not None and self.counts_as != "activity":
             raise ValueError("'credit' needs 'counts_as: activity'")
         return self
@@ -513,7 +512,7 @@ class ProgramSettings(Strict):
         return value
 
     @model_validator(mode="after")
-    def _has_end(self) -> "ProgramSettings":
+    def _has_end(self) -> ProgramSettings:
         if self.ends is None and self.duration is None:
             raise ValueError("give either 'ends' (a date) or 'duration' (e.g. 6 months)")
         if self.ends is not None and self.duration is not None:
@@ -982,9 +981,8 @@ def _check_program_settings(settings: ProgramSettings, base_dir: Path, people: d
         problem(("program", "cadence"), f"{settings.cadence} is not shorter than the program ({length} days): "
                 "there would be no second session")
     folder = _relative_to(base_dir, settings.templates)
-    if folder is not None:
-        if not folder.is_dir():
-            return  # loading the templates says so, naming the folder
+    if folder is not None and not folder.is_dir():
+        return  # loading the templates says so, naming the folder
     for index, extra in enumerate(settings.onboarding_issues):
         if template_file(extra.template, folder) is None:
             hint = _did_you_mean(extra.template, template_names(folder))

@@ -16,18 +16,17 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from authlib.integrations.flask_client import OAuth
-from flask import (Blueprint, Flask, Response, abort, current_app, flash, g, jsonify, redirect, render_template,
-                   request, session, url_for)
+from flask import Blueprint, Flask, Response, abort, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from wtforms import ValidationError
 
 from issuebot import report, summary
 from issuebot.config import secret
 from issuebot.events import TrackerUsageError, ask_through_dashboard
+from issuebot.labels import PAIR_STATUSES
 from issuebot.observe import observe_coordination, observe_history
 from issuebot.pairstate import book, current_session, goal_progress, tracked_items
 from issuebot.plan import PairView, state_date
-from issuebot.labels import PAIR_STATUSES
 from issuebot.providers.base import ProviderError
 from issuebot.providers.oauth import endpoints
 from issuebot.report_html import summary_context
@@ -311,7 +310,7 @@ def forge_callback() -> Any:
         profile = auth.oauth.forge.get(auth.profile_path, token=token)
         profile.raise_for_status()
         username = str(profile.json().get(auth.username_field) or "")
-    except Exception as exc:  # noqa: BLE001 (Authlib and requests raise many kinds; none may become a 500)
+    except Exception as exc:
         log.warning("forge sign-in failed: %s", exc.__class__.__name__)
         flash("The forge did not confirm the sign-in; try again.", "error")
         return render_template("signin.html", next=session.get("next", "/dashboard"), form=_local_form_allowed(),

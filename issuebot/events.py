@@ -17,8 +17,8 @@ from issuebot.plan import PairView, index_issues, projected
 from issuebot.providers.base import ActsAsPerson, InvalidRequest, NotFound, Provider
 from issuebot.reconcile import context_for, reconcile_pair
 from issuebot.sweep import sweep
-from issuebot.workflows.program.dashboard_issue import find_dashboard, tick_box, ticked_requests
 from issuebot.templates import Templates
+from issuebot.workflows.program.dashboard_issue import find_dashboard, tick_box, ticked_requests
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ from issuebot.pairstate import issues_with_unseen_comments
 from issuebot.plan import TRACKER, PairView, SessionRef, index_issues, owner_token
 from issuebot.providers.base import NotFound, Provider, ProviderError
 
+
 def observe_program(
     provider: Provider,
     program: Program,

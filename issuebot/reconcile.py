@@ -9,9 +9,8 @@ from datetime import datetime, timezone
 from issuebot.apply import Applier, BudgetExhausted, Outcome
 from issuebot.config import Program
 from issuebot.locks import lock_folder, pair_lock
-from issuebot.models import Action, ArchiveProject, EditIssue
+from issuebot.models import Action, ArchiveProject, EditIssue, Event, Project
 from issuebot.observe import observe_coordination, observe_program
-from issuebot.models import Project
 from issuebot.plan import Context, PairView, Plan, ProgramPlan, ProgramView
 from issuebot.providers.base import Provider, ProviderError, no_lock
 from issuebot.templates import Templates

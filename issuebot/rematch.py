@@ -15,7 +15,7 @@ from issuebot.config import Program
 from issuebot.models import Action, ArchiveProject, Issue, Pair, Person, PostComment
 from issuebot.observe import observe_coordination, observe_pair
 from issuebot.plan import COORDINATION_TOKEN, Plan, program_context
-from issuebot.providers.base import Provider, ProjectSpec
+from issuebot.providers.base import ProjectSpec, Provider
 from issuebot.reconcile import context_for, reconcile_program
 from issuebot.templates import Templates
 

@@ -178,7 +178,7 @@ class Store:
         )
 
     @classmethod
-    def for_program(cls, program: Any) -> "Store":
+    def for_program(cls, program: Any) -> Store:
         """The store `service.database_url` names; SQLite under .issuebot/ beside the program file."""
         default = program.base_dir / ".issuebot" / "service.db"
         return cls(database_url(program.service.database_url, default))

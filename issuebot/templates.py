@@ -67,10 +67,10 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
         self.check_time()
         if operator == "*":
             for times, sequence in ((left, right), (right, left)):
-                if isinstance(times, int) and isinstance(sequence, (str, list, tuple)):
-                    if times * len(sequence) > MAX_OUTPUT_CHARS:
-                        raise _LimitExceeded(f"'*' would make {times * len(sequence):,} characters or items "
-                                             f"(at most {MAX_OUTPUT_CHARS:,})")
+                if isinstance(times, int) and isinstance(sequence, (str, list, tuple)) \
+                        and times * len(sequence) > MAX_OUTPUT_CHARS:
+                    raise _LimitExceeded(f"'*' would make {times * len(sequence):,} characters or items "
+                                         f"(at most {MAX_OUTPUT_CHARS:,})")
         elif operator == "**" and isinstance(left, int) and isinstance(right, int):
             if right > 0 and max(left.bit_length(), 1) * right > MAX_POWER_BITS:
                 raise _LimitExceeded(f"{left} ** {right} is too large a number")
@@ -78,7 +78,7 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
             _check_widths(left)
         return super().call_binop(context, operator, left, right)
 
-    def bounded_range(self, *args: Any) -> "_TimedRange":
+    def bounded_range(self, *args: Any) -> _TimedRange:
         if not all(isinstance(arg, int) for arg in args):
             raise _LimitExceeded("range() takes whole numbers")
         numbers = range(*args)

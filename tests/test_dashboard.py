@@ -7,11 +7,11 @@ from datetime import date, datetime, timezone
 from issuebot import markers
 from issuebot.config import Period, load_program
 from issuebot.models import EditIssue, Issue, OpenIssue
+from issuebot.pairstate import latest_round, task_counts
 from issuebot.plan import TRACKER, Context, PairView, index_issues, projected
 from issuebot.reconcile import reconcile_program
 from issuebot.templates import Templates
 from issuebot.workflows.program import dashboard_issue as dashboard
-from issuebot.pairstate import latest_round, task_counts
 from tests.conftest import program_data, write_program
 
 BODY = """<!-- issuebot:dashboard -->
@@ -87,7 +87,7 @@ def test_dashboard_rows_hold_metadata_only(forge, clock, tmp_path):
     table = dashboard.rows(program, views, ctx)
     assert [r["pair"] for r in table] == ["bob-alice", "erin-dave"]
     assert table[0]["next_session_due"] == "2027-01-25" and table[0]["act"] == "mentee" and table[0]["goals_total"] == 1
-    title, body, labels = dashboard.render_body(Templates(), program, table, {"erin-dave": frozenset({"nudge"})})
+    title, body, _labels = dashboard.render_body(Templates(), program, table, {"erin-dave": frozenset({"nudge"})})
     assert "- [x] nudge now <!-- issuebot:do:nudge:erin-dave -->" in body
     assert "Ship a service" not in body  # goal titles are pair text: not on the dashboard
     assert markers.find_marker(body) == "dashboard" and "Test mentoring" in title

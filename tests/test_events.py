@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from issuebot import markers
-
 from issuebot.events import handle_event
 from issuebot.models import Event, EventKind
 from issuebot.providers.local import LocalProvider

@@ -293,8 +293,7 @@ def test_the_embedded_tracker_does_not_import_fcntl_itself():
 
 
 def test_exclusive_is_released_when_the_holder_fails(tracker):
-    with pytest.raises(RuntimeError):
-        with tracker.exclusive():
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), tracker.exclusive():
+        raise RuntimeError("boom")
     with tracker.exclusive():  # would block forever if the lock leaked
         pass

@@ -283,9 +283,9 @@ def test_matching_rules_naming_unknown_people_or_upside_down_levels_are_config_e
 
 
 def test_pal_level_four_mentors_only_when_opted_in_and_explain_names_the_others(tmp_path):
+    from issuebot import matching as m
     from issuebot.config import load_program as load
     from issuebot.paths import shipped
-    from issuebot import matching as m
 
     text = (shipped("config") / "programs" / "pal.yml").read_text(encoding="utf-8").split("\npairs:")[0]
     text = text.replace("    attributes: {delivery_project: search, opted_in: true}", "    attributes: {delivery_project: search}")

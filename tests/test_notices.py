@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timezone
+from datetime import datetime
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -136,7 +136,7 @@ def test_the_session_date_reaches_an_external_person_once_across_reruns(world, m
     assert [(to, m["Subject"]) for to, m in mailbox.messages] == [
         (("bob@example.com",), "Test mentoring: session 1 with Alice Adams on 2027-01-25")]
     assert run(world, "2027-01-13").sent == [] and len(mailbox.messages) == 1
-    program, provider, *_ = world
+    _program, provider, *_ = world
     session = next(i for i in provider.list_issues(None) if "session:1" in i.body)
     provider.update_issue(session.project, session.number, due=datetime(2027, 1, 27).date())  # re-planned
     assert run(world, "2027-01-14").sent == ["bob-alice: session:1:2027-01-27:bob"]
@@ -167,7 +167,7 @@ def test_reminder_and_survey_mails_survive_a_kill_between_sending_and_recording(
 
 
 def test_the_weekly_digest_reaches_chat_once_after_a_kill(world, chat):
-    program, provider, templates, email, webhook = world
+    program, provider, templates, _email, webhook = world
     assert run(world, "2027-01-28").sent == ["bob-alice: session:1:2027-01-25:bob"]  # thursday: no digest yet
     assert chat.posts == []
     sweep(provider, program, templates, now=at("2027-01-29"))

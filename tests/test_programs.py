@@ -120,7 +120,7 @@ class ProgramRun:
                 if key.startswith("session:") and "session::held" in issue.labels:
                     entry = log[int(key.split(":")[1])]
                     held.append((date.fromisoformat(entry["date"]), entry["minutes"] or settings.session_length))
-                is_goal = key.startswith("goal:") and key != "goal:define" or (
+                is_goal = (key.startswith("goal:") and key != "goal:define") or (
                     key in counted and counted[key].counts_as == "goal")
                 if is_goal:
                     goals += 1
@@ -140,7 +140,7 @@ class ProgramRun:
         month = settings.starts.replace(day=1)
         while month <= today:
             following = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
-            inside = lambda d: month <= d < following and d <= today  # noqa: E731
+            inside = lambda d, month=month, following=following: month <= d < following and d <= today  # noqa: E731
             months.append({
                 "month": month.strftime("%Y-%m"),
                 "active_pairs": sum(1 for p in self.program.pairs if p.starts < following

@@ -14,13 +14,13 @@ import pytest
 
 import issuebot
 import issuebot.workflows as workflows_pkg
+import issuebot.workflows.program as program_steps_pkg
 from issuebot import models
+from issuebot.apply import Applier
 from issuebot.paths import shipped
 from issuebot.providers import PROVIDERS
 from issuebot.providers.base import Meter, Provider
-from issuebot.apply import Applier
 from issuebot.templates import Templates
-import issuebot.workflows.program as program_steps_pkg
 from issuebot.workflows import PHASES, PROGRAM_STEPS, TRIGGERS, WORKFLOWS
 from tests.conftest import Clock
 from tests.fakes import HARNESSES, harness

@@ -251,7 +251,7 @@ def test_two_sweeps_started_together_write_nothing_twice(tmp_path: Path, clock: 
             try:
                 results.append(sweep(make_provider(world.program, clock), world.program, world.templates,
                                      now=at("2027-01-28"), on_pair=on_pair))
-            except Exception as exc:  # noqa: BLE001 - reported below
+            except Exception as exc:
                 failures.append(exc)
 
         threads = [threading.Thread(target=run) for _ in range(2)]

@@ -13,8 +13,8 @@ from issuebot.commands import PROBLEMS
 from issuebot.config import load_program
 from issuebot.events import EventOutcome, handle_event
 from issuebot.models import Comment, Event, EventKind, Issue
-from issuebot.providers.base import ProviderUnavailable
 from issuebot.plan import index_issues
+from issuebot.providers.base import ProviderUnavailable
 from issuebot.reconcile import reconcile_program
 from issuebot.templates import Templates
 from tests.conftest import Clock, program_data, write_program

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from issuebot.cli import main
 from issuebot.config import load_program
-from issuebot.providers.local import LocalProvider
 from issuebot.plan import index_issues
+from issuebot.providers.local import LocalProvider
 from tests.conftest import program_data, write_program
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import random
 import json
 import os
+import random
 import subprocess
 import sys
 from datetime import date, datetime, timezone
@@ -367,7 +367,7 @@ def test_two_sync_processes_at_once_duplicate_nothing(tmp_path):
         running = [subprocess.Popen(command, cwd=where, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                    for _ in range(2)]
         outputs = [p.communicate(timeout=120) for p in running]
-        for process, (out, err) in zip(running, outputs):
+        for process, (_out, err) in zip(running, outputs):
             assert process.returncode == 0, err
         results = [json.loads(out) for out, _ in outputs]
         # exclusive(): one process made every write; the other waited, then found everything done.

@@ -11,8 +11,8 @@ import pytest
 from issuebot import markers
 from issuebot.config import load_program
 from issuebot.paths import shipped
-from issuebot.providers.local import LocalProvider
 from issuebot.plan import Context, PairView, Plan
+from issuebot.providers.local import LocalProvider
 from issuebot.reconcile import reconcile_program
 from issuebot.templates import TemplateError, Templates, split_front_matter
 from tests.conftest import program_data, write_program

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from issuebot import markers
 from issuebot.cli import main
 from issuebot.config import load_program
-from issuebot.providers.local import from_program
 from issuebot.plan import index_issues
+from issuebot.providers.local import from_program
 from tests.conftest import program_data, write_program
 
 PATH = "mentoring/mentoring-bob-alice"

@@ -145,7 +145,7 @@ class Provider(Protocol):
         add_labels: Sequence[str] = (),
         remove_labels: Sequence[str] = (),
         state: Literal["open", "closed"] | None = None,
-        due: date | None | object = UNSET,
+        due: date | object | None = UNSET,
         assignees: Sequence[str] | None = None,
     ) -> Issue: ...
 

@@ -22,11 +22,11 @@ from github.GithubObject import GithubObject
 from issuebot.config import GitHubProviderConfig, secret
 from issuebot.models import Comment, Event, FormField, Issue, Member, Project
 from issuebot.providers.base import (
-    AccessReport,
-    HookReport,
     UNSET,
+    AccessReport,
     AuthenticationFailed,
     Forbidden,
+    HookReport,
     InvalidRequest,
     IssueState,
     Meter,
@@ -604,7 +604,7 @@ class GitHubProvider:
         add_labels: Sequence[str] = (),
         remove_labels: Sequence[str] = (),
         state: Literal["open", "closed"] | None = None,
-        due: date | None | object = UNSET,
+        due: date | object | None = UNSET,
         assignees: Sequence[str] | None = None,
     ) -> Issue:
         """GET /repos/{o}/{r}/issues/{n} (1 read); then, only for what differs: labels to add in one

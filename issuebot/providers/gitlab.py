@@ -21,11 +21,11 @@ from gitlab.exceptions import GitlabError, GitlabGetError
 from issuebot.config import secret
 from issuebot.models import Comment, Event, FormField, Issue, Member, Project
 from issuebot.providers.base import (
-    AccessReport,
-    HookReport,
     UNSET,
+    AccessReport,
     AuthenticationFailed,
     Forbidden,
+    HookReport,
     InvalidRequest,
     IssueState,
     Meter,
@@ -37,13 +37,13 @@ from issuebot.providers.base import (
     no_lock,
 )
 from issuebot.providers.shared import (
+    is_updated_after,
     label_change,
     labels_for_new_issue,
     labels_to_write,
     parse_time,
     refuse_unless_created_by_issuebot,
     require_title,
-    is_updated_after,
 )
 
 log = logging.getLogger(__name__)
@@ -473,7 +473,7 @@ class GitLabProvider:
         add_labels: Sequence[str] = (),
         remove_labels: Sequence[str] = (),
         state: Literal["open", "closed"] | None = None,
-        due: date | None | object = UNSET,
+        due: date | object | None = UNSET,
         assignees: Sequence[str] | None = None,
     ) -> Issue:
         """GET /projects/:path/issues/:iid, then one PUT with only what differs (none if nothing).

@@ -157,7 +157,7 @@ class LocalProvider:
 
     # ------------------------------------------------------------------ plumbing
 
-    def as_user(self, username: str) -> "LocalProvider":
+    def as_user(self, username: str) -> LocalProvider:
         """The same tracker, acting as `username` (for people's actions from the CLI)."""
         other = LocalProvider.__new__(LocalProvider)
         other.__dict__.update(self.__dict__)
@@ -418,7 +418,7 @@ class LocalProvider:
         add_labels: Sequence[str] = (),
         remove_labels: Sequence[str] = (),
         state: Literal["open", "closed"] | None = None,
-        due: date | None | object = UNSET,
+        due: date | object | None = UNSET,
         assignees: Sequence[str] | None = None,
     ) -> Issue:
         """One write when anything changes, none otherwise; read and write are one transaction.

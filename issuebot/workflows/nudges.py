@@ -10,7 +10,7 @@ from typing import Any
 from issuebot import markers
 from issuebot.config import Period, Program
 from issuebot.models import PostComment
-from issuebot.pairstate import book, current_session, effective_due, exempt_until, held_any, is_working_day, overdue_session, settled_status
+from issuebot.pairstate import book, current_session, exempt_until, held_any, is_working_day, overdue_session, settled_status
 from issuebot.plan import TRACKER, Context, PairView, Plan, SessionRef, end_date, state_date
 
 triggers = frozenset({"sweep"})
@@ -208,9 +208,8 @@ def resume_when_pause_is_over(plan: Plan) -> None:
     """Overdue counts from the end of a pause: remember that date once the pause is lifted
     (the sessions workflow, which runs first, lifts it)."""
     was = state_date(plan.original_state.get("paused_until"))
-    if was is not None and was <= plan.ctx.today and plan.status != "paused":
-        if state_date(book(plan.state).get("resumed_on")) != was:
-            plan.bookkeeping()["resumed_on"] = was.isoformat()
+    if was is not None and was <= plan.ctx.today and plan.status != "paused" and state_date(book(plan.state).get("resumed_on")) != was:
+        plan.bookkeeping()["resumed_on"] = was.isoformat()
 
 
 def _person(plan: Plan, username: str) -> dict[str, Any]:

@@ -165,7 +165,7 @@ class FakeGitHub:
         query = parse_qs(parts.query)
         body = json.loads(request.body) if request.body else None
         method = request.method.upper()
-        for route_method, template, regex, handler in self._compiled:
+        for route_method, template, regex, handler in self._compiled:  # noqa: B007 (used after the break)
             match = regex.match(raw)
             if route_method == method and match:
                 params = {k: unquote(v) for k, v in match.groupdict().items()}

@@ -284,8 +284,8 @@ def test_persistent_5xx_is_unavailable(forge):
 def test_a_create_whose_answer_was_lost_is_carried_out_once(forge):
     """A 5xx after the forge already created the issue or comment: never a duplicate."""
     needs_errors(forge)
-    from issuebot.models import OpenIssue, PostComment
     from issuebot.apply import Applier
+    from issuebot.models import OpenIssue, PostComment
 
     project = make_project(forge)
     applier = Applier(forge.provider)
@@ -304,8 +304,8 @@ def test_a_create_whose_answer_was_lost_is_carried_out_once(forge):
 
 def test_a_create_that_really_failed_is_checked_then_retried_or_reported(forge):
     needs_errors(forge)
-    from issuebot.models import OpenIssue
     from issuebot.apply import Applier
+    from issuebot.models import OpenIssue
 
     project = make_project(forge)
     applier = Applier(forge.provider)

@@ -131,7 +131,7 @@ def test_issue_for_someone_still_invited_is_opened_for_the_others(hub):
 def test_unknown_user_is_named_and_nothing_is_written(hub):
     project = make_project(hub)
     writes = hub.writes
-    with pytest.raises(NotFound, match="'ghost'.*program file"):
+    with pytest.raises(NotFound, match=r"'ghost'.*program file"):
         hub.provider.ensure_members(project, [Member("ghost", "pair")])
     assert hub.writes == writes + 1  # the refused PUT itself
 
@@ -376,7 +376,8 @@ def test_every_request_is_a_documented_github_operation(tmp_path, clock):
             hub.provider.ensure_labels([("kind::goal", "0969da", "A goal")], project)
             issue = hub.provider.create_issue(project, "T", "b", labels=["kind::goal"], assignees=["alice", "bob"], due=date(2027, 2, 1))
             hub.provider.update_issue(project, issue.number, add_labels=["x"], remove_labels=["kind::goal"], state="closed")
-            hub.after_next_issue_read(lambda: hub.as_user("alice").update_issue(project, issue.number, remove_labels=["x"]))
+            hub.after_next_issue_read(lambda project=project, number=issue.number:
+                                      hub.as_user("alice").update_issue(project, number, remove_labels=["x"]))
             hub.provider.update_issue(project, issue.number, remove_labels=["x"])  # a DELETE answered 404
             hub.provider.get_issue(project, issue.number)
             hub.as_user("alice").create_comment(project, issue.number, "/session")

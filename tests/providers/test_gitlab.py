@@ -200,7 +200,7 @@ def test_check_access_errors_are_clear(gl):
     gl.provider.check_access()
     assert gl.provider.bot_username == "issuebot"
     missing = gitlab_provider.GitLabProvider(URL, gl.fake.bot_token, "no-such-group")
-    with pytest.raises(NotFound, match="no-such-group.*provider.group"):
+    with pytest.raises(NotFound, match=r"no-such-group.*provider\.group"):
         missing.check_access()
     wrong = gitlab_provider.GitLabProvider(URL, "glpat-wrong", "mentoring")
     with pytest.raises(AuthenticationFailed, match="rejected the access token") as caught:

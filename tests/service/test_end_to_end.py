@@ -12,9 +12,9 @@ from issuebot.app import create_app
 from issuebot.models import Event, EventKind
 from issuebot.providers import make_provider
 from issuebot.providers.local_hooks import event_payload
+from issuebot.queue import SKIPPED
 from issuebot.reconcile import reconcile_program
 from issuebot.service import Service, open_service
-from issuebot.queue import SKIPPED
 from issuebot.store import DONE
 from issuebot.templates import Templates
 from tests.service.helpers import SECRET, SECRET_ENV, local_headers

@@ -64,7 +64,7 @@ def test_gitlab_delivery_id_prefers_the_idempotency_key() -> None:
 def test_github_corpus_normalises_to_events() -> None:
     folder = CORPUS / "github" / "webhooks"
 
-    def parse(name: str):  # noqa: ANN202
+    def parse(name: str):
         return github.parse({"X-GitHub-Event": name.split(".")[0], "X-GitHub-Delivery": "d"}, (folder / name).read_bytes())
 
     comment = parse("issue_comment.created.1.json")
@@ -118,7 +118,7 @@ def test_gitlab_corpus_normalises_to_events() -> None:
 def test_gitlab_updates_labels_confidential_and_work_items() -> None:
     base = json.loads((CORPUS / "gitlab" / "webhooks" / "issue_hook.issue.open.json").read_text())
 
-    def variant(action: str, previous: list[str], current: list[str], header: str = "Issue Hook", **extra: object):  # noqa: ANN202
+    def variant(action: str, previous: list[str], current: list[str], header: str = "Issue Hook", **extra: object):
         payload = json.loads(json.dumps(base))
         payload["object_attributes"]["action"] = action
         payload["changes"] = {"labels": {"previous": [{"title": t} for t in previous], "current": [{"title": t} for t in current]}}

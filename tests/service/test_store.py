@@ -157,9 +157,9 @@ def test_deliveries_arriving_during_a_commit_share_the_next_one(store: Store) ->
 
 
 def test_a_failed_group_commit_refuses_every_delivery_in_it(tmp_path: Path) -> None:
-    from issuebot.store import StoreUnavailable
-
     import pytest
+
+    from issuebot.store import StoreUnavailable
 
     store = Store(f"sqlite:///{tmp_path / 'inbox.db'}")  # no schema: the insert fails
     with pytest.raises(StoreUnavailable, match="inbox"):

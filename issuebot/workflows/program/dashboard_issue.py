@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import replace
-from datetime import date
 from typing import Any
 
-from issuebot import markers, report
+from issuebot import markers, pairstate, report
 from issuebot.config import Program
-from issuebot.models import Action, CreateProject, EditIssue, Issue, OpenIssue, Project
-from issuebot import pairstate
+from issuebot.models import Action, EditIssue, Issue, OpenIssue
 from issuebot.plan import Context, PairView, ProgramPlan, projected
 from issuebot.templates import Templates
 
