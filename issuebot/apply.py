@@ -20,7 +20,7 @@ from issuebot.models import (
     SetLabels,
     SetMembers,
 )
-from issuebot.providers.base import ProjectSpec, Provider, ProviderUnavailable
+from issuebot.providers.base import UNSET, ProjectSpec, Provider, ProviderUnavailable
 
 
 class BudgetExhausted(Exception):
@@ -100,10 +100,9 @@ class Applier:
                 lambda: self._issue_exists(action),
             )
         elif isinstance(action, EditIssue):
-            body = action.body
-            provider.update_issue(action.project, action.number, body=body, add_labels=action.add_labels,
+            provider.update_issue(action.project, action.number, body=action.body, add_labels=action.add_labels,
                                   remove_labels=action.remove_labels, state=action.state,
-                                  **({"due": action.due} if action.due else {}))
+                                  due=action.due if action.due else UNSET)
         elif isinstance(action, PostComment):
             # A rerun after an interrupted write finds the marker and does not post twice.
             if not self._comment_exists(action):

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import click
@@ -29,7 +29,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
-def fail(message: str, code: int = EXIT_USAGE) -> None:
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     click.echo(message, err=True)
     sys.exit(code)
 

@@ -165,12 +165,12 @@ def parse_date(value: Any) -> date:
     if match:
         year, month, day = (int(part) for part in match.groups())
         if not 1 <= month <= 12:
-            raise ValueError(f"{text.strip()!r} is not a date: there is no month {month} (use YYYY-MM-DD)")
+            raise ValueError(f"{str(text).strip()!r} is not a date: there is no month {month} (use YYYY-MM-DD)")
         if year < 1:
-            raise ValueError(f"{text.strip()!r} is not a date: there is no year 0 (use YYYY-MM-DD)")
+            raise ValueError(f"{str(text).strip()!r} is not a date: there is no year 0 (use YYYY-MM-DD)")
         last = calendar.monthrange(year, month)[1]
         if not 1 <= day <= last:
-            raise ValueError(f"{text.strip()!r} is not a date: {calendar.month_name[month]} {year} has {last} days")
+            raise ValueError(f"{str(text).strip()!r} is not a date: {calendar.month_name[month]} {year} has {last} days")
         return date(year, month, day)
     raise ValueError(f"not a date: {_shown(value)} (use YYYY-MM-DD{_date_hint(text)})")
 
@@ -900,7 +900,7 @@ def _resolve(path: Path, parsed: ProgramFile, shown: str, lines: dict[tuple[Any,
             username=entry.username,
             name=entry.name or entry.username,
             role=entry.role,
-            handles=dict(entry.handles),
+            handles={str(forge): name for forge, name in entry.handles.items()},
             level=entry.level,
             department=entry.department,
             manager=entry.manager,
@@ -923,39 +923,39 @@ def _resolve(path: Path, parsed: ProgramFile, shown: str, lines: dict[tuple[Any,
                 warning(("people", index, "manager"), f"{entry.manager!r} is not a person of this program{hint}")
     for key in ("exclude", "never_again"):  # matching rules must name people of this program
         for index, names in enumerate(getattr(settings.matching, key)):
-            for side, username in enumerate(names):
+            for position, username in enumerate(names):
                 if username not in people:
-                    problem(("program", "matching", key, index, side),
+                    problem(("program", "matching", key, index, position),
                             f"unknown person {username!r}{_did_you_mean(username, people)}")
     pairs: list[Pair] = []
     seen: dict[str, int] = {}
-    for index, entry in enumerate(parsed.pairs):
-        resolved = {}
+    for index, pair_entry in enumerate(parsed.pairs):
+        resolved: dict[str, Person] = {}
         for side in ("mentor", "mentee"):
-            username = getattr(entry, side)
+            username = getattr(pair_entry, side)
             if username not in people:
                 problem(("pairs", index, side), f"unknown person {username!r}{_did_you_mean(username, people)}")
             elif people[username].role not in (side, "both"):
                 problem(("pairs", index, side), f"{username!r} has role {people[username].role!r}, not {side}")
             else:
                 resolved[side] = people[username]
-        if entry.mentor == entry.mentee:
-            problem(("pairs", index), f"{entry.mentor!r} cannot mentor themselves")
+        if pair_entry.mentor == pair_entry.mentee:
+            problem(("pairs", index), f"{pair_entry.mentor!r} cannot mentor themselves")
             continue
         if len(resolved) != 2:
             continue
-        pair_id = entry.id or _slug(f"{entry.mentee}-{entry.mentor}")
+        pair_id = pair_entry.id or _slug(f"{pair_entry.mentee}-{pair_entry.mentor}")
         if pair_id in seen:
             problem(("pairs", index), f"pair {pair_id!r} is declared twice (first at pairs[{seen[pair_id]}])")
             continue
         seen[pair_id] = index
-        starts = entry.starts or settings.starts
-        ends = entry.ends or settings.end_date
+        starts = pair_entry.starts or settings.starts
+        ends = pair_entry.ends or settings.end_date
         if ends <= starts:
             problem(("pairs", index, "ends"), f"ends ({ends}) must come after starts ({starts})")
             continue
-        _check_pair_dates(index, entry, starts, ends, settings, warning)
-        goals = tuple(Goal(title=g.title, due=g.due, actions=tuple(g.actions)) for g in entry.goals)
+        _check_pair_dates(index, pair_entry, starts, ends, settings, warning)
+        goals = tuple(Goal(title=g.title, due=g.due, actions=tuple(g.actions)) for g in pair_entry.goals)
         pairs.append(Pair(id=pair_id, mentor=resolved["mentor"], mentee=resolved["mentee"], starts=starts, ends=ends, goals=goals))
 
     _check_capacity(parsed.pairs, people, warning)

@@ -229,7 +229,7 @@ def require_sign_in() -> Response | None:
         response.status_code = 401
         response.headers["WWW-Authenticate"] = 'Basic realm="issuebot dashboard"'
         return response
-    return redirect(url_for("dashboard.sign_in", next=request.full_path.rstrip("?")))
+    return redirect(url_for("dashboard.sign_in", next=request.full_path.rstrip("?")))  # type: ignore[return-value]
 
 
 def _coordinator_handle(username: str, kind: str) -> str | None:
@@ -401,7 +401,7 @@ def dashboard_page() -> str:
         "dashboard.html", listing=listing, shown=listing.rows[start:start + PER_PAGE], first=start + 1,
         statuses=sorted(statuses.items(), key=lambda item: URGENCY.get(item[0], 9)), total=len(snap.rows),
         needing=sum(1 for r in snap.rows if needs_action(r)), age=int(snap.age), link=_link, sorts=SORTS,
-        csv_link=url_for("dashboard.pairs_csv", **{k: v for k, v in request.args.items() if k != "page"}))
+        csv_link=url_for("dashboard.pairs_csv", **{k: v for k, v in request.args.items() if k != "page"}))  # type: ignore[arg-type]
 
 
 @blueprint.get("/dashboard/pairs.csv")
@@ -423,7 +423,7 @@ def _pair_page_data(snap: Snapshot, pair_id: str) -> dict[str, Any]:
     upcoming = current_session(view)
     kept = book(state)
     sent = sorted((e for e in kept.get("sent", []) if isinstance(e, dict)), key=lambda e: str(e.get("on")))
-    ended = state.get("ended") if isinstance(state.get("ended"), dict) else {}
+    ended: dict[str, Any] = state["ended"] if isinstance(state.get("ended"), dict) else {}
     return {
         "row": row, "link": snap.links.get(pair_id),
         "timeline": [{"n": s.get("n"), "date": s.get("date"), "minutes": s.get("minutes"), "mode": s.get("mode") or "sync",

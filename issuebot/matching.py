@@ -341,7 +341,7 @@ def match(program: Program, pool: Pool, *, today: date | None = None) -> MatchRe
         Unmatched(cohort.mentees[i].username, "mentee", _why_unmatched(cohort, i))
         for i in range(n_mentees) if i not in taken
     ]
-    used = {}
+    used: dict[str, int] = {}
     for proposal in proposals:
         used[proposal.mentor] = used.get(proposal.mentor, 0) + 1
     unmatched.extend(_idle_mentors(cohort, used))

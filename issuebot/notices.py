@@ -92,11 +92,11 @@ def pair_notices(view: PairView, ctx: Context) -> list[Notice]:
             on = state_date(entry.get("on")) if isinstance(entry, dict) else None
             if on is None or entry.get("to") != person.username or on <= today - timedelta(days=REMINDER_WINDOW_DAYS):
                 continue
-            issue = view.issues.get(str(entry.get("issue")))
+            reminded = view.issues.get(str(entry.get("issue")))
             ref = SessionRef.parse(str(entry.get("issue")))
             out.append(_render(ctx, "notice-reminder", f"reminder:{entry.get('issue')}:{on}:{person.username}", pair.id,
                                person, reminder={"on": on, "session": ref.number if ref else None,
-                                                 "url": issue.url if issue is not None else ""}, **base))
+                                                 "url": reminded.url if reminded is not None else ""}, **base))
     return out
 
 

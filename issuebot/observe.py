@@ -66,10 +66,10 @@ def observe_program(
             read_threads(provider, view, issues_with_unseen_comments(view))
         if read_comments is not None and view.project is not None:
             for key in read_comments(view):
-                issue = view.issues.get(key)
-                if issue is not None:
-                    view.comments[key] = view.threads.get(issue.number) or provider.list_comments(
-                        view.project_path, issue.number)
+                needed = view.issues.get(key)
+                if needed is not None:
+                    view.comments[key] = view.threads.get(needed.number) or provider.list_comments(
+                        view.project_path, needed.number)
         views[pair.id] = view
     known_tokens = {owner_token(p) for p in program.pairs}
     coordination = provider.project_path(program.settings.coordinator_project)

@@ -43,7 +43,7 @@ def web_processes() -> int:
         return max(os.cpu_count() or 1, 1)
 
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
+class _Gunicorn(BaseApplication):
     """gunicorn's gthread workers, each building its own service after the fork (no shared engine)."""
 
     def __init__(self, build_app: Callable[[], Flask], options: dict[str, Any]):

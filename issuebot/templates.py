@@ -6,10 +6,10 @@ import contextvars
 import re
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jinja2
 import yaml
@@ -45,7 +45,8 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
         super().__init__(**options)
         self.clock = clock
         self.globals["range"] = self.bounded_range
-        self.globals["lipsum"] = _bounded_filter(self.globals["lipsum"], lambda n=5, *args, **kwargs: n * 1000)
+        self.globals["lipsum"] = _bounded_filter(cast(Callable[..., Any], self.globals["lipsum"]),
+                                                 lambda n=5, *args, **kwargs: n * 1000)
         # Filters that are given a width or a replacement can grow a short text without end; Jinja
         # even runs them while compiling when their arguments are constants.
         for name, grown in (("center", lambda value, width=80: width), ("indent", _indent_growth),
@@ -243,7 +244,7 @@ class Templates:
 
     def _bounded(self, template: jinja2.Template, context: dict[str, Any]) -> str:
         """The rendered text, stopped inside the template (so the error has its line) when too long or too slow."""
-        chunks = template.generate(**context)
+        chunks = cast(Generator[str, None, None], template.generate(**context))
         parts: list[str] = []
         size = 0
         for chunk in chunks:

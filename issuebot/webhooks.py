@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
+from typing import cast
 
 import orjson
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -39,7 +41,8 @@ def receive(provider: str) -> Response | tuple[Response, int]:
     if request.content_length is not None and request.content_length > limit:
         return _answer(service, provider, "too_large", 413, error=f"body over {limit} bytes")
     body = request.get_data(cache=False)
-    headers = request.headers
+    # Werkzeug's Headers answers a Mapping's reads (case-insensitively) without subclassing it.
+    headers = cast(Mapping[str, str], request.headers)
     if service.verifies and not parser.verify(headers, body, service.secret or ""):
         logger.warning("%s delivery refused: missing or invalid signature", provider)
         return _answer(service, provider, "unauthorized", 401, error="missing or invalid signature")

@@ -28,7 +28,7 @@ WEBHOOK_PARSERS: dict[str, str] = {
 
 def webhook_parser(name: str) -> WebhookParser:
     """The webhook parser for forge `name` (KeyError when there is none)."""
-    return importlib.import_module(WEBHOOK_PARSERS[name])  # type: ignore[return-value]
+    return importlib.import_module(WEBHOOK_PARSERS[name])
 
 
 def make_provider(program: Program, clock: Callable[[], datetime] | None = None) -> Provider:

@@ -116,7 +116,7 @@ class MeteredRetry(GithubRetry):
 
     def new(self, **kw: Any) -> MeteredRetry:
         kw["tally"] = self.tally
-        return super().new(**kw)  # type: ignore[return-value]
+        return super().new(**kw)
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
         if self.tally is not None:
@@ -360,6 +360,7 @@ class GitHubProvider:
             else:
                 self._connect()  # validates the key (keeping the app's sign-in) and resolves the installation
                 with self._api("read the GitHub App", verb="get_app"):
+                    assert self._app_auth is not None  # set by _connect for an App
                     slug = self._integration(self._app_auth).get_app().slug
                 self._bot_username = f"{slug}[bot]"
         return self._bot_username
@@ -690,6 +691,7 @@ class GitHubProvider:
         if self.settings.app is not None:
             account = self.bot_username
             with self._api(f"read the App's installation on {self.org}", verb="get_installation"):
+                assert self._app_auth is not None  # reading bot_username signed in as the App
                 permissions = self._integration(self._app_auth).get_org_installation(self.org).permissions or {}
             missing = [f"{name} {level} permission" for name, level in _APP_PERMISSIONS
                        if _PERMISSION_RANK.get(str(permissions.get(name)), 0) < _PERMISSION_RANK[level]]

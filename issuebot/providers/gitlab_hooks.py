@@ -138,13 +138,13 @@ def event_from(headers: Mapping[str, str], payload: Any) -> Event | None:
         if not isinstance(attributes, dict) or attributes.get("noteable_type") != "Issue":
             return None
         action = attributes.get("action")
-        kind = _NOTE_ACTIONS.get(action) if action is None or isinstance(action, str) else None
-        issue_number = number(dig(payload, "issue", "iid"))
-        if kind is None or issue_number is None:
+        note_kind = _NOTE_ACTIONS.get(action) if action is None or isinstance(action, str) else None
+        note_issue = number(dig(payload, "issue", "iid"))
+        if note_kind is None or note_issue is None:
             return None
         note = attributes.get("note")
         return Event(
-            kind=kind, provider=name, project=project, issue_number=issue_number, actor=actor,
+            kind=note_kind, provider=name, project=project, issue_number=note_issue, actor=actor,
             comment_id=number(attributes.get("id")), comment_body=note if isinstance(note, str) else "",
             at=moment(attributes.get("updated_at") or attributes.get("created_at")),
             delivery_id=delivery_id(headers) or "",

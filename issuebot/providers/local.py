@@ -478,7 +478,7 @@ class LocalProvider:
                 comments_t.insert().values(issue_id=row.id, author=self.actor, body=body, created_at=now, updated_at=now)
             )
             conn.execute(issues_t.update().where(issues_t.c.id == row.id).values(updated_at=now))
-            comment = conn.execute(sa.select(comments_t).where(comments_t.c.id == result.inserted_primary_key[0])).one()
+            comment = conn.execute(sa.select(comments_t).where(comments_t.c.id == result.inserted_primary_key[0])).one()  # type: ignore[index]
         self.meter.write("create_comment")
         return _comment(comment, project, number)
 

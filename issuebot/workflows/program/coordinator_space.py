@@ -22,5 +22,7 @@ def decide(plan: ProgramPlan) -> None:
     if dashboard_issue.find_dashboard(view.coordination_issues) is None:
         members = tuple(dict.fromkeys(Member(h, "coordinator") for h in program.coordinator_handles(ctx.provider_kind)))
         plan.actions.append(SetMembers(pair="", project=view.coordination_path, members=members))
-        plan.actions.append(dashboard_issue.open_or_edit(plan, None, [], {}))
+        opened = dashboard_issue.open_or_edit(plan, None, [], {})
+        if opened is not None:
+            plan.actions.append(opened)
 
