@@ -293,11 +293,14 @@ def rematch_request(config_path: Path | None, now: str | None, pair_id: str | No
     provider = provider_for(program, moment if now else None)
     acting = getattr(provider, "as_user", None)
     if acting is None:
-        project = provider.project_path(program.settings.coordinator_project)
-        fail(f"on {provider.kind}, {username} opens a confidential issue in {project} containing "
-             f"`/rematch {theirs[0].id}` themselves")
-    issue = rematch.file_request(acting(person.handle(provider.kind)), program, templates_for(program), theirs[0],
-                                 person, note, now=moment)
+        project = provider.private_channel_path(program.surveys.channel, person.handle(provider.kind))
+        fail(f"on {provider.kind}, {username} opens a confidential issue in {project} (their private channel) "
+             f"containing `/rematch {theirs[0].id}` themselves")
+    try:
+        issue = rematch.file_request(acting(person.handle(provider.kind)), program, templates_for(program), theirs[0],
+                                     person, note, now=moment)
+    except rematch.NoChannel as exc:
+        fail(str(exc))
     click.echo(f"opened confidential request #{issue.number} in {issue.project}")
 
 

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from issuebot.apply import Applier, BudgetExhausted, Outcome
 from issuebot.config import Program
 from issuebot.models import Action, ArchiveProject, EditIssue
-from issuebot.observe import observe_coordination, observe_program, read_unlogged_sessions
+from issuebot.observe import observe_channels, observe_coordination, observe_program, read_unlogged_sessions
 from issuebot.models import Project
 from issuebot.plan import Context, PairView, Plan, ProgramPlan, ProgramView
 from issuebot.providers.base import Provider, ProviderError, no_lock
@@ -95,6 +95,9 @@ def reconcile_program(
                                 if only else observe_coordination(provider, program))
         view = ProgramView(pairs={}, coordination_path=path, coordination_exists=exists,
                            coordination_issues=issues, partial=only is not None)
+        if not only:
+            view.channels, view.channel_projects, view.channel_issues, view.channel_comments = observe_channels(
+                provider, program)
         plan = ProgramPlan(view, ctx, chosen)
         # Decide everything before the first write: a template or program mistake (TemplateError)
         # then stops the run with nothing written, not half way through.

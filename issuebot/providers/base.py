@@ -158,6 +158,12 @@ class Provider(Protocol):
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> Event | None:
         """A verified delivery's payload as an Event, or None when issuebot has nothing to do."""
 
+    # -- private channels (surveys, answers, re-match requests)
+
+    def private_channel_path(self, channel: str, handle: str) -> str:
+        """The full path of the project where person `handle` and the coordinators alone read that
+        person's items (0 calls): a shared project of confidential items, or one of the person's own."""
+
 
 @runtime_checkable
 class WebhookParser(Protocol):

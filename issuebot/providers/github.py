@@ -43,6 +43,8 @@ MAX_RETRIES = 5  # transient 5xx and short rate-limit waits; urllib3 backs off 0
 
 # GitHub role names (collaborator listings) against the permission names PUT accepts.
 # https://docs.github.com/en/rest/collaborators/collaborators#add-a-repository-collaborator
+# The person in their own private-channel repository: reads, opens issues and comments.
+PARTICIPANT_PERMISSION = "pull"
 _RANK = {"pull": 1, "read": 1, "triage": 2, "push": 3, "write": 3, "maintain": 4, "admin": 5}
 
 # The due date GitHub issues lack lives in a provider-owned block at the end of the body:
@@ -417,7 +419,8 @@ class GitHubProvider:
                 have[login] = max(have.get(login, 0), _RANK.get(str(data.get("permissions") or ""), 0))
         writes = 0
         for member in members:
-            permission = self.settings.pair_permission if member.role == "pair" else self.settings.coordinator_permission
+            permission = {"pair": self.settings.pair_permission, "participant": PARTICIPANT_PERMISSION}.get(
+                member.role, self.settings.coordinator_permission)
             if have.get(member.username.lower(), 0) >= _RANK[permission]:
                 continue
             with self._api(f"add {member.username} to {project}", verb="add_member"):
@@ -681,6 +684,14 @@ class GitHubProvider:
 
 
 # --------------------------------------------------------------------------- pure helpers
+
+    # ------------------------------------------------------------------ private channels
+
+    def private_channel_path(self, channel: str, handle: str) -> str:
+        """GitHub has no confidential issues: each person gets a private repository
+        `<channel>-<handle>` shared with the coordinators alone (0 calls)."""
+        return self.project_path(f"{channel}-{handle.lower()}")
+
 
 
 def _invalid_fields(exc: GithubException) -> set[str]:

@@ -195,12 +195,6 @@ class LocalProvider:
             raise NotFound(f"project {path} does not exist")
         return row.id
 
-    def _issue_row(self, conn: Connection, project: str, number: int) -> Any:
-        row = conn.execute(_ISSUE_BY_PATH_NUMBER, {"path": project, "number": number}).first()
-        if row is None:
-            raise NotFound(f"issue {project}#{number} does not exist")
-        return row
-
     # ------------------------------------------------------------------ projects
 
     def list_projects(self) -> list[Project]:
@@ -348,6 +342,9 @@ class LocalProvider:
         if updated_after is not None:
             query = query.where(issues_t.c.updated_at > updated_after.astimezone(timezone.utc).isoformat())
         wanted = set(labels)
+        roles = self._roles_of_actor()
+        if project is not None and roles is not None and project not in roles:
+            raise NotFound(f"project {project} does not exist")
         last_id = 0
         while True:
             with self.engine.connect() as conn:
@@ -355,7 +352,7 @@ class LocalProvider:
             self.meter.read("list_issues")
             for row in rows:
                 issue = _issue(row, row.path)
-                if wanted <= set(issue.labels):
+                if wanted <= set(issue.labels) and (roles is None or _may_read(issue, self.actor, roles)):
                     yield issue
             if len(rows) < PAGE:
                 return
@@ -366,6 +363,15 @@ class LocalProvider:
         self.meter.read("get_issue")
         with self.engine.connect() as conn:
             return _issue(self._issue_row(conn, project, number), project)
+
+    def _issue_row(self, conn: Connection, project: str, number: int) -> Any:
+        """The issue's row, NotFound when it does not exist or the acting person may not read it
+        (as a forge answers 404, not 403, so that its existence does not leak)."""
+        row = conn.execute(_ISSUE_BY_PATH_NUMBER, {"path": project, "number": number}).first()
+        roles = self._roles_of_actor(conn)
+        if row is None or (roles is not None and not _may_read(_issue(row, project), self.actor, roles)):
+            raise NotFound(f"issue {project}#{number} does not exist")
+        return row
 
     def create_issue(
         self,
@@ -384,7 +390,8 @@ class LocalProvider:
         now = self._now()
         with self._tx() as conn:
             row = conn.execute(_PROJECT_BY_PATH, {"path": project}).first()
-            if row is None:
+            roles = self._roles_of_actor(conn)
+            if row is None or (roles is not None and project not in roles):
                 raise NotFound(f"project {project} does not exist")
             if row.archived:
                 raise InvalidRequest(f"project {project} is archived (read-only)")
@@ -480,6 +487,28 @@ class LocalProvider:
         return local_hooks.parse(headers, body)
 
 
+    # ------------------------------------------------------------------ private channels
+
+    def private_channel_path(self, channel: str, handle: str) -> str:
+        """One shared project `channel` whose members are participants (they read only the
+        confidential items they wrote or are assigned) and coordinators (0 calls)."""
+        return self.project_path(channel)
+
+    # ------------------------------------------------------------------ who may read what
+
+    def _roles_of_actor(self, conn: Connection | None = None) -> dict[str, str] | None:
+        """Project path -> the acting person's role there; None for issuebot itself, which reads all."""
+        if self.actor == self.bot_username:
+            return None
+        query = (sa.select(projects_t.c.path, members_t.c.role)
+                 .join(members_t, members_t.c.project_id == projects_t.c.id)
+                 .where(members_t.c.username == self.actor))
+        if conn is not None:
+            return {r.path: r.role for r in conn.execute(query)}
+        with self.engine.connect() as own:
+            return {r.path: r.role for r in own.execute(query)}
+
+
 # Statements built once: building SQLAlchemy statements per call dominated a first sync's CPU time.
 _PROJECT_BY_PATH = sa.select(projects_t).where(projects_t.c.path == sa.bindparam("path"))
 _PROJECT_ID_BY_PATH = sa.select(projects_t.c.id).where(projects_t.c.path == sa.bindparam("path"))
@@ -507,6 +536,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
     # Let SQLAlchemy's explicit BEGIN IMMEDIATE control transactions.
     dbapi_conn.isolation_level = None
+
+
+def _may_read(issue: Issue, actor: str, roles: Mapping[str, str]) -> bool:
+    """GitLab's rule for private projects: members read the issues; a confidential issue only
+    members above Guest (`pair`, `coordinator`), its author and its assignees.
+    https://docs.gitlab.com/ee/user/project/issues/confidential_issues.html"""
+    role = roles.get(issue.project)
+    if role is None:
+        return False
+    return not issue.confidential or role != "participant" or actor == issue.author or actor in issue.assignees
 
 
 def _dt(value: str | None) -> datetime | None:
