@@ -19,7 +19,7 @@ from issuebot import __version__
 from issuebot.config import ConfigError, Program, default_config_path, json_schema, load_program
 from issuebot.paths import shipped
 from issuebot.providers import make_provider
-from issuebot.providers.base import AuthenticationFailed, Provider, ProviderError
+from issuebot.providers.base import AuthenticationFailed, NotFound, Provider, ProviderError
 from issuebot.templates import TemplateError, Templates
 
 EXIT_FAILED = 1
@@ -216,15 +216,33 @@ def _sync(config_path: Path | None, now_text: str | None, *, dry_run: bool, as_j
 
 @main.command()
 @config_option
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              help="csv: with --surveys only")
+@click.option("--surveys", "surveys", is_flag=True, help="survey rounds: response rates and figures withheld "
+              "below surveys.min_group")
 @handle_errors
-def report(config_path: Path | None, fmt: str) -> None:
-    """Status, sessions and goals of every pair (metadata only)."""
+def report(config_path: Path | None, fmt: str, surveys: bool) -> None:
+    """Status, sessions and goals of every pair (metadata only); with --surveys, survey aggregates."""
     from issuebot import report as reporting
     from issuebot.observe import observe_program
 
     program = load(config_path)
     provider = provider_for(program)
+    if surveys:
+        from issuebot import survey_results
+        from issuebot.observe import observe_channels
+
+        _, _, issues, _ = observe_channels(provider, program)
+        aggregates = survey_results.survey_aggregates(program, survey_results.records_from_issues(issues))
+        if fmt == "json":
+            click.echo(json.dumps(aggregates, indent=2, default=str))
+        elif fmt == "csv":
+            click.echo(survey_results.csv_text(aggregates), nl=False)
+        else:
+            click.echo(survey_results.table(aggregates))
+        return
+    if fmt == "csv":
+        fail("--format csv: give --surveys too (the pair report is a table or JSON)")
     views, _ = observe_program(provider, program)
     rows = reporting.rows(program, views)
     if fmt == "json":
@@ -424,7 +442,7 @@ def _tracker_act(config_path: Path | None, now_text: str | None, pair_id: str, i
 @tracker_group.command("comment")
 @config_option
 @now_option
-@click.argument("pair_id", metavar="PAIR")
+@click.argument("pair_id", metavar="PAIR_OR_PROJECT")
 @click.argument("issue")
 @click.argument("text")
 @click.option("--as", "user", required=True, metavar="USER", help="the person who writes the comment")
@@ -437,13 +455,87 @@ def tracker_comment(config_path: Path | None, now: str | None, pair_id: str, iss
 @tracker_group.command("close")
 @config_option
 @now_option
-@click.argument("pair_id", metavar="PAIR")
+@click.argument("pair_id", metavar="PAIR_OR_PROJECT")
 @click.argument("issue")
 @click.option("--as", "user", required=True, metavar="USER", help="the person who closes the issue")
 @handle_errors
 def tracker_close(config_path: Path | None, now: str | None, pair_id: str, issue: str, user: str) -> None:
     """Close ISSUE (a number or a key such as session:1) of PAIR as USER."""
     _tracker_act(config_path, now, pair_id, issue, user, None)
+
+
+def _tracker_as(config_path: Path | None, user: str) -> tuple[Program, Any]:
+    """The embedded tracker acting as `user` (a program username or a handle)."""
+    program = load(config_path)
+    kind = program.settings.provider.kind
+    if kind != "local":
+        fail(f"`issuebot tracker` acts on the embedded tracker only; {program.path.name} uses {kind}, "
+             "where each person sees their own view in the tracker itself")
+    provider = provider_for(program)
+    person = program.people.get(user)
+    return program, provider.as_user(person.handle(provider.kind) if person else user)  # type: ignore[attr-defined]
+
+
+@tracker_group.command("list")
+@config_option
+@click.option("--as", "user", required=True, metavar="USER", help="whose view of the tracker")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@handle_errors
+def tracker_list(config_path: Path | None, user: str, as_json: bool) -> None:
+    """Every issue USER could see in the tracker, and nothing else."""
+    from issuebot.markers import find_marker
+
+    _, acting = _tracker_as(config_path, user)
+    items = [{"project": i.project, "number": i.number, "key": find_marker(i.body), "title": i.title, "state": i.state,
+              "confidential": i.confidential}
+             for i in acting.list_issues(None, state="all")]
+    if as_json:
+        click.echo(json.dumps({"user": user, "issues": items}, indent=2))
+        return
+    for item in items:
+        flag = " (confidential)" if item["confidential"] else ""
+        click.echo(f"{item['project']}#{item['number']} [{item['state']}] {item['title']}{flag}")
+    if not items:
+        click.echo(f"{user} can see no issue")
+
+
+@tracker_group.command("show")
+@config_option
+@click.argument("pair_id", metavar="PAIR_OR_PROJECT")
+@click.argument("issue")
+@click.option("--as", "user", required=True, metavar="USER", help="whose view of the tracker")
+@handle_errors
+def tracker_show(config_path: Path | None, pair_id: str, issue: str, user: str) -> None:
+    """One issue and its comments as USER sees it (`not found` when USER may not read it)."""
+    from issuebot.events import TrackerUsageError, project_of
+    from issuebot.markers import find_marker, visible_text
+
+    program, acting = _tracker_as(config_path, user)
+    try:
+        path = project_of(program, provider_for(program), pair_id)
+    except TrackerUsageError as exc:
+        fail(str(exc))
+        return
+    found = None
+    if issue.lstrip("#").isdigit():
+        try:
+            found = acting.get_issue(path, int(issue.lstrip("#")))
+        except NotFound:
+            found = None
+    else:
+        try:
+            found = next((i for i in acting.list_issues(path, state="all") if find_marker(i.body) == issue), None)
+        except NotFound:
+            found = None
+    if found is None:
+        fail(f"ISSUE: {user} can see no issue {issue!r} in {path}", EXIT_FAILED)
+        return
+    click.echo(f"{found.project}#{found.number} [{found.state}] {found.title}"
+               f"{' (confidential)' if found.confidential else ''}")
+    click.echo(visible_text(found.body))
+    for comment in acting.list_comments(path, found.number):
+        click.echo(f"--- {comment.author}:")
+        click.echo(visible_text(comment.body))
 
 
 @main.command("serve")
