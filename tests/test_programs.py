@@ -17,6 +17,7 @@ from issuebot.cli import main
 from issuebot.config import load_program
 from issuebot.models import Comment, Issue
 from issuebot.paths import shipped
+from issuebot.providers.base import NotFound
 from issuebot.providers.local import LocalProvider
 from issuebot.templates import Templates
 
@@ -144,7 +145,7 @@ def test_pal_two_way_kpis_one_to_ones_quarterly_review_and_mentor_feedback(tmp_p
     run.sweep_twice("2027-04-12T09:00:00+00:00")  # a quarter in: review against the framework
     review = run.issues("sam-liam")["review:1"]
     assert review.title.startswith("Quarterly review 1") and "performance framework" in review.body
-    assert "@priya, you are invited" in review.body
+    assert "@priya, you are invited" in review.body  # the manager coordinates PAL: a member of the project
     assert run.report()["sam-liam"]["mentor_hours"] == 1.5
 
 

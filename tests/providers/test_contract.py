@@ -86,6 +86,8 @@ def test_create_list_filter_update_comment_close(forge, clock):
     updated = forge.provider.update_issue(project, issue.number, add_labels=["session::held"], remove_labels=["session::planned"])
     assert set(updated.labels) == {"kind::session", "session::held"}
 
+    forge.add_user("bob")
+    forge.provider.ensure_members(project, [Member("bob", "pair")])  # only members comment on a private project
     forge.as_user("bob").create_comment(project, issue.number, "/session 45m")
     comments = forge.provider.list_comments(project, issue.number)
     assert [(c.author, c.body) for c in comments] == [("bob", "/session 45m")]
