@@ -22,7 +22,7 @@ from issuebot.config import ConfigError, Program, default_config_path, json_sche
 from issuebot.labels import PAIR_STATUSES
 from issuebot.paths import shipped
 from issuebot.providers import make_provider, provider_class
-from issuebot.providers.base import ActsAsPerson, AuthenticationFailed, Provider, ProviderError
+from issuebot.providers.base import ActsAsPerson, AuthenticationFailed, NotFound, Provider, ProviderError
 from issuebot.templates import TemplateError, Templates
 
 EXIT_FAILED = 1
@@ -279,10 +279,12 @@ def parse_day(option: str, value: str | None) -> date | None:
               help="only pairs with this status (repeatable)")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md", "html"]), default="table",
               help="html: one self-contained file (with --summary)")
+@click.option("--surveys", "surveys", is_flag=True, help="survey rounds: response rates and figures withheld "
+              "below surveys.min_group")
 @handle_errors
 def report(config_path: Path | None, now: str | None, as_summary: bool, since: str | None, until: str | None,
-           statuses: tuple[str, ...], fmt: str) -> None:
-    """Status, sessions and goals of every pair, or the program's summary (metadata only)."""
+           statuses: tuple[str, ...], fmt: str, surveys: bool) -> None:
+    """Status, sessions and goals of every pair, the program's summary, or survey aggregates (metadata only)."""
     from issuebot import report as reporting
     from issuebot.observe import observe_program
 
@@ -290,6 +292,21 @@ def report(config_path: Path | None, now: str | None, as_summary: bool, since: s
     moment = parse_now(now)
     today = moment.astimezone(ZoneInfo(program.settings.timezone)).date()
     provider = provider_for(program, moment if now else None)
+    if surveys:
+        from issuebot import survey_results
+        from issuebot.observe import observe_channels
+
+        _, _, issues, _ = observe_channels(provider, program)
+        aggregates = survey_results.survey_aggregates(program, survey_results.records_from_issues(issues))
+        if fmt == "json":
+            click.echo(json.dumps(aggregates, indent=2, default=str))
+        elif fmt == "csv":
+            click.echo(survey_results.csv_text(aggregates), nl=False)
+        elif fmt == "table":
+            click.echo(survey_results.table(aggregates))
+        else:
+            fail(f"--format {fmt}: --surveys prints table, json or csv")
+        return
     if as_summary:
         with reporting.bulk_reading():
             text = _summary_text(program, provider, today, parse_day("--since", since), parse_day("--until", until),
@@ -314,7 +331,7 @@ def report(config_path: Path | None, now: str | None, as_summary: bool, since: s
 def _summary_text(program: Program, provider: Provider, today: date, since: date | None, until: date | None,
                   statuses: tuple[str, ...], fmt: str) -> str:
     from issuebot import summary as summarizing
-    from issuebot.observe import observe_coordination, observe_history
+    from issuebot.observe import observe_channels, observe_coordination, observe_history
     from issuebot.report_html import standalone
     from issuebot.surveys_report import find_surveys_issue, survey_figures
     from issuebot.workflows.program.rematch_requests import carried_out_requests
@@ -325,8 +342,9 @@ def _summary_text(program: Program, provider: Provider, today: date, since: date
     if statuses:
         views = {k: v for k, v in views.items() if (v.status(program) if v.project else "not created") in statuses}
     _, _, coordination = observe_coordination(provider, program)
+    requests = coordination + observe_channels(provider, program)[2]  # re-match requests live in both
     result = summarizing.summarize(program, views, today, since=since, until=until,
-                                   rematched=carried_out_requests(program, coordination, provider.kind),
+                                   rematched=carried_out_requests(program, requests, provider.kind),
                                    surveys=survey_figures(find_surveys_issue(coordination)))
     if fmt == "json":
         return json.dumps(result.as_dict(), indent=2)
@@ -479,11 +497,14 @@ def rematch_request(config_path: Path | None, now: str | None, pair_id: str | No
         fail(f"--pair: name one pairing of {username!r}" if theirs else f"{username!r} is in no such pairing")
     provider = provider_for(program, moment if now else None)
     if not isinstance(provider, ActsAsPerson):
-        project = provider.project_path(program.settings.coordinator_project)
-        fail(f"on {provider.kind}, {username} opens a confidential issue in {project} containing "
-             f"`/rematch {theirs[0].id}` themselves")
-    issue = rematch.file_request(provider.as_user(person.handle(provider.kind)), program, templates_for(program), theirs[0],
-                                 person, note, now=moment)
+        project = provider.private_channel_path(program.surveys.channel, person.handle(provider.kind))
+        fail(f"on {provider.kind}, {username} opens a confidential issue in {project} (their private channel) "
+             f"containing `/rematch {theirs[0].id}` themselves")
+    try:
+        issue = rematch.file_request(provider.as_user(person.handle(provider.kind)), program, templates_for(program),
+                                     theirs[0], person, note, now=moment)
+    except rematch.NoChannel as exc:
+        fail(str(exc))
     click.echo(f"opened confidential request #{issue.number} in {issue.project}")
 
 
@@ -685,7 +706,7 @@ def _tracker_act(config_path: Path | None, now_text: str | None, pair_id: str, i
 @tracker_group.command("comment")
 @config_option
 @now_option
-@click.argument("pair_id", metavar="PAIR")
+@click.argument("pair_id", metavar="PAIR_OR_PROJECT")
 @click.argument("issue")
 @click.argument("text")
 @click.option("--as", "user", required=True, metavar="USER", help="the person who writes the comment")
@@ -701,13 +722,87 @@ def tracker_comment(config_path: Path | None, now: str | None, pair_id: str, iss
 @tracker_group.command("close")
 @config_option
 @now_option
-@click.argument("pair_id", metavar="PAIR")
+@click.argument("pair_id", metavar="PAIR_OR_PROJECT")
 @click.argument("issue")
 @click.option("--as", "user", required=True, metavar="USER", help="the person who closes the issue")
 @handle_errors
 def tracker_close(config_path: Path | None, now: str | None, pair_id: str, issue: str, user: str) -> None:
     """Close ISSUE (a number or a key such as session:1) of PAIR as USER."""
     _tracker_act(config_path, now, pair_id, issue, user, None)
+
+
+def _tracker_as(config_path: Path | None, user: str) -> tuple[Program, Any]:
+    """The embedded tracker acting as `user` (a program username or a handle)."""
+    program = load(config_path)
+    kind = program.settings.provider.kind
+    if kind != "local":
+        fail(f"`issuebot tracker` acts on the embedded tracker only; {program.path.name} uses {kind}, "
+             "where each person sees their own view in the tracker itself")
+    provider = provider_for(program)
+    person = program.people.get(user)
+    return program, provider.as_user(person.handle(provider.kind) if person else user)  # type: ignore[attr-defined]
+
+
+@tracker_group.command("list")
+@config_option
+@click.option("--as", "user", required=True, metavar="USER", help="whose view of the tracker")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@handle_errors
+def tracker_list(config_path: Path | None, user: str, as_json: bool) -> None:
+    """Every issue USER could see in the tracker, and nothing else."""
+    from issuebot.markers import find_marker
+
+    _, acting = _tracker_as(config_path, user)
+    items = [{"project": i.project, "number": i.number, "key": find_marker(i.body), "title": i.title, "state": i.state,
+              "confidential": i.confidential}
+             for i in acting.list_issues(None, state="all")]
+    if as_json:
+        click.echo(json.dumps({"user": user, "issues": items}, indent=2))
+        return
+    for item in items:
+        flag = " (confidential)" if item["confidential"] else ""
+        click.echo(f"{item['project']}#{item['number']} [{item['state']}] {item['title']}{flag}")
+    if not items:
+        click.echo(f"{user} can see no issue")
+
+
+@tracker_group.command("show")
+@config_option
+@click.argument("pair_id", metavar="PAIR_OR_PROJECT")
+@click.argument("issue")
+@click.option("--as", "user", required=True, metavar="USER", help="whose view of the tracker")
+@handle_errors
+def tracker_show(config_path: Path | None, pair_id: str, issue: str, user: str) -> None:
+    """One issue and its comments as USER sees it (`not found` when USER may not read it)."""
+    from issuebot.events import TrackerUsageError, project_of
+    from issuebot.markers import find_marker, visible_text
+
+    program, acting = _tracker_as(config_path, user)
+    try:
+        path = project_of(program, provider_for(program), pair_id)
+    except TrackerUsageError as exc:
+        fail(str(exc))
+        return
+    found = None
+    if issue.lstrip("#").isdigit():
+        try:
+            found = acting.get_issue(path, int(issue.lstrip("#")))
+        except NotFound:
+            found = None
+    else:
+        try:
+            found = next((i for i in acting.list_issues(path, state="all") if find_marker(i.body) == issue), None)
+        except NotFound:
+            found = None
+    if found is None:
+        fail(f"ISSUE: {user} can see no issue {issue!r} in {path}", EXIT_FAILED)
+        return
+    click.echo(f"{found.project}#{found.number} [{found.state}] {found.title}"
+               f"{' (confidential)' if found.confidential else ''}")
+    click.echo(visible_text(found.body))
+    for comment in acting.list_comments(path, found.number):
+        click.echo(f"--- {comment.author}:")
+        click.echo(visible_text(comment.body))
 
 
 @main.command("serve")

@@ -8,7 +8,7 @@ import functools
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -293,6 +293,11 @@ class NudgePolicy(Strict):
 class ReviewPolicy(Strict):
     every: PeriodField | None = None
     invite_managers: bool = True
+    manager_access: Literal["channel", "mention"] = Field(
+        "channel",
+        description="channel: an invited manager gets the review, with the pair's metadata, in their private "
+                    "channel; mention: only named in the pair's review (they must be able to read the project)",
+    )
 
 
 class FeedbackPolicy(Strict):
@@ -526,6 +531,87 @@ class ProgramSettings(Strict):
         return self.ends if self.ends is not None else self.duration.after(self.starts)  # type: ignore[union-attr]
 
 
+# --------------------------------------------------------------------------- surveys
+
+
+class SurveyQuestion(Strict):
+    """One numbered question of a survey."""
+
+    text: str = Field(min_length=1)
+    kind: Literal["scale", "nps", "choice", "text"] = Field(
+        description="scale: 1-5; nps: 0-10 (how likely to recommend); choice: one of `choices`; text: free text")
+    id: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]*$", description="default: q<number>")
+    choices: list[str] = Field(default_factory=list, description="the options of a `choice` question")
+    required: bool = True
+
+    @model_validator(mode="after")
+    def _choices_fit(self) -> SurveyQuestion:
+        if self.kind == "choice" and len(self.choices) < 2:
+            raise ValueError("a choice question needs at least two choices")
+        if self.kind != "choice" and self.choices:
+            raise ValueError(f"only choice questions take choices (this one is {self.kind})")
+        return self
+
+
+class Survey(Strict):
+    """A survey each chosen person answers in their private channel, once per round."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    title: str = Field(min_length=1)
+    when: Literal["first_session", "every", "wrapup", "end"] = Field(
+        description="first_session: after the pair's first held session; every: each `every` from the pair's "
+                    "start; wrapup: when the wrap-up starts; end: when the pair ends")
+    every: PeriodField | None = Field(None, description="with when: every")
+    who: Literal["mentee", "mentor", "both", "manager"] = "both"
+    privacy: Literal["confidential", "anonymous"] = Field(
+        "confidential", description="confidential: coordinators see who said what; anonymous: only aggregates")
+    remind_after: PeriodField = Field(Period(days=7), description="one reminder this long after it was sent")
+    closes_after: PeriodField = Field(Period(days=14), description="the round closes this long after it was sent")
+    questions: list[SurveyQuestion] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _schedule(self) -> Survey:
+        if self.when == "every" and (self.every is None or self.every.approx_days() <= 0):
+            raise ValueError("when: every needs 'every' (e.g. 2 months)")
+        if self.when != "every" and self.every is not None:
+            raise ValueError(f"'every' applies only to when: every (this survey is sent at {self.when})")
+        if self.remind_after.approx_days() >= self.closes_after.approx_days():
+            raise ValueError("remind_after must come before closes_after")
+        ids = [q.id or f"q{n}" for n, q in enumerate(self.questions, 1)]
+        duplicate = next((i for i in ids if ids.count(i) > 1), None)
+        if duplicate:
+            raise ValueError(f"two questions have the id {duplicate!r}")
+        return self
+
+    def question_ids(self) -> list[str]:
+        """Each question's id (`q<number>` unless given), in order."""
+        return [q.id or f"q{n}" for n, q in enumerate(self.questions, 1)]
+
+
+class SurveySettings(Strict):
+    """Surveys and the private channel each person answers them (and asks for a re-match) in."""
+
+    channel: str = Field(
+        "intake", pattern=r"^[a-z0-9][a-z0-9._-]*$",
+        description="GitLab and the embedded tracker: one project where participants are Guests and each "
+                    "person's items are confidential and assigned to them; GitHub: a private repository "
+                    "<channel>-<username> per person, shared with the coordinators only")
+    channels: Literal["auto", "always"] = Field(
+        "auto", description="auto: open the channels when a survey or a manager's review needs them; always: "
+                            "also for private re-match requests alone")
+    min_group: int = Field(3, ge=1, description="figures built from fewer answers are withheld")
+    items: list[Survey] = Field(default_factory=list, description="the surveys, in the order they are listed")
+
+    @field_validator("items")
+    @classmethod
+    def _unique_ids(cls, value: list[Survey]) -> list[Survey]:
+        ids = [s.id for s in value]
+        duplicate = next((i for i in ids if ids.count(i) > 1), None)
+        if duplicate:
+            raise ValueError(f"two surveys have the id {duplicate!r}")
+        return value
+
+
 class PersonEntry(Strict):
     username: str = Field(min_length=1)
     name: str | None = None
@@ -571,6 +657,7 @@ class ProgramFile(Strict):
     people: list[PersonEntry] = Field(default_factory=list)
     pairs: list[PairEntry] = Field(default_factory=list)
     service: ServiceSettings = ServiceSettings()
+    surveys: SurveySettings = SurveySettings()
 
 
 def json_schema() -> dict[str, Any]:
@@ -593,6 +680,7 @@ class Program:
     pairs: tuple[Pair, ...]
     service: ServiceSettings
     warnings: tuple[str, ...] = ()  # `file:line: key: message` lines that `validate --strict` refuses
+    surveys: SurveySettings = field(default_factory=SurveySettings)
 
     @property
     def base_dir(self) -> Path:
@@ -962,7 +1050,7 @@ def _resolve(path: Path, parsed: ProgramFile, shown: str, lines: dict[tuple[Any,
     if problems:
         raise ConfigError(problems)
     return Program(path=path, settings=settings, people=people, pairs=tuple(pairs), service=parsed.service,
-                   warnings=tuple(warnings))
+                   warnings=tuple(warnings), surveys=parsed.surveys)
 
 
 Report = Callable[[tuple[Any, ...], str], None]  # records a problem or a warning at a key

@@ -24,7 +24,7 @@ from issuebot import report, summary
 from issuebot.config import secret
 from issuebot.events import TrackerUsageError, ask_through_dashboard
 from issuebot.labels import PAIR_STATUSES
-from issuebot.observe import observe_coordination, observe_history
+from issuebot.observe import observe_channels, observe_coordination, observe_history
 from issuebot.pairstate import book, current_session, goal_progress, tracked_items
 from issuebot.plan import PairView, state_date
 from issuebot.providers.base import ProviderError
@@ -122,7 +122,8 @@ class Snapshot:
         rows = sorted(report.rows(program, views, today), key=urgency)
         self.surveys = survey_figures(find_surveys_issue(coordination))
         self.summary = summary.summarize(program, views, today, surveys=self.surveys,
-                                         rematched=carried_out_requests(program, coordination, provider.kind),
+                                         rematched=carried_out_requests(
+                                             program, coordination + observe_channels(provider, program)[2], provider.kind),
                                          acting={r.pair: r.act for r in rows})
         self.views, self.rows, self.dicts = views, rows, [r.as_dict() for r in rows]
         self.links = {pid: v.tracker.url for pid, v in views.items()

@@ -204,12 +204,7 @@ def act_on_tracker(program: Program, provider: Provider, templates: Templates, *
             f"`issuebot tracker` acts on the embedded tracker only; this program uses {provider.kind}, "
             "where people act in the tracker itself"
         )
-    try:
-        pair = program.pair(pair_id)
-    except KeyError:
-        known = ", ".join(p.id for p in program.pairs) or "none"
-        raise TrackerUsageError(f"PAIR: no pair {pair_id!r} in {program.path.name} (pairs: {known})") from None
-    path = provider.project_path(program.project_name(pair))
+    path = project_of(program, provider, pair_id)
     project = next((p for p in provider.list_projects() if p.path == path), None)
     if project is None:
         raise TrackerUsageError(f"PAIR: {pair_id} has no project yet; run `issuebot sync` first")
@@ -230,7 +225,9 @@ def act_on_tracker(program: Program, provider: Provider, templates: Templates, *
         event = Event(kind=EventKind.ISSUE_CLOSED, provider=provider.kind, project=path, issue_number=number,
                       actor=handle, at=now)
     if not deliver:
-        return TrackerAction(event=event, outcome=EventOutcome(pair=pair.id, ignored="not delivered (--no-webhook)"))
+        owner = program.pair_for_project(path)
+        return TrackerAction(event=event, outcome=EventOutcome(pair=owner.id if owner else None,
+                                                               ignored="not delivered (--no-webhook)"))
     outcome = handle_event(program, provider, templates, event, now=now)
     replies = []
     if event.comment_id is not None:
@@ -239,6 +236,20 @@ def act_on_tracker(program: Program, provider: Provider, templates: Templates, *
             if answer.author == provider.bot_username and any(markers.has_marker(answer.body, k) for k in keys):
                 replies.append(markers.visible_text(answer.body))
     return TrackerAction(event=event, outcome=outcome, replies=replies)
+
+
+def project_of(program: Program, provider: Provider, pair_or_project: str) -> str:
+    """The project path a `tracker` command names: a pair id, a project path (`mentoring/intake`)
+    or a project's name in the group (`intake`, `coordination`)."""
+    if any(p.id == pair_or_project for p in program.pairs):
+        return provider.project_path(program.project_name(program.pair(pair_or_project)))
+    paths = {p.path for p in provider.list_projects()}
+    for candidate in (pair_or_project, provider.project_path(pair_or_project)):
+        if candidate in paths:
+            return candidate
+    known = ", ".join(p.id for p in program.pairs) or "none"
+    raise TrackerUsageError(f"PAIR: no pair {pair_or_project!r} and no such project in {program.path.name} "
+                            f"(pairs: {known})")
 
 
 def _issue_number(provider: Provider, path: str, issue: str) -> int:

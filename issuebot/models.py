@@ -132,8 +132,11 @@ class Event:
 
 @dataclass(frozen=True)
 class Member:
+    """A project member: `pair` (reads and writes everything), `coordinator` (reads everything),
+    `participant` (a private channel: reads only items that are theirs, e.g. GitLab's Guest)."""
+
     username: str
-    role: Literal["pair", "coordinator"]
+    role: Literal["pair", "coordinator", "participant"]
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterable
 
 from issuebot import markers
 from issuebot.config import Program
-from issuebot.models import Issue, Pair, Project
+from issuebot.models import Comment, Issue, Pair, Project
 from issuebot.pairstate import issues_with_unseen_comments
-from issuebot.plan import TRACKER, PairView, SessionRef, index_issues, owner_token
+from issuebot.plan import CHANNEL_TOKEN, TRACKER, PairView, SessionRef, channel_people, handle_of, index_issues, owner_token
 from issuebot.providers.base import NotFound, Provider, ProviderError
 
 
@@ -76,7 +76,7 @@ def observe_program(
     orphans = [
         p for p in projects.values()
         if "[issuebot:" in p.description and not any(t in p.description for t in known_tokens)
-        and p.path != coordination
+        and p.path != coordination and CHANNEL_TOKEN not in p.description
     ] if only is None and find_orphans else []
     return views, orphans
 
@@ -172,3 +172,30 @@ def observe_history(provider: Provider, program: Program) -> dict[str, PairView]
         views[pair.id] = PairView(pair=pair, project_path=path, project=project,
                                   issues=index_issues(issues or ()), complete=True)
     return views
+
+
+def observe_channels(provider: Provider, program: Program) -> tuple[dict[str, str], frozenset[str], list[Issue], dict[tuple[str, int], list[Comment]]]:
+    """Every person's private channel: (username -> path, the paths that exist, their issues in all
+    states, the comments of issuebot's open items there).
+
+    Cost: one list call per 100 issues of each channel project (GitLab and the embedded tracker:
+    one project; GitHub: one repository per person), plus one comment listing per open item of
+    issuebot's (an unanswered survey, a manager's review): only those can need an answer.
+    """
+    kind = provider.kind
+    channels = {u: provider.private_channel_path(program.surveys.channel, handle_of(program, u, kind))
+                for u in channel_people(program)}
+    existing: set[str] = set()
+    issues: list[Issue] = []
+    for path in dict.fromkeys(channels.values()):
+        try:
+            issues.extend(provider.list_issues(path, state="all"))
+        except NotFound:
+            continue
+        existing.add(path)
+    comments = {
+        (i.project, i.number): provider.list_comments(i.project, i.number)
+        for i in issues
+        if i.state == "open" and i.author == provider.bot_username and markers.find_marker(i.body)
+    }
+    return channels, frozenset(existing), issues, comments

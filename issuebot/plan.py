@@ -486,6 +486,7 @@ def projected(view: PairView, actions: list[Action], author: str = "issuebot") -
 # ----------------------------------------------------------------------------- the program as a whole
 
 COORDINATION_TOKEN = "[issuebot:coordination]"  # in the coordinator project's description
+CHANNEL_TOKEN = "[issuebot:channel]"  # in the description of every private-channel project
 
 
 @dataclass
@@ -498,9 +499,42 @@ class ProgramView:
     coordination_issues: list[Issue] = field(default_factory=list)  # open and closed, one listing
     orphans: list[Project] = field(default_factory=list)  # bot projects of pairs no longer in the file
     partial: bool = False  # only some pairs were observed (`--only`): no program-wide view
+    # Private channels: username -> project path; which of those exist; their issues (all states);
+    # the comments of the bot's open items there, by (path, number).
+    channels: dict[str, str] = field(default_factory=dict)
+    channel_projects: frozenset[str] = frozenset()
+    channel_issues: list[Issue] = field(default_factory=list)
+    channel_comments: dict[tuple[str, int], list[Comment]] = field(default_factory=dict)
 
     def coordination_issue(self, number: int) -> Issue | None:
         return next((i for i in self.coordination_issues if i.number == number), None)
+
+    def channel_items(self) -> dict[str, Issue]:
+        """issuebot's items in the private channels by marker key (keys name their person)."""
+        return index_issues(self.channel_issues)
+
+
+def channel_people(program: Program) -> list[str]:
+    """The usernames of everyone who gets a private channel: both sides of every pair and the
+    mentees' managers (a manager outside `people` keeps the name given), coordinators excepted;
+    nobody when the program needs no channel (`surveys.channels: auto`, no survey, no manager's review)."""
+    settings, reviews = program.surveys, program.settings.reviews
+    managers_invited = bool(reviews.every and reviews.invite_managers and reviews.manager_access == "channel"
+                            and any(p.mentee.manager for p in program.pairs))
+    if settings.channels == "auto" and not settings.items and not managers_invited:
+        return []
+    found: dict[str, None] = {}
+    for pair in program.pairs:
+        for username in (pair.mentor.username, pair.mentee.username, pair.mentee.manager):
+            if username and username not in program.settings.coordinators:
+                found[username] = None
+    return list(found)
+
+
+def handle_of(program: Program, username: str, provider_kind: str) -> str:
+    """A person's handle on the tracker; a name outside `people` (e.g. a manager) is used as given."""
+    person = program.people.get(username)
+    return person.handle(provider_kind) if person is not None else username
 
 
 class ProgramPlan:

@@ -10,7 +10,7 @@ from issuebot.apply import Applier, BudgetExhausted, Outcome
 from issuebot.config import Program
 from issuebot.locks import lock_folder, pair_lock
 from issuebot.models import Action, ArchiveProject, EditIssue, Event, Project
-from issuebot.observe import observe_coordination, observe_program
+from issuebot.observe import observe_channels, observe_coordination, observe_program
 from issuebot.plan import Context, PairView, Plan, ProgramPlan, ProgramView
 from issuebot.providers.base import Provider, ProviderError, no_lock
 from issuebot.templates import Templates
@@ -102,6 +102,9 @@ def reconcile_program(
                                 if only else observe_coordination(provider, program))
         view = ProgramView(pairs={}, coordination_path=path, coordination_exists=exists,
                            coordination_issues=issues, partial=only is not None)
+        if not only:
+            view.channels, view.channel_projects, view.channel_issues, view.channel_comments = observe_channels(
+                provider, program)
         plan = ProgramPlan(view, ctx, chosen)
         # Decide everything before the first write: a template or program mistake (TemplateError)
         # then stops the run with nothing written, not half way through.

@@ -13,9 +13,9 @@ from datetime import datetime
 
 from issuebot.config import Program
 from issuebot.models import Action, ArchiveProject, Issue, Pair, Person, PostComment
-from issuebot.observe import observe_coordination, observe_pair
-from issuebot.plan import COORDINATION_TOKEN, Plan, program_context
-from issuebot.providers.base import ProjectSpec, Provider
+from issuebot.observe import observe_pair
+from issuebot.plan import Plan, channel_people
+from issuebot.providers.base import Provider
 from issuebot.reconcile import context_for, reconcile_program
 from issuebot.templates import Templates
 
@@ -30,16 +30,20 @@ class RematchOutcome:
 
 def file_request(provider: Provider, program: Program, templates: Templates, pair: Pair, requester: Person,
                  note: str = "", *, now: datetime) -> Issue:
-    """Open the confidential request as `provider`'s acting person (the embedded tracker's `as_user`)."""
-    project, exists, _ = observe_coordination(provider, program)
-    if not exists:
-        rendered = templates.render("coordination-project", program=program_context(program), token=COORDINATION_TOKEN)
-        provider.ensure_project(ProjectSpec(program.settings.coordinator_project, rendered.title,
-                                            " ".join(rendered.body.split()), owner_token=COORDINATION_TOKEN))
+    """Open the confidential request as `provider`'s acting person (the embedded tracker's `as_user`)
+    in their private channel, which `sync` opened: only they and the coordinators can read it."""
+    if requester.username not in channel_people(program):
+        raise NoChannel(f"{requester.username} has no private channel in {program.path.name}: set "
+                        "`surveys.channels: always` (or add a survey) and run `issuebot sync`")
+    project = provider.private_channel_path(program.surveys.channel, requester.handle(provider.kind))
     ctx = context_for(provider, program, templates, "rematch", now)
     plan = Plan(observe_pair(provider, program, pair), ctx)
     rendered = templates.render("rematch", **plan.render_context(requester=ctx.person(requester), note=note))
     return provider.create_issue(project, rendered.title, rendered.body, labels=(), confidential=True)
+
+
+class NoChannel(Exception):
+    """The person has no private channel to file a request in; the message says how to open one."""
 
 
 def carry_out(provider: Provider, program: Program, templates: Templates, *, now: datetime,
@@ -50,8 +54,9 @@ def carry_out(provider: Provider, program: Program, templates: Templates, *, now
     answers carry markers and are not posted twice after an interrupted run.
     """
     run = reconcile_program(provider, program, templates, trigger="rematch", now=now, dry_run=dry_run)
-    answers = [a for a in run.outcome.actions if isinstance(a, PostComment)
-               and a.project == run.program.view.coordination_path]
+    where = {run.program.view.coordination_path, *run.program.view.channels.values()}
+    answers = [a for a in run.outcome.actions if isinstance(a, PostComment) and a.project in where
+               and a.key.startswith(("rematched:", "rematch-unclear:"))]
     ended = [pair_id for pair_id, actions in run.per_pair.items()
              if any(isinstance(a, ArchiveProject) for a in actions)]
     return RematchOutcome(ended=sorted({*ended, *(a.pair for a in answers if a.key.startswith("rematched:"))}),

@@ -38,6 +38,7 @@ def test_timestamps_come_from_the_injected_clock(tracker, clock):
     edited = tracker.update_issue(project, issue.number, body="new")
     assert edited.created_at == start and edited.updated_at == start + timedelta(hours=3)
     clock.advance(days=1)
+    tracker.ensure_members(project, [Member("bob", "pair")])
     comment = tracker.as_user("bob").create_comment(project, issue.number, "hello")
     assert comment.created_at == start + timedelta(days=1, hours=3) and comment.author == "bob"
     assert tracker.get_issue(project, issue.number).updated_at == comment.created_at  # a comment moves it

@@ -36,7 +36,7 @@ def pal(tmp_path) -> Path:
     folder = tmp_path / "pal"
     shutil.copytree(shipped("config") / "programs" / "pal", folder / "pal")
     text = (shipped("config") / "programs" / "pal.yml").read_text(encoding="utf-8")
-    text = text.replace("\npeople:\n", "\n  people_import:\n    columns: {Login: username, Full name: name}\n\npeople:\n", 1)
+    text = text.replace("\nprogram:\n", "\nprogram:\n  people_import:\n    columns: {Login: username, Full name: name}\n", 1)
     path = folder / "pal.yml"
     path.write_text(text, encoding="utf-8")
     return path

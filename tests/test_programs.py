@@ -214,7 +214,7 @@ def test_pal_two_way_kpis_one_to_ones_quarterly_review_and_mentor_feedback(tmp_p
     run.sweep_twice("2027-04-12T09:00:00+00:00")  # a quarter in: review against the framework
     review = run.issues("sam-liam")["review:1"]
     assert review.title.startswith("Quarterly review 1") and "performance framework" in review.body
-    assert "@priya, you are invited" in review.body
+    assert "@priya, you are invited" in review.body  # the manager coordinates PAL: a member of the project
     assert run.report()["sam-liam"]["mentor_hours"] == 1.5
     run.cli("tracker", "close", "sam-liam", "extra:kpi-mentee", "--as", "sam", "--now", "2027-04-12T10:00:00+00:00")
     summary = run.check_summary("2027-04-12T12:00:00+00:00")

@@ -82,6 +82,9 @@ PROGRAM_ORDER = {
     "coordinator_space": ("group_labels", "the dashboard issue is opened with labels that exist"),
     "dashboard_requests": ("coordinator_space", "boxes are read from the dashboard the space holds"),
     "rematch_answers": ("rematch_requests", "only requests that were read can be answered"),
+    "rematch_requests": ("private_channels", "requests are read from channels that exist"),
+    "private_channels": ("coordinator_space", "channels are shared with the coordinators the program names"),
+    "surveys": ("rematch_answers", "a survey is not sent about a pair a re-match ended this run"),
     "dashboard_issue": ("rematch_answers", "the dashboard is written last and shows every pair as this run left it"),
     "monthly_report": ("rematch_answers", "re-matches answered this run are counted"),
 }

@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
 from issuebot import markers
 from issuebot.cli import main
 from issuebot.config import load_program
+from issuebot.models import Member
+from issuebot.providers.base import NotFound, ProjectSpec
 from issuebot.providers.local import LocalProvider
 from issuebot.workflows.program.rematch_requests import read_request
 from tests.conftest import program_data, write_program
@@ -27,9 +30,13 @@ PAIRS = [{"mentor": "alice", "mentee": "bob"}, {"mentor": "dave", "mentee": "eri
 NOTE = "we never find a time that suits us both"
 
 
+CHANNEL = "mentoring/intake"  # each person's private channel on the embedded tracker
+
+
 def setup(tmp_path: Path) -> tuple[Path, CliRunner]:
     data = program_data(people=PEOPLE, pairs=PAIRS)
     data["program"]["provider"] = {"kind": "local", "path": str(tmp_path / "local.db")}
+    data["surveys"] = {"channels": "always"}
     path = write_program(tmp_path / "program.yml", data)
     runner = CliRunner()
     result = runner.invoke(main, ["sync", "-c", str(path), "--now", "2027-01-11T09:00:00+00:00"])
@@ -42,8 +49,8 @@ def tracker(tmp_path: Path) -> LocalProvider:
 
 
 def requests(local: LocalProvider) -> list:
-    """Issues people opened in the coordinator project (the dashboard there is the bot's)."""
-    return [i for i in local.list_issues("mentoring/coordination", state="all") if i.author != local.bot_username]
+    """Issues people opened in their private channels (the bot's items there are surveys)."""
+    return [i for i in local.list_issues(CHANNEL, state="all") if i.author != local.bot_username]
 
 
 def test_a_private_request_ends_the_pair_neutrally_and_match_never_repeats_it(tmp_path: Path) -> None:
@@ -75,7 +82,12 @@ def test_a_private_request_ends_the_pair_neutrally_and_match_never_repeats_it(tm
     assert NOTE not in ended.body and "asked" not in ended.body and "bob" not in markers.read_state(progress.body)["ended"]["by"]
     assert any(p.archived for p in local.list_projects() if p.path == "mentoring/mentoring-bob-alice")
     assert not any(p.archived for p in local.list_projects() if p.path == "mentoring/mentoring-erin-dave")
-    request = local.get_issue("mentoring/coordination", request.number)
+    request = local.get_issue(CHANNEL, request.number)
+    for other in ("alice", "erin", "frank"):  # the partner, another pair's member, a non-coordinator
+        with pytest.raises(NotFound):
+            local.as_user(other).get_issue(CHANNEL, request.number)
+        assert (CHANNEL, request.number) not in {(i.project, i.number) for i in local.as_user(other).list_issues(None, state="all")}
+    assert local.as_user("carol").get_issue(CHANNEL, request.number).body == request.body  # a coordinator reads it
     assert request.state == "closed"
     [answer] = local.list_comments(request.project, request.number)
     assert answer.body.count("@bob") == 1 and "back in the pool" in answer.body
@@ -99,7 +111,7 @@ def test_a_request_about_someone_elses_pair_is_answered_and_left_to_coordinators
     program = load_program(path)
     erin = tracker(tmp_path).as_user("erin")
     runner.invoke(main, ["rematch", "request", "-c", str(path), "--as", "erin", "--now", "2027-02-01T10:00:00+00:00"])
-    erin.create_issue("mentoring/coordination", "Please", "/rematch bob-alice", confidential=True)
+    erin.create_issue(CHANNEL, "Please", "/rematch bob-alice", confidential=True)
     assert read_request(program, requests(local := tracker(tmp_path))[0], "local").pair.id == "erin-dave"
 
     done = runner.invoke(main, ["rematch", "apply", "-c", str(path), "--now", "2027-02-02T10:00:00+00:00"])
@@ -130,8 +142,13 @@ def test_request_command_refuses_people_outside_the_pairing(tmp_path: Path) -> N
 def test_a_request_for_a_pairing_that_never_started_is_left_to_coordinators(tmp_path: Path) -> None:
     data = program_data(people=PEOPLE, pairs=PAIRS)
     data["program"]["provider"] = {"kind": "local", "path": str(tmp_path / "local.db")}
+    data["surveys"] = {"channels": "always"}
     path = write_program(tmp_path / "program.yml", data)
     runner = CliRunner()
+    # The channel exists (opened by an earlier sync) but this pairing's project was never created.
+    local = tracker(tmp_path)
+    local.ensure_project(ProjectSpec("intake", "Private channel", "[issuebot:channel]", "[issuebot:channel]"))
+    local.ensure_members(CHANNEL, [Member("bob", "participant"), Member("carol", "coordinator")])
     asked = runner.invoke(main, ["rematch", "request", "-c", str(path), "--as", "bob", "--now", "2027-01-05T09:00:00+00:00"])
     assert asked.exit_code == 0, asked.output
     done = runner.invoke(main, ["rematch", "apply", "-c", str(path), "--now", "2027-01-06T09:00:00+00:00"])

@@ -12,7 +12,7 @@ from issuebot import markers
 from issuebot.commands import PROBLEMS
 from issuebot.config import load_program
 from issuebot.events import EventOutcome, handle_event
-from issuebot.models import Comment, Event, EventKind, Issue
+from issuebot.models import Comment, Event, EventKind, Issue, Member
 from issuebot.plan import index_issues
 from issuebot.providers.base import ProviderUnavailable
 from issuebot.reconcile import reconcile_program
@@ -279,6 +279,8 @@ def test_help_lists_the_commands(pairing):
 
 
 def test_someone_else_gets_one_polite_refusal_and_nothing_changes(pairing):
+    # People outside the pair who can read the project (access given by hand): they may comment, not command.
+    pairing.provider.ensure_members(pairing.path, [Member("mallory", "coordinator"), Member("erin", "coordinator")])
     before = pairing.issue("session:1")
     event = pairing.write("mallory", "session:1", "/session\n/extend 1y")
     for _ in range(3):

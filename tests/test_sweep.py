@@ -210,7 +210,8 @@ def test_reviews_feedback_goal_reminder_wrapup_and_end_request(forge, clock, tmp
     assert "feedback:1" in world.issues("bob-alice") and "review:1" not in world.issues("bob-alice")
     world.sweep("2027-02-11")
     review = world.issues("bob-alice")["review:1"]
-    assert "kind::review" in review.labels and "@dana" in review.body
+    # dana cannot read the pair's project: she is asked in her private channel, not mentioned here.
+    assert "kind::review" in review.labels and "@dana" not in review.body and "asked for their view privately" in review.body
     assert "@dana" not in world.issues("erin-dave")["review:1"].body  # erin has no manager
     assert world.sweep("2027-02-11").writes_made == 0
     world.sweep("2027-04-23")  # goal due 04-30, goal_reminder 7d (a Friday)

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from issuebot import markers
 from issuebot.cli import main
 from issuebot.config import load_program
+from issuebot.models import Member
 from issuebot.plan import index_issues
 from issuebot.providers.local import from_program
 from tests.conftest import program_data, write_program
@@ -71,7 +72,8 @@ def test_close_logs_the_session_and_opens_the_next(synced):
 
 
 def test_issue_by_number_and_refusal_for_a_stranger(synced):
-    issues, _ = tracker(synced)
+    issues, provider = tracker(synced)
+    provider.ensure_members(PATH, [Member("mallory", "coordinator")])  # can read the project, is not in the pair
     number = str(issues["progress"].number)
     code, out = run("tracker", "comment", "bob-alice", number, "/pause", "--as", "mallory", "-c", str(synced),
                     "--now", "2027-01-20T10:00:00Z")

@@ -177,6 +177,12 @@ class Provider(Protocol):
         (a full path, or a name inside the group/org); nobody's access is lowered. Returns writes made."""
 
 
+    # -- private channels (surveys, answers, re-match requests)
+
+    def private_channel_path(self, channel: str, handle: str) -> str:
+        """The full path of the project where person `handle` and the coordinators alone read that
+        person's items (0 calls): a shared project of confidential items, or one of the person's own."""
+
 @runtime_checkable
 class ActsAsPerson(Protocol):
     """Capability: the tracker lets issuebot act as a named person (the embedded tracker, where

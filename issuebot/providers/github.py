@@ -55,6 +55,8 @@ MAX_RETRIES = 5  # transient 5xx and short rate-limit waits; urllib3 backs off 0
 
 # GitHub role names (collaborator listings) against the permission names PUT accepts.
 # https://docs.github.com/en/rest/collaborators/collaborators#add-a-repository-collaborator
+# The person in their own private-channel repository: reads, opens issues and comments.
+PARTICIPANT_PERMISSION = "pull"
 _RANK = {"pull": 1, "read": 1, "triage": 2, "push": 3, "write": 3, "maintain": 4, "admin": 5}
 
 # The due date GitHub issues lack lives in a provider-owned block at the end of the body:
@@ -413,8 +415,8 @@ class GitHubProvider:
         """GET /repos/{o}/{r}/collaborators and /invitations (1 read each per 100), then one
         PUT /repos/{o}/{r}/collaborators/{username} per person missing (201: invitation sent,
         204: added). Nobody's access is lowered; an unknown username raises NotFound naming it."""
-        wanted = [(m.username, self.settings.pair_permission if m.role == "pair" else self.settings.coordinator_permission)
-                  for m in members]
+        wanted = [(m.username, {"pair": self.settings.pair_permission, "participant": PARTICIPANT_PERMISSION}.get(
+                      m.role, self.settings.coordinator_permission)) for m in members]
         return self._grant(project, wanted)
 
     def _grant(self, project: str, wanted: Sequence[tuple[str, str]]) -> int:
@@ -817,6 +819,13 @@ class GitHubProvider:
         path = project if "/" in project else self.project_path(project)
         permission = {"guest": "pull", "reporter": "triage", "developer": "push", "maintainer": "maintain"}[access]
         return self._grant(path, [(username, permission) for username in usernames])
+
+    # ------------------------------------------------------------------ private channels
+
+    def private_channel_path(self, channel: str, handle: str) -> str:
+        """GitHub has no confidential issues: each person gets a private repository
+        `<channel>-<handle>` shared with the coordinators alone (0 calls)."""
+        return self.project_path(f"{channel}-{handle.lower()}")
 
 
 # --------------------------------------------------------------------------- pure helpers

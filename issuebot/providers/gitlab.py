@@ -95,7 +95,9 @@ class GitLabProvider:
         self.group = group.strip("/")
         self.meter = Meter()
         self.max_retry_wait = max_retry_wait
-        self.access = {"pair": ACCESS_LEVELS[pair_access], "coordinator": ACCESS_LEVELS[coordinator_access]}
+        # A participant of a private channel is a Guest: confidential issues not theirs stay hidden.
+        self.access = {"pair": ACCESS_LEVELS[pair_access], "coordinator": ACCESS_LEVELS[coordinator_access],
+                       "participant": ACCESS_LEVELS["guest"]}
         self._session = requests.Session()
         self._session.hooks["response"].append(self._on_response)
         self.gl = _BoundedGitlab(
@@ -696,6 +698,17 @@ class GitLabProvider:
         space, Developer on a delivery project outside the group when given as a full path)."""
         path = project if "/" in project else self.project_path(project)
         return self._grant(path, [(username, int(ACCESS_LEVELS[access])) for username in usernames])
+
+    # ------------------------------------------------------------------ private channels
+
+    def private_channel_path(self, channel: str, handle: str) -> str:
+        """One project `channel` in the group where participants are Guests: a Guest reads only the
+        confidential issues they authored or are assigned, Reporters (coordinators) all of them
+        (https://docs.gitlab.com/ee/user/project/issues/confidential_issues.html#who-can-see-confidential-issues).
+        0 calls."""
+        return self.project_path(channel)
+
+
 
 
 

@@ -31,7 +31,7 @@ from issuebot.providers.shared import (
 PAGE = 100
 Clock = Callable[[], datetime]
 # Members' roles by access: a pair member may do more than a coordinator; access never goes down.
-ROLE_RANK = {"coordinator": 1, "pair": 2}
+ROLE_RANK = {"participant": 1, "coordinator": 2, "pair": 3}  # a Guest of a channel, a Reporter, a Developer
 
 _meta = sa.MetaData()
 projects_t = sa.Table(
@@ -203,12 +203,6 @@ class LocalProvider:
             raise NotFound(f"project {path} does not exist")
         return row.id
 
-    def _issue_row(self, conn: Connection, project: str, number: int) -> Any:
-        row = conn.execute(_ISSUE_BY_PATH_NUMBER, {"path": project, "number": number}).first()
-        if row is None:
-            raise NotFound(f"issue {project}#{number} does not exist")
-        return row
-
     # ------------------------------------------------------------------ projects
 
     def list_projects(self) -> list[Project]:
@@ -354,6 +348,9 @@ class LocalProvider:
         if updated_after is not None:
             query = query.where(issues_t.c.updated_at > updated_after.astimezone(timezone.utc).isoformat())
         wanted = set(labels)
+        roles = self._roles_of_actor()
+        if project is not None and roles is not None and project not in roles:
+            raise NotFound(f"project {project} does not exist")
         last_id = 0
         # One statement for every page (the id to continue after is a parameter): built and compiled once.
         page = query.where(issues_t.c.id > sa.bindparam("after")).order_by(issues_t.c.id).limit(PAGE)
@@ -363,7 +360,7 @@ class LocalProvider:
             self.meter.read("list_issues")
             for row in rows:
                 issue = _issue(row, row.path)
-                if wanted <= set(issue.labels):
+                if wanted <= set(issue.labels) and (roles is None or _may_read(issue, self.actor, roles)):
                     yield issue
             if len(rows) < PAGE:
                 return
@@ -374,6 +371,15 @@ class LocalProvider:
         self.meter.read("get_issue")
         with self.engine.connect() as conn:
             return _issue(self._issue_row(conn, project, number), project)
+
+    def _issue_row(self, conn: Connection, project: str, number: int) -> Any:
+        """The issue's row, NotFound when it does not exist or the acting person may not read it
+        (as a forge answers 404, not 403, so that its existence does not leak)."""
+        row = conn.execute(_ISSUE_BY_PATH_NUMBER, {"path": project, "number": number}).first()
+        roles = self._roles_of_actor(conn)
+        if row is None or (roles is not None and not _may_read(_issue(row, project), self.actor, roles)):
+            raise NotFound(f"issue {project}#{number} does not exist")
+        return row
 
     def create_issue(
         self,
@@ -391,7 +397,8 @@ class LocalProvider:
         now = self._now()
         with self._tx() as conn:
             row = conn.execute(_PROJECT_BY_PATH, {"path": project}).first()
-            if row is None:
+            roles = self._roles_of_actor(conn)
+            if row is None or (roles is not None and project not in roles):
                 raise NotFound(f"project {project} does not exist")
             if row.archived:
                 raise refuse_archived(project)
@@ -572,6 +579,28 @@ class LocalProvider:
         return writes
 
 
+    # ------------------------------------------------------------------ private channels
+
+    def private_channel_path(self, channel: str, handle: str) -> str:
+        """One shared project `channel` whose members are participants (they read only the
+        confidential items they wrote or are assigned) and coordinators (0 calls)."""
+        return self.project_path(channel)
+
+    # ------------------------------------------------------------------ who may read what
+
+    def _roles_of_actor(self, conn: Connection | None = None) -> dict[str, str] | None:
+        """Project path -> the acting person's role there; None for issuebot itself, which reads all."""
+        if self.actor == self.bot_username:
+            return None
+        query = (sa.select(projects_t.c.path, members_t.c.role)
+                 .join(members_t, members_t.c.project_id == projects_t.c.id)
+                 .where(members_t.c.username == self.actor))
+        if conn is not None:
+            return {r.path: r.role for r in conn.execute(query)}
+        with self.engine.connect() as own:
+            return {r.path: r.role for r in own.execute(query)}
+
+
 # Statements built once: building SQLAlchemy statements per call dominated a first sync's CPU time.
 _PROJECT_BY_PATH = sa.select(projects_t).where(projects_t.c.path == sa.bindparam("path"))
 _PROJECT_ID_BY_PATH = sa.select(projects_t.c.id).where(projects_t.c.path == sa.bindparam("path"))
@@ -599,6 +628,20 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
     # Let SQLAlchemy's explicit BEGIN IMMEDIATE control transactions.
     dbapi_conn.isolation_level = None
+
+
+def _may_read(issue: Issue, actor: str, roles: Mapping[str, str]) -> bool:
+    """GitLab's rule for private projects: members read the issues; a confidential issue only
+    members above Guest (`pair`, `coordinator`), its author and its assignees.
+    https://docs.gitlab.com/ee/user/project/issues/confidential_issues.html"""
+    role = roles.get(issue.project)
+    if role is None:
+        return False
+    return not issue.confidential or role != "participant" or actor == issue.author or actor in issue.assignees
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def _project(row: Any) -> Project:

@@ -11,9 +11,12 @@ from issuebot.workflows.program import (
     dashboard_issue,
     dashboard_requests,
     group_labels,
+    manager_reviews,
     monthly_report,
+    private_channels,
     rematch_answers,
     rematch_requests,
+    surveys,
 )
 
 # Each step module has a one-line docstring, `triggers` (a subset of TRIGGERS) and a pure
@@ -38,11 +41,14 @@ WORKFLOWS: tuple[ModuleType, ...] = (
 PROGRAM_STEPS: tuple[ModuleType, ...] = (
     group_labels,  # labels first: every issue written after them may carry them
     coordinator_space,  # the coordinators' project before anything is asked of or written into it
+    private_channels,  # each person's channel before a re-match request is read or a survey sent there
     board,
     dashboard_requests,  # what coordinators ticked, before the pairs' workflows carry it out
     rematch_requests,  # the same for private re-match requests
     # --- the pairs are decided and written here ---
     rematch_answers,  # answer only requests whose pair's writes were applied
+    surveys,  # rounds due from the session log and status the pairs' workflows read
+    manager_reviews,  # after the pairs' writes: a review opened this run is in the views next run
     monthly_report,  # counts the re-matches answered above
     dashboard_issue,  # last: shows every pair as this run left it, clears only boxes carried out
 )

@@ -17,9 +17,13 @@ def decide(plan: Plan) -> None:
         return
     number, due = found
     manager = None
-    if policy.invite_managers and plan.pair.mentee.manager:
+    # A manager who is not a coordinator cannot read the pair's project: by default they get the
+    # review in their private channel (program step manager_reviews) and are not mentioned here.
+    reads_project = plan.pair.mentee.manager in plan.program.settings.coordinators
+    if policy.invite_managers and plan.pair.mentee.manager and (policy.manager_access == "mention" or reads_project):
         person = plan.program.people.get(plan.pair.mentee.manager)
         manager = plan.ctx.person(person) if person else {"handle": plan.pair.mentee.manager, "name": plan.pair.mentee.manager}
     goals = [{"title": g.title, "due": g.due, "percent": g.percent, "done": g.done} for g in goal_progress(plan.view)]
+    asked_privately = bool(policy.invite_managers and plan.pair.mentee.manager and manager is None)
     plan.open_issue(f"review:{number}", "review", review={"number": number, "due": due}, manager=manager,
-                    goal_progress=goals)
+                    goal_progress=goals, manager_asked_privately=asked_privately)

@@ -88,6 +88,8 @@ def test_create_list_filter_update_comment_close(forge, clock):
     updated = forge.provider.update_issue(project, issue.number, add_labels=["session::held"], remove_labels=["session::planned"])
     assert set(updated.labels) == {"kind::session", "session::held"}
 
+    forge.add_user("bob")
+    forge.provider.ensure_members(project, [Member("bob", "pair")])  # only members comment on a private project
     forge.as_user("bob").create_comment(project, issue.number, "/session 45m")
     comments = forge.provider.list_comments(project, issue.number)
     assert [(c.author, c.body) for c in comments] == [("bob", "/session 45m")]
@@ -106,6 +108,8 @@ def label_scope(forge, project: str) -> str | None:
 def test_a_label_a_person_adds_between_issuebots_read_and_write_survives(forge):
     project = make_project(forge)
     issue = forge.provider.create_issue(project, "Session 1", "b", labels=["kind::session", "session::planned"])
+    forge.add_user("bob")
+    forge.provider.ensure_members(project, [Member("bob", "pair")])  # only members edit a private project
     person = forge.as_user("bob")
     forge.after_next_issue_read(lambda: person.update_issue(project, issue.number, add_labels=["needs-help"]))
     updated = forge.provider.update_issue(project, issue.number, add_labels=["session::held"],
@@ -128,6 +132,8 @@ def test_a_scoped_label_replaces_its_sibling_on_every_tracker(forge):
 def test_removing_a_label_the_issue_no_longer_has_is_no_error(forge):
     project = make_project(forge)
     issue = forge.provider.create_issue(project, "Session", "b", labels=["session::planned", "kind::session"])
+    forge.add_user("bob")
+    forge.provider.ensure_members(project, [Member("bob", "pair")])  # only members edit a private project
     person = forge.as_user("bob")
     forge.after_next_issue_read(lambda: person.update_issue(project, issue.number, remove_labels=["session::planned"]))
     updated = forge.provider.update_issue(project, issue.number, remove_labels=["session::planned"], state="closed")

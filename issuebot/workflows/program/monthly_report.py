@@ -32,7 +32,8 @@ def decide(plan: ProgramPlan) -> None:
     views = {pair_id: projected(pair_view, plan.results[pair_id]) if plan.carried_out(pair_id) else pair_view
              for pair_id, pair_view in view.pairs.items()}
     summary = summarize(program, views, until,
-                        rematched=carried_out_requests(program, view.coordination_issues, plan.ctx.provider_kind))
+                        rematched=carried_out_requests(program, view.coordination_issues + view.channel_issues,
+                                                                       plan.ctx.provider_kind))
     rendered = plan.ctx.templates.render(
         "monthly-report", program=program_context(program), until=until, figures=headline_rows(summary),
         columns=list(MONTH_COLUMNS), months=[[format_cell(getattr(m, c)) for c in MONTH_COLUMNS] for m in summary.months])

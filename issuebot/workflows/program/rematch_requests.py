@@ -1,8 +1,9 @@
 """Private re-match requests in the coordinators' project: which pairings to end neutrally, and the answers.
 
 A comment in the pair's own project would be read by the partner, so a person who finds the
-pairing is not working opens a confidential issue in `program.coordinator_project` containing
-`/rematch [pair id]` (the `rematch` template writes one). Carrying it out ends the pair through
+pairing is not working opens a confidential issue in their private channel (or, where they are
+a member, in `program.coordinator_project`) containing `/rematch [pair id]` (the `rematch`
+template writes one). Carrying it out ends the pair through
 the pair's workflows with a neutral reason that does not say who asked (`requests`), then the
 `after` step answers the requester privately and closes the request.
 """
@@ -61,7 +62,7 @@ def read_request(program: Program, issue: Issue, provider_kind: str) -> Request 
 def open_requests(plan: ProgramPlan) -> list[Request]:
     """Open requests people (not issuebot) filed in the coordinators' project."""
     found = []
-    for issue in plan.view.coordination_issues:
+    for issue in [*plan.view.coordination_issues, *plan.view.channel_issues]:
         if issue.state != "open" or issue.author == plan.ctx.bot_username:
             continue
         request = read_request(plan.program, issue, plan.ctx.provider_kind)

@@ -1,0 +1,32 @@
+"""Each person's private channel: the project(s) where only that person and the coordinators read their items."""
+
+from __future__ import annotations
+
+from issuebot.models import CreateProject, Member, SetMembers
+from issuebot.plan import CHANNEL_TOKEN, ProgramPlan, handle_of, program_context
+
+triggers = frozenset({"sync", "sweep"})
+phase = "before"
+
+
+def decide(plan: ProgramPlan) -> None:
+    """Create missing channel projects; set their members on `sync` (and when created): the people
+    as participants, who read only their own items, and the coordinators."""
+    program, ctx, view = plan.program, plan.ctx, plan.view
+    if view.partial or not view.channels:
+        return
+    coordinators = [Member(h, "coordinator") for h in program.coordinator_handles(ctx.provider_kind)]
+    people: dict[str, list[Member]] = {}
+    for username, path in view.channels.items():
+        people.setdefault(path, []).append(Member(handle_of(program, username, ctx.provider_kind), "participant"))
+    for path, members in people.items():
+        created = path not in view.channel_projects
+        if created:
+            rendered = ctx.templates.render("channel-project", program=program_context(program), token=CHANNEL_TOKEN)
+            description = " ".join(rendered.body.split())
+            if CHANNEL_TOKEN not in description:
+                description = f"{description} {CHANNEL_TOKEN}"
+            plan.actions.append(CreateProject(pair="", name=path.rsplit("/", 1)[-1], title=rendered.title,
+                                              description=description))
+        if created or ctx.trigger == "sync":
+            plan.actions.append(SetMembers(pair="", project=path, members=tuple(dict.fromkeys([*members, *coordinators]))))
