@@ -32,6 +32,7 @@ from issuebot.models import (
 from issuebot.templates import Templates
 
 TRACKER = "progress"  # marker key of the pair's progress tracker issue
+DATES = "dates"  # bot-owned section of the tracker showing the pair's dates
 STATE_VERSION = 1
 
 
@@ -414,6 +415,19 @@ class Plan:
         if looked or "looked" in self.state:
             self.state["looked"] = looked
 
+    def show_dates(self, body: str) -> None:
+        """Rewrite the dates the tracker shows once `/extend` or the dashboard moved the end
+        (the tracker template's `dates` section); a tracker already showing the end is left alone."""
+        shown = markers.get_section(body, DATES)
+        if shown is None and "ends" not in self.state:
+            return
+        if self.ends.isoformat() in (markers.visible_text(body) if shown is None else shown):
+            return
+        rendered = self.ctx.templates.render(TRACKER, **self.render_context())
+        dates = markers.get_section(rendered.body, DATES)
+        if dates is not None:
+            self.sections[DATES] = dates
+
     def finish(self) -> list[Action]:
         tracker = self.view.tracker
         if self.view.listed:
@@ -435,6 +449,7 @@ class Plan:
             )
             return self.actions + self.after_tracker
         body = tracker.body
+        self.show_dates(body)
         for name, content in self.sections.items():
             body = markers.replace_section(body, name, content)
         if self.state != self.original_state:
