@@ -316,8 +316,9 @@ class Plan:
         if key not in self.state["issues"]:
             self.state["issues"].append(key)
 
-    def edit_issue(self, key: str, *, add: Iterable[str] = (), remove: Iterable[str] = (), state: str | None = None, due: date | None = None, reason: str = "") -> None:
-        """Change labels/state/due of open-or-closed bot issue `key`; no-op when nothing differs."""
+    def edit_issue(self, key: str, *, add: Iterable[str] = (), remove: Iterable[str] = (), state: str | None = None, due: date | None = None,
+                   body: str | None = None, reason: str = "") -> None:
+        """Change labels/state/due/body of open-or-closed bot issue `key`; no-op when nothing differs."""
         issue = self.view.issues.get(key)
         if issue is None:
             return
@@ -331,10 +332,12 @@ class Plan:
         remove_names = tuple(dict.fromkeys(n for n in remove_all if n in have))
         new_state = state if state is not None and state != issue.state else None
         new_due = due if due is not None and due != issue.due else None
-        if add_names or remove_names or new_state or new_due:
+        new_body = body if body is not None and body != issue.body else None
+        if add_names or remove_names or new_state or new_due or new_body:
             self.actions.append(
                 EditIssue(pair=self.pair.id, project=self.view.project_path, number=issue.number, key=key,
-                          add_labels=add_names, remove_labels=remove_names, state=new_state, due=new_due, reason=reason)  # type: ignore[arg-type]
+                          add_labels=add_names, remove_labels=remove_names, body=new_body, state=new_state, due=new_due,  # type: ignore[arg-type]
+                          reason=reason)
             )
 
     def comment(self, issue_key: str, comment_key: str, template: str, **context: Any) -> bool:

@@ -37,3 +37,28 @@ def test_an_extension_rewrites_the_end_date_the_progress_issue_shows(world):
     world.sweep("2027-01-21")  # the first-session reminder waits for a read that shows the commands' writes
     assert "2027-01-11 → 2027-08-11" in shown(world, "bob-alice")
     assert world.sweep("2027-01-21").writes_made == 0
+
+
+def test_a_pause_re_plans_the_open_session_and_reminders_count_from_the_date_shown(world):
+    world.clock.set(at("2027-01-20"))  # session 1 is due 01-25
+    world.say("bob", "bob-alice", TRACKER, "/pause until 2027-03-01")
+    world.say("erin", "erin-dave", TRACKER, "/pause")
+    world.sweep("2027-01-21")
+    world.clock.set(at("2027-03-03"))
+    world.say("dave", "erin-dave", "session:1", "/resume")
+    world.sweep("2027-03-04")  # bob-alice's pause ended on 03-01, erin-dave resumed on 03-03
+    assert "pair::kickoff" in world.labels("bob-alice") and "pair::kickoff" in world.labels("erin-dave")
+    assert world.issues("bob-alice")["session:1"].due.isoformat() == "2027-03-15"
+    assert "Session 1, due **2027-03-15**" in shown(world, "bob-alice", "session:1")
+    assert "2027-01-25" not in shown(world, "bob-alice", "session:1")
+    assert world.issues("erin-dave")["session:1"].due.isoformat() == "2027-03-17"
+    world.sweep("2027-03-04")  # the first-session reminder waits for a read that shows the pause lifted
+    (first,) = world.comments("bob-alice", "session:1", "first-session")
+    assert "2027-01-25" not in first.body
+    assert world.sweep("2027-03-04").writes_made == 0
+    world.sweep("2027-03-17")  # bob-alice's session is 2 days past its new date: within the grace
+    assert world.comments("bob-alice", "session:1", "nudge:") == []
+    world.sweep("2027-03-18")
+    (reminder,) = world.comments("bob-alice", "session:1", "nudge:")
+    assert "was due on\n**2027-03-15** (3 days ago)" in reminder.body
+    assert world.sweep("2027-03-18").writes_made == 0
