@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from issuebot import markers
+from issuebot import markers, report
+from issuebot.observe import observe_program
 from issuebot.plan import TRACKER
 from tests.conftest import Clock
 from tests.fakes import harness
@@ -62,3 +63,18 @@ def test_a_pause_re_plans_the_open_session_and_reminders_count_from_the_date_sho
     (reminder,) = world.comments("bob-alice", "session:1", "nudge:")
     assert "was due on\n**2027-03-15** (3 days ago)" in reminder.body
     assert world.sweep("2027-03-18").writes_made == 0
+
+
+def test_ended_and_paused_pairs_show_no_past_next_due(world, tmp_path: Path):
+    world.clock.set(at("2027-01-20"))
+    world.say("bob", "bob-alice", TRACKER, "/pause until 2027-03-01")
+    world.say("erin", "erin-dave", TRACKER, "/end moving teams")
+    world.sweep("2027-02-01")
+    world.sweep("2027-02-01")
+    board = world.dashboard().body
+    assert "| paused | - | paused until 2027-03-01 |" in board
+    assert "| ended | - | - |" in board
+    assert "2027-01-25" not in board
+    views, _ = observe_program(world.forge.provider, world.program)
+    table = report.table(report.rows(world.program, views, today=at("2027-02-01").date()), with_totals=True)
+    assert "paused until 2027-03-01" in table and "2027-01-25" not in table
