@@ -78,3 +78,18 @@ def test_ended_and_paused_pairs_show_no_past_next_due(world, tmp_path: Path):
     views, _ = observe_program(world.forge.provider, world.program)
     table = report.table(report.rows(world.program, views, today=at("2027-02-01").date()), with_totals=True)
     assert "paused until 2027-03-01" in table and "2027-01-25" not in table
+
+
+def test_a_pair_that_never_met_stays_stale_and_needs_action_through_wrap_up(world):
+    for day in ("2027-02-01", "2027-02-15", "2027-03-01"):
+        world.sweep(day)
+    assert "pair::stale" in world.labels("bob-alice")
+    for day in ("2027-06-28", "2027-07-12"):  # wrap-up starts 06-27, the pair ends 07-11
+        world.sweep(day)
+        world.sweep(day)
+        assert "pair::stale" in world.labels("bob-alice")
+        assert "pair::wrapping-up" not in world.labels("bob-alice")
+        assert "wrapup" in world.issues("bob-alice")
+        row = next(line for line in world.dashboard().body.splitlines() if line.startswith("| [bob-alice]"))
+        assert "| stale |" in row and row.rstrip().endswith("| coordinators |")
+    assert world.sweep("2027-07-12").writes_made == 0

@@ -222,7 +222,8 @@ def test_reviews_feedback_goal_reminder_wrapup_and_end_request(forge, clock, tmp
     # Only the round due now is opened: no sweep ran in March, so review 2 is not opened late.
     assert set(k for k in world.issues("bob-alice") if k.startswith("review:")) == {"review:1", "review:3"}
     world.sweep("2027-06-28")  # ends 07-11, wrapup_before 14d
-    assert "wrapup" in world.issues("bob-alice") and "pair::wrapping-up" in world.labels("bob-alice")
+    # The pair never met: the wrap-up issue opens and the pair stays flagged for the coordinators.
+    assert "wrapup" in world.issues("bob-alice") and "pair::stale" in world.labels("bob-alice")
     world.sweep("2027-07-12")
     asks = world.comments("bob-alice", TRACKER, "end-request:")
     assert len(asks) == 1 and mentions(asks[0], "carol")
