@@ -27,7 +27,7 @@ class Overdue:
     ref: SessionRef
     issue: Issue
     since: date  # its due date, moved later by a pause, a resume or a snooze
-    days: int  # days past `since`
+    days: int  # days past its due date: the date the issue and every reminder show
 
 
 def is_working_day(program: Program, day: date) -> bool:
@@ -77,7 +77,7 @@ def overdue_session(view: PairView, state: dict[str, Any], program: Program, tod
     since = effective_due(state, found.issue.due)
     if program.settings.nudges.grace.after(since) > today:
         return None
-    return Overdue(found.ref, found.issue, since, (today - since).days)
+    return Overdue(found.ref, found.issue, since, (today - found.issue.due).days)
 
 
 def held_any(state: dict[str, Any]) -> bool:

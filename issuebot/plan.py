@@ -32,6 +32,7 @@ from issuebot.models import (
 from issuebot.templates import Templates
 
 TRACKER = "progress"  # marker key of the pair's progress tracker issue
+DATES = "dates"  # bot-owned section of the tracker showing the pair's dates
 STATE_VERSION = 1
 
 
@@ -315,8 +316,9 @@ class Plan:
         if key not in self.state["issues"]:
             self.state["issues"].append(key)
 
-    def edit_issue(self, key: str, *, add: Iterable[str] = (), remove: Iterable[str] = (), state: str | None = None, due: date | None = None, reason: str = "") -> None:
-        """Change labels/state/due of open-or-closed bot issue `key`; no-op when nothing differs."""
+    def edit_issue(self, key: str, *, add: Iterable[str] = (), remove: Iterable[str] = (), state: str | None = None, due: date | None = None,
+                   body: str | None = None, reason: str = "") -> None:
+        """Change labels/state/due/body of open-or-closed bot issue `key`; no-op when nothing differs."""
         issue = self.view.issues.get(key)
         if issue is None:
             return
@@ -330,10 +332,12 @@ class Plan:
         remove_names = tuple(dict.fromkeys(n for n in remove_all if n in have))
         new_state = state if state is not None and state != issue.state else None
         new_due = due if due is not None and due != issue.due else None
-        if add_names or remove_names or new_state or new_due:
+        new_body = body if body is not None and body != issue.body else None
+        if add_names or remove_names or new_state or new_due or new_body:
             self.actions.append(
                 EditIssue(pair=self.pair.id, project=self.view.project_path, number=issue.number, key=key,
-                          add_labels=add_names, remove_labels=remove_names, state=new_state, due=new_due, reason=reason)  # type: ignore[arg-type]
+                          add_labels=add_names, remove_labels=remove_names, body=new_body, state=new_state, due=new_due,  # type: ignore[arg-type]
+                          reason=reason)
             )
 
     def comment(self, issue_key: str, comment_key: str, template: str, **context: Any) -> bool:
@@ -414,6 +418,19 @@ class Plan:
         if looked or "looked" in self.state:
             self.state["looked"] = looked
 
+    def show_dates(self, body: str) -> None:
+        """Rewrite the dates the tracker shows once `/extend` or the dashboard moved the end
+        (the tracker template's `dates` section); a tracker already showing the end is left alone."""
+        shown = markers.get_section(body, DATES)
+        if shown is None and "ends" not in self.state:
+            return
+        if self.ends.isoformat() in (markers.visible_text(body) if shown is None else shown):
+            return
+        rendered = self.ctx.templates.render(TRACKER, **self.render_context())
+        dates = markers.get_section(rendered.body, DATES)
+        if dates is not None:
+            self.sections[DATES] = dates
+
     def finish(self) -> list[Action]:
         tracker = self.view.tracker
         if self.view.listed:
@@ -435,6 +452,7 @@ class Plan:
             )
             return self.actions + self.after_tracker
         body = tracker.body
+        self.show_dates(body)
         for name, content in self.sections.items():
             body = markers.replace_section(body, name, content)
         if self.state != self.original_state:

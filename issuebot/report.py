@@ -52,9 +52,17 @@ class PairRow:
     kpis_total: int = 0
     kpis_done: int = 0
     credited_hours: float = 0.0  # credited activities (e.g. a lunch and learn), included in mentor_hours
+    next_due: str = "-"  # what the "next due" column shows: the date, "paused until D", or "-" once ended
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+def next_due_shown(status: str, next_session_due: str | None, paused_until: str | None) -> str:
+    """The next due date a coordinator reads: none once the pair ended, the pause while paused."""
+    if status == "paused":
+        return f"paused until {paused_until}" if paused_until else "paused"
+    return next_session_due or "-"
 
 
 def pair_row(program: Program, view: PairView) -> PairRow:
@@ -67,6 +75,9 @@ def pair_row(program: Program, view: PairView) -> PairRow:
     )
     goals = goal_progress(view)
     status = view.status(program) if view.project is not None else "not created"
+    # An ended pair has no next session, and a paused pair's is re-planned when it resumes.
+    due = open_sessions[-1].due if open_sessions and status not in ("ended", "paused") else None
+    paused = state_date(state.get("paused_until")) if status == "paused" else None
     return PairRow(
         pair=view.pair.id,
         mentor=view.pair.mentor.username,
@@ -76,7 +87,9 @@ def pair_row(program: Program, view: PairView) -> PairRow:
         sessions_held=len(held),
         sessions_skipped=sum(1 for s in sessions if s.get("outcome") == "skipped"),
         last_session=max((s["date"] for s in held), default=None),
-        next_session_due=open_sessions[-1].due.isoformat() if open_sessions and open_sessions[-1].due else None,
+        next_session_due=due.isoformat() if due else None,
+        paused_until=paused.isoformat() if paused else None,
+        next_due=next_due_shown(status, due.isoformat() if due else None, paused.isoformat() if paused else None),
         goals_total=len(goals),
         goals_done=sum(1 for g in goals if g.closed),
         url=view.project.url if view.project else "",
@@ -100,12 +113,12 @@ def dated_row(program: Program, view: PairView, row: PairRow, today: date) -> Pa
     kpis = [i for i in items if i.counts_as == "kpi"]
     goals = [i for i in items if i.counts_as == "goal"]
     credited = sum(i.credit_minutes for i in items if i.counts_as == "activity") / 60
-    paused = state_date(view.state.get("paused_until")) if row.status == "paused" else None
     exempt = exempt_until(view.state, row.status, today) if view.project is not None else None
+    paused_until = row.paused_until if exempt else None
     return replace(
         row, mentor_name=view.pair.mentor.name, mentee_name=view.pair.mentee.name,
         act=who_acts(program, view, today),
-        paused_until=paused.isoformat() if paused and exempt else None,
+        paused_until=paused_until, next_due=next_due_shown(row.status, row.next_session_due, paused_until),
         overdue=tuple(overdue_items(program, view, today)),
         goals_total=row.goals_total + len(goals), goals_done=row.goals_done + sum(1 for g in goals if g.done),
         kpis_total=len(kpis), kpis_done=sum(1 for k in kpis if k.done),
@@ -162,7 +175,7 @@ def to_csv(report_rows: list[PairRow]) -> str:
 def table(report_rows: list[PairRow], with_totals: bool = False) -> str:
     headers = ["pair", "status", "held", "last session", "next due", "goals", "mentor hours", "project"]
     lines = [
-        [r.pair, r.status, str(r.sessions_held), r.last_session or "-", r.next_session_due or "-",
+        [r.pair, r.status, str(r.sessions_held), r.last_session or "-", r.next_due,
          f"{r.goals_done}/{r.goals_total}", f"{r.mentor_hours:g}", r.project]
         for r in report_rows
     ]

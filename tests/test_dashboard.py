@@ -102,7 +102,7 @@ def test_a_dashboard_too_big_for_one_issue_lists_the_pairs_that_need_someone(tmp
         pairs.append({"mentor": f"mentor{i}", "mentee": f"mentee{i}"})
     program = load_program(write_program(tmp_path / "program.yml", program_data(people=people, pairs=pairs)))
     table = [{"pair": p.id, "mentor": p.mentor.username, "mentee": p.mentee.username, "status": "active",
-              "last_session": None, "next_session_due": "2027-02-01", "sessions_held": 1, "goals_done": 0,
+              "last_session": None, "next_session_due": "2027-02-01", "next_due": "2027-02-01", "sessions_held": 1, "goals_done": 0,
               "goals_total": 1, "url": "", "act": "mentee" if n % 40 == 0 else "-"} for n, p in enumerate(program.pairs)]
     ticked = {program.pairs[1].id: frozenset({"extend"})}
     _, body, _ = dashboard.render_body(Templates(), program, table, ticked, max_chars=20_000)

@@ -118,13 +118,15 @@ def test_paused_pair_is_left_alone_until_its_date(world):
     assert world.comments("bob-alice", "session:1", "nudge:") == []
     assert "pair::paused" in world.labels("bob-alice")
     assert len(world.comments("erin-dave", "session:1", "nudge:")) == 1
-    world.sweep("2027-02-10")  # the pause is over: resumed, overdue counts from the pause's end
+    world.sweep("2027-02-10")  # the pause is over: resumed, session 1 re-planned a cadence later
     assert "pair::paused" not in world.labels("bob-alice")
+    assert world.issues("bob-alice")["session:1"].due.isoformat() == "2027-02-24"
+    world.sweep("2027-02-11")
     assert world.comments("bob-alice", "session:1", "nudge:") == []
     assert len(world.comments("bob-alice", "session:1", "first-session")) == 1  # no session yet: both reminded
-    world.sweep("2027-02-15")  # overdue again (02-13), but renudge_every keeps 7 days between reminders
+    world.sweep("2027-02-26")  # within the grace of the new date
     assert world.comments("bob-alice", "session:1", "nudge:") == []
-    world.sweep("2027-02-17")
+    world.sweep("2027-03-01")  # the first working day past the grace
     assert len(world.comments("bob-alice", "session:1", "nudge:")) == 1
 
 
@@ -221,7 +223,8 @@ def test_reviews_feedback_goal_reminder_wrapup_and_end_request(forge, clock, tmp
     # Only the round due now is opened: no sweep ran in March, so review 2 is not opened late.
     assert set(k for k in world.issues("bob-alice") if k.startswith("review:")) == {"review:1", "review:3"}
     world.sweep("2027-06-28")  # ends 07-11, wrapup_before 14d
-    assert "wrapup" in world.issues("bob-alice") and "pair::wrapping-up" in world.labels("bob-alice")
+    # The pair never met: the wrap-up issue opens and the pair stays flagged for the coordinators.
+    assert "wrapup" in world.issues("bob-alice") and "pair::stale" in world.labels("bob-alice")
     world.sweep("2027-07-12")
     asks = world.comments("bob-alice", TRACKER, "end-request:")
     assert len(asks) == 1 and mentions(asks[0], "carol")

@@ -9,7 +9,7 @@ from typing import Any
 
 from issuebot import markers
 from issuebot.config import Period, Program
-from issuebot.models import PostComment
+from issuebot.models import EditIssue, PostComment
 from issuebot.pairstate import book, current_session, exempt_until, held_any, is_working_day, overdue_session, settled_status
 from issuebot.plan import TRACKER, Context, PairView, Plan, SessionRef, end_date, state_date
 
@@ -165,9 +165,10 @@ def weekly_allowance(views: dict[str, PairView], ctx: Context) -> dict[str, froz
 def decide(plan: Plan) -> None:
     if plan.status == "ended":
         return
-    if plan.ctx.commands:
-        # Quick commands were just carried out (a session logged, a pause...): the pair is not
-        # quiet, and the view predates those writes; the next sweep decides on a fresh read.
+    if plan.ctx.commands or moves_a_due_date(plan):
+        # Quick commands were just carried out (a session logged, a pause...) or a session was
+        # re-planned: the pair is not quiet, or the view predates those writes and shows an old
+        # due date; the next sweep decides on a fresh read.
         return
     ctx, program, today = plan.ctx, plan.program, plan.ctx.today
     policy = program.settings.nudges
@@ -186,6 +187,10 @@ def decide(plan: Plan) -> None:
     if "nudge" in ctx.requests.get(plan.pair.id, frozenset()):
         nudge_now(plan)
     escalate_stale_pair(plan)
+
+
+def moves_a_due_date(plan: Plan) -> bool:
+    return any(isinstance(a, EditIssue) and a.due is not None for a in plan.actions)
 
 
 def relearn_nudges(plan: Plan) -> None:

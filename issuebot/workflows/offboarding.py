@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from issuebot.models import ArchiveProject
-from issuebot.pairstate import book
+from issuebot.pairstate import book, held_any
 from issuebot.plan import TRACKER, Plan
 
 triggers = frozenset({"sweep", "event"})
@@ -29,13 +29,16 @@ def wrapup_starts(plan: Plan) -> date:
 
 
 def open_wrapup(plan: Plan) -> None:
-    """Inside `wrapup_before` of the end: the wrap-up issue and `pair::wrapping-up`; an `/extend`
-    that moves the end out of that window sets the pair back to active (the issue stays)."""
+    """Inside `wrapup_before` of the end: the wrap-up issue and `pair::wrapping-up` (a stale pair
+    that never met keeps `pair::stale`); an `/extend` that moves the end out of that window sets
+    the pair back to active (the issue stays)."""
     today = plan.ctx.today
     if plan.status in ("ended", "paused"):
         return
     if today >= wrapup_starts(plan):
         plan.open_issue("wrapup", "wrapup", due=plan.ends)
+        if plan.status == "stale" and not held_any(plan.state):
+            return  # a pair that never met stays flagged for the coordinators through wrap-up
         plan.set_status("wrapping-up")
     elif plan.status == "wrapping-up":
         plan.set_status("active")

@@ -17,6 +17,7 @@ from issuebot.workflows import offboarding
 triggers = frozenset({"sync", "sweep", "event"})
 
 SECTION = "session-log"  # bot-owned section of the progress tracker body
+DUE_SECTION = "session-due"  # bot-owned section of a session issue showing its due date
 
 
 def decide(plan: Plan) -> None:
@@ -158,6 +159,29 @@ def end_expired_pause(plan: Plan) -> None:
     if until and (state_date(until) or plan.ctx.today) <= plan.ctx.today:
         plan.state.pop("paused_until", None)
         plan.set_status(settled_status(plan.state))
+        replan_after_pause(plan, state_date(until) or plan.ctx.today)
+
+
+def replan_after_pause(plan: Plan, resumed_on: date) -> None:
+    """The session open during a pause is due one cadence after the pair resumed (never earlier
+    than it was), so the date it shows is the one reminders count from."""
+    target = open_session(plan)
+    if target is None:
+        return
+    number, issue = target
+    due = plan.program.settings.cadence.after(resumed_on)
+    if issue.due is None or due > issue.due:
+        move_due(plan, number, issue, due, reason="re-planned after the pause")
+
+
+def move_due(plan: Plan, number: int, issue: Issue, due: date, *, reason: str) -> None:
+    """Move a session issue's due date, and the date its body shows (its bot-owned due section)."""
+    body = None
+    if markers.get_section(issue.body, DUE_SECTION) is not None:
+        rendered = plan.ctx.templates.render("session", **plan.render_context(session={"number": number, "due": due}))
+        shown = markers.get_section(rendered.body, DUE_SECTION)
+        body = markers.replace_section(issue.body, DUE_SECTION, shown) if shown is not None else None
+    plan.edit_issue(SessionRef(number).key, due=due, body=body, reason=reason)
 
 
 def next_due(plan: Plan, entry: dict[str, Any]) -> date:
@@ -182,7 +206,7 @@ def keep_one_session_open(plan: Plan, logged_now: set[int]) -> None:
         # The next session already exists (its predecessor was reopened and closed again): move
         # its due date, but only right after logging, so a date a person set by hand stays.
         if issue is not None and last["n"] in logged_now and outcome_of(plan, issue) is None:
-            plan.edit_issue(key, due=due, reason="next session")
+            move_due(plan, number, issue, due, reason="next session")
         return
     if open_session(plan) is not None or due > plan.ends:
         return
@@ -409,6 +433,7 @@ def run_command(plan: Plan, command: Command, by: str, logged_now: set[int], eve
             return result
         plan.state.pop("paused_until", None)
         plan.set_status(settled_status(plan.state))
+        replan_after_pause(plan, local_day(plan, event.at))
     elif command.name == "extend":
         ends = commands.new_end(command, plan.ends)
         plan.state["ends"] = ends.isoformat()

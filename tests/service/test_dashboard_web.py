@@ -10,6 +10,8 @@ import pytest
 
 from issuebot.app import create_app
 from issuebot.config import load_program
+from issuebot.markers import read_state, write_state
+from issuebot.plan import TRACKER, index_issues
 from issuebot.providers import make_provider
 from issuebot.reconcile import reconcile_program
 from issuebot.service import open_service
@@ -331,3 +333,20 @@ def test_ending_a_pair_from_its_page_needs_a_confirmation_then_ends_it(web: Any)
     client.post("/dashboard/pairs/erin-dave/end", data={"csrf_token": token, "confirm": "yes"})
     assert observe_program(provider, program)[0]["erin-dave"].status(program) == "ended"
     assert "ended (by coordinators)" in client.get("/dashboard/pairs/erin-dave").get_data(as_text=True)
+
+
+def test_ended_pairs_have_no_next_due_and_paused_pairs_show_until_when(synced: Any, dashboard: Any, clock: Any,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    program, provider = synced
+    for pair, status, extra in ((program.pairs[0], "paused", {"paused_until": "2027-03-01"}), (program.pairs[1], "ended", {})):
+        path = provider.project_path(program.project_name(pair))
+        tracker = index_issues(provider.list_issues(path, state="all"))[TRACKER]
+        provider.update_issue(path, tracker.number, body=write_state(tracker.body, read_state(tracker.body) | extra),
+                              add_labels=[f"pair::{status}"], remove_labels=["pair::kickoff"])
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    client = dashboard()
+    pairs = {p["pair"]: p for p in client.get("/api/pairs", headers=basic(TOKEN)).get_json()}
+    assert pairs["bob-alice"]["next_due"] == "paused until 2027-03-01" and pairs["bob-alice"]["next_session_due"] is None
+    assert pairs["erin-dave"]["next_due"] == "-" and pairs["erin-dave"]["next_session_due"] is None
+    html = client.get("/dashboard", headers=basic(TOKEN)).get_data(as_text=True)
+    assert "paused until 2027-03-01" in html and "2027-01-25" not in html
