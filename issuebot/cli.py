@@ -333,7 +333,7 @@ def _summary_text(program: Program, provider: Provider, today: date, since: date
     from issuebot import summary as summarizing
     from issuebot.observe import observe_channels, observe_coordination, observe_history
     from issuebot.report_html import standalone
-    from issuebot.surveys_report import find_surveys_issue, survey_figures
+    from issuebot.surveys_report import survey_figures
     from issuebot.workflows.program.rematch_requests import carried_out_requests
 
     if since and until and since > until:
@@ -342,10 +342,11 @@ def _summary_text(program: Program, provider: Provider, today: date, since: date
     if statuses:
         views = {k: v for k, v in views.items() if (v.status(program) if v.project else "not created") in statuses}
     _, _, coordination = observe_coordination(provider, program)
-    requests = coordination + observe_channels(provider, program)[2]  # re-match requests live in both
+    channel_issues = observe_channels(provider, program)[2]
+    requests = coordination + channel_issues  # re-match requests live in both
     result = summarizing.summarize(program, views, today, since=since, until=until,
                                    rematched=carried_out_requests(program, requests, provider.kind),
-                                   surveys=survey_figures(find_surveys_issue(coordination)))
+                                   surveys=survey_figures(program, channel_issues))
     if fmt == "json":
         return json.dumps(result.as_dict(), indent=2)
     if fmt == "csv":

@@ -30,7 +30,7 @@ from issuebot.plan import PairView, state_date
 from issuebot.providers.base import ProviderError
 from issuebot.providers.oauth import endpoints
 from issuebot.report_html import summary_context
-from issuebot.surveys_report import find_surveys_issue, survey_figures
+from issuebot.surveys_report import survey_figures
 from issuebot.templates import Templates
 from issuebot.workflows.program.dashboard_issue import REQUESTS
 from issuebot.workflows.program.rematch_requests import carried_out_requests
@@ -120,10 +120,11 @@ class Snapshot:
         _, _, coordination = observe_coordination(provider, program)
         today = today_for(service)
         rows = sorted(report.rows(program, views, today), key=urgency)
-        self.surveys = survey_figures(find_surveys_issue(coordination))
+        channel_issues = observe_channels(provider, program)[2]
+        self.surveys = survey_figures(program, channel_issues)
         self.summary = summary.summarize(program, views, today, surveys=self.surveys,
-                                         rematched=carried_out_requests(
-                                             program, coordination + observe_channels(provider, program)[2], provider.kind),
+                                         rematched=carried_out_requests(program, coordination + channel_issues,
+                                                                        provider.kind),
                                          acting={r.pair: r.act for r in rows})
         self.views, self.rows, self.dicts = views, rows, [r.as_dict() for r in rows]
         self.links = {pid: v.tracker.url for pid, v in views.items()

@@ -1,23 +1,21 @@
-"""Survey response rates, scores and status as reports and the web app show them: the one place they read surveys."""
+"""Survey response figures as reports and the web app show them: the one place they read surveys."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from issuebot import markers
+from issuebot.config import Program
 from issuebot.models import Issue
-
-SURVEYS_KEY = "surveys"  # marker key of the coordinators' surveys issue, when the program has surveys
-
-
-def find_surveys_issue(coordination_issues: list[Issue]) -> Issue | None:
-    """The surveys issue in the coordinators' project, when present."""
-    found = [i for i in coordination_issues if markers.find_marker(i.body) == SURVEYS_KEY]
-    return min(found, key=lambda i: i.number) if found else None
+from issuebot.survey_results import records_from_issues, survey_aggregates
 
 
-def survey_figures(surveys_issue: Issue | None) -> dict[str, Any] | None:
-    """Response rates, scores and per-pair status (`{"pairs": {pair id: status}}`, metadata only)
-    read from the surveys issue; None while the program has none, and views leave surveys out."""
-    del surveys_issue  # no program keeps survey results in the tracker yet
-    return None
+def survey_figures(program: Program, channel_issues: list[Issue]) -> dict[str, Any] | None:
+    """Rounds sent, people invited and answering, and the response rate, from the private channels'
+    items (metadata only: no answer, no name); None when the program has no surveys."""
+    if not program.surveys.items:
+        return None
+    rounds = survey_aggregates(program, records_from_issues(channel_issues))["surveys"]
+    invited = sum(int(r.get("invited") or 0) for r in rounds)
+    answered = sum(int(r.get("answered") or 0) for r in rounds)
+    return {"rounds": len(rounds), "invited": invited, "answered": answered,
+            "response_rate": round(100 * answered / invited, 1) if invited else None, "pairs": {}}
