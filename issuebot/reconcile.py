@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from issuebot.apply import Applier, BudgetExhausted, Outcome
 from issuebot.config import Program
 from issuebot.locks import lock_folder, pair_lock
-from issuebot.models import Action, ArchiveProject, EditIssue, Event, Project
+from issuebot.models import Action, ArchiveProject, EditIssue, Event, OpenIssue, PostComment, Project
 from issuebot.observe import observe_channels, observe_coordination, observe_program
 from issuebot.plan import Context, PairView, Plan, ProgramPlan, ProgramView
 from issuebot.providers.base import Provider, ProviderError, no_lock
@@ -198,4 +198,6 @@ def reconcile_pair(provider: Provider, view: PairView, ctx: Context) -> tuple[li
 
 def _what(action: Action) -> str:
     """A program-level write's name in a run's errors: its marker key (e.g. `dashboard`)."""
-    return str(getattr(action, "key", "") or type(action).__name__)
+    if isinstance(action, OpenIssue | EditIssue | PostComment):
+        return action.key
+    return type(action).__name__

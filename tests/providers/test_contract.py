@@ -105,12 +105,17 @@ def label_scope(forge, project: str) -> str | None:
     return project if forge.provider.labels_per_project else None
 
 
+def pair_member(forge, project: str, username: str):
+    """`username` made a pair member of `project` (only members edit a private project), acting as themselves."""
+    forge.add_user(username)
+    forge.provider.ensure_members(project, [Member(username, "pair")])
+    return forge.as_user(username)
+
+
 def test_a_label_a_person_adds_between_issuebots_read_and_write_survives(forge):
     project = make_project(forge)
     issue = forge.provider.create_issue(project, "Session 1", "b", labels=["kind::session", "session::planned"])
-    forge.add_user("bob")
-    forge.provider.ensure_members(project, [Member("bob", "pair")])  # only members edit a private project
-    person = forge.as_user("bob")
+    person = pair_member(forge, project, "bob")
     forge.after_next_issue_read(lambda: person.update_issue(project, issue.number, add_labels=["needs-help"]))
     updated = forge.provider.update_issue(project, issue.number, add_labels=["session::held"],
                                           remove_labels=["session::planned"])
@@ -132,9 +137,7 @@ def test_a_scoped_label_replaces_its_sibling_on_every_tracker(forge):
 def test_removing_a_label_the_issue_no_longer_has_is_no_error(forge):
     project = make_project(forge)
     issue = forge.provider.create_issue(project, "Session", "b", labels=["session::planned", "kind::session"])
-    forge.add_user("bob")
-    forge.provider.ensure_members(project, [Member("bob", "pair")])  # only members edit a private project
-    person = forge.as_user("bob")
+    person = pair_member(forge, project, "bob")
     forge.after_next_issue_read(lambda: person.update_issue(project, issue.number, remove_labels=["session::planned"]))
     updated = forge.provider.update_issue(project, issue.number, remove_labels=["session::planned"], state="closed")
     assert updated.state == "closed"
