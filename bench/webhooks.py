@@ -338,6 +338,7 @@ def store_deliveries(program_path: Path, total: int, same_pair: bool = False) ->
     from issuebot.providers import make_provider
     from issuebot.providers.local_hooks import event_payload
     from issuebot.service import open_service
+    from issuebot.store import NewDelivery
 
     program = load_program(program_path)
     tracker = make_provider(program)
@@ -351,9 +352,10 @@ def store_deliveries(program_path: Path, total: int, same_pair: bool = False) ->
         event = Event(kind=EventKind.COMMENT_CREATED, provider="local", project=project, issue_number=1,
                       actor=pair.mentee.username, comment_id=10_000 + n, comment_body="thanks, see you", at=now)
         body = json.dumps(event_payload(event)).encode()
-        row = service.store.add_delivery(provider="local", delivery_id=f"drain-{uuid.uuid4()}", event="event",
-                                         headers={"Content-Type": "application/json"}, body=body, project=project,
-                                         now=now, lease_seconds=60)
+        row = service.store.add_delivery(
+            NewDelivery(provider="local", delivery_id=f"drain-{uuid.uuid4()}", event="event",
+                        headers={"Content-Type": "application/json"}, body=body, project=project),
+            now=now, lease_seconds=60)
         assert row is not None
         service.queue.enqueue(row)
         ids.append(row)

@@ -813,13 +813,13 @@ def tracker_show(config_path: Path | None, pair_id: str, issue: str, user: str) 
 @click.option("--no-worker", is_flag=True, help="only receive deliveries; run `issuebot worker` elsewhere")
 @click.option("--insecure-no-verify", is_flag=True, help="accept deliveries without checking signatures (testing only)")
 @click.option("--threads", type=click.IntRange(1, 256), default=16, show_default=True,
-              help="HTTP request threads per web process")
+              help="threads per web process for the web pages (deliveries are answered on the event loop)")
 @click.option("--processes", type=click.IntRange(1, 64), default=None, help="web processes [default: one per core]")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="queue worker threads")
 @handle_errors
 def serve_command(config_path: Path | None, host: str, port: int, no_worker: bool, insecure_no_verify: bool,
                   threads: int, processes: int | None, workers: int) -> None:
-    """Run the webhook service (gunicorn, one web process per core), with the queue worker unless --no-worker."""
+    """Run the webhook service (uvicorn, one web process per core), with the queue worker unless --no-worker."""
     from issuebot.server import serve
     from issuebot.service import ServiceError
 

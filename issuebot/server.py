@@ -1,4 +1,4 @@
-"""`issuebot serve`: the web app under gunicorn (one process per core), beside the queue worker process."""
+"""`issuebot serve`: the ASGI app under uvicorn (one process per core), beside the queue worker process."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
-from typing import Any
 
+import uvicorn
 from flask import Flask
-from gunicorn.app.base import BaseApplication
+from uvicorn.supervisors import Multiprocess
 
 from issuebot.app import create_app
+from issuebot.asgi import CONFIG_ENV, INSECURE_ENV, THREADS_ENV
 from issuebot.config import Program, load_program
 from issuebot.service import ServiceError, open_service
 
@@ -31,7 +32,6 @@ def listening_socket(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise ServiceError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    sock.set_inheritable(True)  # gunicorn takes it over by number and closes it when it stops
     return sock
 
 
@@ -41,21 +41,6 @@ def web_processes() -> int:
         return max(len(os.sched_getaffinity(0)), 1)
     except AttributeError:  # not Linux
         return max(os.cpu_count() or 1, 1)
-
-
-class _Gunicorn(BaseApplication):
-    """gunicorn's gthread workers, each building its own service after the fork (no shared engine)."""
-
-    def __init__(self, build_app: Callable[[], Flask], options: dict[str, Any]):
-        self.build_app, self.options = build_app, options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Flask:
-        return self.build_app()
 
 
 def serve(
@@ -77,31 +62,27 @@ def serve(
     sock = listening_socket(host, port)
     effective_port = sock.getsockname()[1]
     processes = processes or web_processes()
-
-    def build_app() -> Flask:
-        return create_app(open_service(program, insecure_no_verify=insecure_no_verify, need_queue=False))
-
-    options = {
-        "bind": [f"fd://{sock.fileno()}"], "workers": processes, "worker_class": "gthread", "threads": threads,
-        "keepalive": 5, "graceful_timeout": GRACEFUL_SECONDS, "timeout": 60, "loglevel": "warning",
-        "accesslog": None, "errorlog": "-", "proc_name": "issuebot-serve", "control_socket_disable": True,
-    }
+    # Each server process builds its own service from these (no engine or file shared across a fork).
+    os.environ.update({CONFIG_ENV: str(program.path), THREADS_ENV: str(threads),
+                       INSECURE_ENV: "1" if insecure_no_verify else "0"})
+    config = uvicorn.Config(
+        "issuebot.asgi:app_from_environment", factory=True, workers=processes, loop="auto", http="auto",
+        lifespan="on", log_level="warning", access_log=False, timeout_keep_alive=5, backlog=2048,
+        timeout_graceful_shutdown=GRACEFUL_SECONDS, server_header=False, date_header=False,
+    )
     worker = None
     if with_worker:
         worker = subprocess.Popen([sys.executable, "-m", "issuebot.cli", "worker", "-c", str(program.path),
                                    "--workers", str(workers)])
     announce(f"issuebot: listening on http://{host}:{effective_port} with {processes} web processes"
              + (f" and a worker of {workers} threads" if with_worker else " (no worker)"))
-    master = os.getpid()
     try:
-        _Gunicorn(build_app, options).run()
-    except SystemExit as exit_:
-        if os.getpid() != master:  # a web process ending: gunicorn's exit status is its own
-            raise
-        if exit_.code not in (0, None):
-            raise ServiceError(f"the web server stopped with status {exit_.code}") from None
+        # The supervisor restarts a server process that dies and, on SIGTERM or SIGINT, lets each
+        # finish its requests in flight; it then returns (exit status 0).
+        Multiprocess(config, sockets=[sock]).run()
     finally:
-        if os.getpid() == master and worker is not None:
+        sock.close()
+        if worker is not None:
             worker.send_signal(signal.SIGINT)  # Huey's graceful stop: running tasks finish
             try:
                 worker.wait(GRACEFUL_SECONDS)
@@ -110,5 +91,5 @@ def serve(
 
 
 def app_from_environment() -> Flask:
-    """The web app for the program file in $ISSUEBOT_CONFIG, for WSGI servers that import a factory."""
-    return create_app(open_service(load_program(os.environ["ISSUEBOT_CONFIG"]), need_queue=False))
+    """The Flask app alone, for WSGI servers that import a factory ($ISSUEBOT_CONFIG names the program)."""
+    return create_app(open_service(load_program(os.environ[CONFIG_ENV]), need_queue=False))

@@ -11,6 +11,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: SQLite's busy wait alone serialises writers across processes
+    fcntl = None  # type: ignore[assignment]
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
@@ -32,6 +37,18 @@ class _PendingDelivery:
     row_id: int | None = None
     error: StoreUnavailable | None = None
     done: bool = False
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    """A delivery the web side accepted, before the inbox gives it a row."""
+
+    provider: str
+    delivery_id: str
+    event: str
+    headers: Mapping[str, str]
+    body: bytes
+    project: str
 
 
 @dataclass(frozen=True)
@@ -110,9 +127,10 @@ class Store:
             raise StoreUnavailable(f"database {self.shown_url}: {exc}") from None
         if self.dialect == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        # SQLite takes one writer at a time and a blocked writer polls with growing sleeps; queueing
-        # this process's writers on a lock instead wakes the next one at once (better p99).
-        self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        # SQLite takes one writer at a time and a blocked writer polls with growing sleeps (up to
+        # 100 ms each); queueing every writer, of this process and the others, on a lock instead
+        # wakes the next one at once (better p99).
+        self._write_lock = (_WriterQueue(parsed.database) if self.dialect == "sqlite" else None)
         # Group commit: deliveries that arrive while a commit runs wait for it, then go in one together.
         self._commit_lock = threading.Lock()
         self._pending_guard = threading.Lock()
@@ -204,6 +222,8 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._write_lock is not None:
+            self._write_lock.close()
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[Any]:
@@ -217,29 +237,14 @@ class Store:
 
     # ------------------------------------------------------------------ inbox
 
-    def add_delivery(
-        self,
-        *,
-        provider: str,
-        delivery_id: str,
-        event: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        project: str,
-        now: datetime,
-        lease_seconds: int,
-    ) -> int | None:
+    def add_delivery(self, delivery: NewDelivery, *, now: datetime, lease_seconds: int) -> int | None:
         """Insert-if-absent: the new row's id, or None when this delivery is already in the inbox.
 
         Returns once the row is committed. Concurrent callers share one transaction (group
         commit): whoever finds no commit running commits everything waiting, so a burst of
         deliveries costs one durable write, not one each.
         """
-        item = _PendingDelivery({
-            "provider": provider, "delivery_id": delivery_id, "event": event, "headers": json.dumps(dict(headers)),
-            "body": body, "project": project, "received_at": _naive_utc(now), "status": QUEUED, "attempts": 0,
-            "lease_until": _naive_utc(now + timedelta(seconds=lease_seconds)),
-        })
+        item = _PendingDelivery(self._row(delivery, now, lease_seconds))
         with self._pending_guard:
             self._pending.append(item)
         with self._commit_lock:
@@ -250,6 +255,26 @@ class Store:
         if item.error is not None:
             raise item.error
         return item.row_id
+
+    def add_deliveries(self, deliveries: list[NewDelivery], *, now: datetime,
+                       lease_seconds: int) -> list[int | None]:
+        """Insert-if-absent, all in one transaction: each one's new row id, or None if already stored;
+        StoreUnavailable when the transaction fails (then none is stored)."""
+        batch = [_PendingDelivery(self._row(delivery, now, lease_seconds)) for delivery in deliveries]
+        self._commit_together(batch)
+        for item in batch:
+            if item.error is not None:
+                raise item.error
+        return [item.row_id for item in batch]
+
+    @staticmethod
+    def _row(delivery: NewDelivery, now: datetime, lease_seconds: int) -> dict[str, Any]:
+        return {
+            "provider": delivery.provider, "delivery_id": delivery.delivery_id, "event": delivery.event,
+            "headers": json.dumps(dict(delivery.headers)), "body": delivery.body, "project": delivery.project,
+            "received_at": _naive_utc(now), "status": QUEUED, "attempts": 0,
+            "lease_until": _naive_utc(now + timedelta(seconds=lease_seconds)),
+        }
 
     def _commit_together(self, batch: list[_PendingDelivery]) -> None:
         try:
@@ -423,6 +448,39 @@ class Store:
             query = query.where(self.audit_log.c.delivery == delivery)
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
+
+
+class _WriterQueue:
+    """One SQLite writer at a time: this process's threads on a lock, other processes on an flock."""
+
+    def __init__(self, database: str | None):
+        self._threads = threading.Lock()
+        self._path = f"{database}.writer-lock" if database and database != ":memory:" else None
+        self._file: Any = None
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        if self._path is None or fcntl is None:
+            return
+        try:
+            if self._file is None:
+                self._file = open(self._path, "a")  # noqa: SIM115 - kept open for the store's life
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+        except OSError:  # a read-only folder: SQLite's own busy wait still serialises writers
+            self._path = None
+
+    def __exit__(self, *_: object) -> None:
+        try:
+            if self._file is not None and self._path is not None:
+                fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+    def close(self) -> None:
+        with self._threads:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
 
 def _delivery(row: Any) -> Delivery:

@@ -1,48 +1,59 @@
-"""POST /hooks/<provider>: verify, store in the inbox, enqueue, answer within milliseconds."""
+"""Receiving a delivery: verify, route and answer; the row to store for the inbox; the Flask endpoint."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 from collections.abc import Mapping
-from typing import cast
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 import orjson
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, request
 
 from issuebot.providers import WEBHOOK_PARSERS, webhook_parser
 from issuebot.providers._webhook import UnsupportedBody
 from issuebot.service import Service
-from issuebot.store import StoreUnavailable
+from issuebot.store import NewDelivery, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
 blueprint = Blueprint("webhooks", __name__)
 
 
-def _answer(service: Service, provider: str, outcome: str, code: int, **extra: object) -> Response:
+@dataclass(frozen=True)
+class Answer:
+    """The HTTP answer to a delivery: status code and JSON body."""
+
+    code: int
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    def body(self) -> bytes:
+        return orjson.dumps(self.payload)
+
+
+def _answer(service: Service, provider: str, outcome: str, code: int, **extra: object) -> Answer:
     service.metrics.deliveries.labels(provider=provider, outcome=outcome).inc()
-    return Response(orjson.dumps({"status": outcome, **extra}), status=code, mimetype="application/json")
+    return Answer(code, {"status": outcome, **extra})
 
 
-@blueprint.post("/hooks/<provider>")
-def receive(provider: str) -> Response | tuple[Response, int]:
-    """Answers: 202 accepted, 200 duplicate/ignored/ping, 401 bad signature (nothing stored),
-    400 malformed, 413 too large. Events issuebot does not act on get 200, never 4xx: GitLab
-    permanently disables a hook after repeated 4xx answers.
+def triage(service: Service, provider: str, headers: Mapping[str, str], body: bytes | None,
+           content_length: int | None) -> Answer | NewDelivery:
+    """What a delivery gets without touching the inbox (an answer), or the inbox row it becomes.
+
+    Answers: 404 unknown endpoint, 401 bad signature (nothing stored), 413 too large, 415/400 a body
+    issuebot cannot read, 200 ping or ignored. Events issuebot does not act on get 200, never 4xx:
+    GitLab permanently disables a hook after repeated 4xx answers.
     https://docs.gitlab.com/user/project/integrations/webhooks/#auto-disabled-webhooks
+    `body` None means it was over the size limit while being read.
     """
     if provider not in WEBHOOK_PARSERS:
-        return jsonify(status="error", error=f"no webhook endpoint for {provider!r}; "
-                       f"use one of {', '.join(sorted(WEBHOOK_PARSERS))}"), 404
-    service: Service = current_app.extensions["issuebot"]
+        return Answer(404, {"status": "error", "error": f"no webhook endpoint for {provider!r}; "
+                                                        f"use one of {', '.join(sorted(WEBHOOK_PARSERS))}"})
     parser = webhook_parser(provider)
     limit = service.program.service.max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
+    if body is None or (content_length is not None and content_length > limit):
         return _answer(service, provider, "too_large", 413, error=f"body over {limit} bytes")
-    body = request.get_data(cache=False)
-    # Werkzeug's Headers answers a Mapping's reads (case-insensitively) without subclassing it.
-    headers = cast(Mapping[str, str], request.headers)
     if service.verifies and not parser.verify(headers, body, service.secret or ""):
         logger.warning("%s delivery refused: missing or invalid signature", provider)
         return _answer(service, provider, "unauthorized", 401, error="missing or invalid signature")
@@ -63,21 +74,50 @@ def receive(provider: str) -> Response | tuple[Response, int]:
         return _answer(service, provider, "ignored", 200, event=event_name[:100])
     # A delivery without an id is identified by its bytes: the same body twice is one delivery.
     delivery_id = parser.delivery_id(headers) or "sha256:" + hashlib.sha256(body).hexdigest()
-    try:
-        row_id = service.store.add_delivery(
-            provider=provider, delivery_id=delivery_id[:200], event=event_name[:100],
-            headers=parser.stored_headers(headers), body=body, project=event.project,
-            now=service.clock(), lease_seconds=service.program.service.lease_seconds,
-        )
-    except StoreUnavailable as exc:
-        logger.error("inbox unavailable: %s", exc)
-        return _answer(service, provider, "unavailable", 503, error="inbox unavailable; retry later")
+    return NewDelivery(provider=provider, delivery_id=delivery_id[:200], event=event_name[:100],
+                       headers=parser.stored_headers(headers), body=body, project=event.project)
+
+
+def stored(service: Service, delivery: NewDelivery, row_id: int | None | StoreUnavailable) -> Answer:
+    """The answer once the inbox took the delivery (a new row id), had it already (None), or failed."""
+    if isinstance(row_id, StoreUnavailable):
+        logger.error("inbox unavailable: %s", row_id)
+        return _answer(service, delivery.provider, "unavailable", 503, error="inbox unavailable; retry later")
     if row_id is None:
-        return _answer(service, provider, "duplicate", 200, delivery=delivery_id)
-    try:
-        service.queue.enqueue(row_id)
-    except Exception as exc:  # the row is safe in the inbox; the lease sweeper enqueues it later
-        logger.warning("delivery %s stored but not enqueued (%s); the sweeper will retry",
-                       row_id, exc.__class__.__name__)
-    logger.info("%s %s delivery %s accepted as inbox row %s", provider, event_name, delivery_id, row_id)
-    return _answer(service, provider, "accepted", 202, delivery=delivery_id)
+        return _answer(service, delivery.provider, "duplicate", 200, delivery=delivery.delivery_id)
+    logger.info("%s %s delivery %s accepted as inbox row %s", delivery.provider, delivery.event,
+                delivery.delivery_id, row_id)
+    return _answer(service, delivery.provider, "accepted", 202, delivery=delivery.delivery_id)
+
+
+def hand_to_queue(service: Service, row_ids: list[int]) -> None:
+    """Wake the worker for newly stored rows; a row the queue does not take waits for the lease sweeper."""
+    for row_id in row_ids:
+        try:
+            service.queue.enqueue(row_id)
+        except Exception as exc:  # the row is safe in the inbox; the sweeper enqueues it later
+            logger.warning("delivery %s stored but not enqueued (%s); the sweeper will retry",
+                           row_id, exc.__class__.__name__)
+
+
+@blueprint.post("/hooks/<provider>")
+def receive(provider: str) -> Response:
+    """The Flask endpoint (tests and WSGI servers); `issuebot serve` answers /hooks on the event loop."""
+    service: Service = current_app.extensions["issuebot"]
+    limit = service.program.service.max_body_bytes
+    too_large = request.content_length is not None and request.content_length > limit
+    body = None if too_large else request.get_data(cache=False)
+    # Werkzeug's Headers answers a Mapping's reads (case-insensitively) without subclassing it.
+    verdict = triage(service, provider, cast(Mapping[str, str], request.headers), body, request.content_length)
+    if isinstance(verdict, NewDelivery):
+        try:
+            row_id: int | None | StoreUnavailable = service.store.add_delivery(
+                verdict, now=service.clock(), lease_seconds=service.program.service.lease_seconds)
+        except StoreUnavailable as exc:
+            row_id = exc
+        verdict_answer = stored(service, verdict, row_id)
+        if isinstance(row_id, int):
+            hand_to_queue(service, [row_id])
+    else:
+        verdict_answer = verdict
+    return Response(verdict_answer.body(), status=verdict_answer.code, mimetype="application/json")

@@ -15,6 +15,7 @@ from issuebot.config import load_program
 from issuebot.service import Service, open_service
 from issuebot.store import Store
 from tests.conftest import program_data, write_program
+from tests.service.asgi_client import AsgiClient
 from tests.service.helpers import SECRET, SECRET_ENV, RecordingHandler, StandInProvider
 
 
@@ -50,6 +51,17 @@ def service(program: Any, handler: RecordingHandler, provider: StandInProvider, 
 @pytest.fixture
 def client(service: Service) -> Any:
     return create_app(service).test_client()
+
+
+@pytest.fixture(params=["flask", "asgi"])
+def either_receiver(request: pytest.FixtureRequest, service: Service) -> Iterator[Any]:
+    """The Flask endpoint and the event-loop path `issuebot serve` runs: one receive code, both must agree."""
+    if request.param == "flask":
+        yield create_app(service).test_client()
+        return
+    client = AsgiClient(service)
+    yield client
+    client.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -26,6 +26,11 @@ from tests.service.helpers import (
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"webhook corpus not found at {CORPUS}")
 
 
+@pytest.fixture
+def client(either_receiver: Any) -> Any:
+    return either_receiver
+
+
 def inbox_total(service: Any) -> int:
     return sum(service.store.counts().values())
 

@@ -7,14 +7,14 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from issuebot.store import DONE, FAILED, PROCESSING, QUEUED, Store, database_url, shown_url
+from issuebot.store import DONE, FAILED, PROCESSING, QUEUED, NewDelivery, Store, database_url, shown_url
 
 T0 = datetime(2027, 1, 11, 9, 0, tzinfo=timezone.utc)
 
 
 def add(store: Store, delivery_id: str = "d-1", now: datetime = T0, project: str = "o/mentoring-bob-alice") -> int | None:
-    return store.add_delivery(provider="github", delivery_id=delivery_id, event="issue_comment",
-                              headers={"X-GitHub-Event": "issue_comment"}, body=b'{"a": 1}', project=project,
+    return store.add_delivery(NewDelivery(provider="github", delivery_id=delivery_id, event="issue_comment",
+                              headers={"X-GitHub-Event": "issue_comment"}, body=b'{"a": 1}', project=project),
                               now=now, lease_seconds=60)
 
 
@@ -27,8 +27,8 @@ def test_duplicate_delivery_stores_nothing_new(store: Store) -> None:
     assert row.body == b'{"a": 1}' and row.headers == {"X-GitHub-Event": "issue_comment"}
     assert row.received_at == T0 and row.status == QUEUED and row.attempts == 0
     # The same id from another forge is another delivery.
-    assert store.add_delivery(provider="gitlab", delivery_id="d-1", event="Note Hook", headers={}, body=b"{}",
-                              project="g/p", now=T0, lease_seconds=60) is not None
+    assert store.add_delivery(NewDelivery(provider="gitlab", delivery_id="d-1", event="Note Hook", headers={}, body=b"{}",
+                              project="g/p"), now=T0, lease_seconds=60) is not None
 
 
 def test_ten_simultaneous_copies_of_a_delivery_make_one_row(store: Store) -> None:

@@ -31,6 +31,11 @@ PATHS = [("action",), ("issue",), ("issue", "number"), ("issue", "pull_request")
          ("object_kind",), ("user",), ("extra",)]
 
 
+@pytest.fixture
+def client(either_receiver: Any) -> Any:
+    return either_receiver
+
+
 def mutated(path: tuple[str, ...], value: Any) -> bytes:
     payload: Any = json.loads(comment_body())
     payload.update(kind="comment_created", project="octo/mentoring-bob-alice", issue_number=3, actor="bob",
