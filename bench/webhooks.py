@@ -165,33 +165,47 @@ def start_worker(program: Path, threads: int) -> subprocess.Popen[str]:
                             text=True)
 
 
-def start_granian(program: Path) -> tuple[subprocess.Popen[str], int]:
-    """The same web app under granian (the server measured against gunicorn), when it is installed."""
+def start_server(program: Path, command: list[str], name: str) -> tuple[subprocess.Popen[str], int]:
+    """Another server running issuebot's app (`{port}` in `command` is filled in), for the server choice."""
     port = free_port()
     env = {**os.environ, SECRET_ENV: SECRET, "PYTHONPATH": str(REPO), "ISSUEBOT_CONFIG": str(program)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "granian", "--interface", "wsgi", "--workers", "2", "--blocking-threads", "16",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "info", "--factory",
-         "issuebot.server:app_from_environment"], cwd=REPO, env=env, stderr=subprocess.STDOUT,
-        stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-m", *[part.format(port=port) for part in command]], cwd=REPO,
+                               env=env, stderr=subprocess.STDOUT, stdout=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not answers(port):
         if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("granian did not start")
+            raise SystemExit(f"{name} did not start")
         time.sleep(0.05)
     return process, port
 
 
+# Servers measured beside what `issuebot serve` runs, each when its package is installed.
+OTHER_SERVERS = {
+    "gunicorn gthread x2, Flask (WSGI)": ("gunicorn", ["gunicorn", "--workers", "2", "--worker-class", "gthread",
+                                                         "--threads", "16", "--bind", "127.0.0.1:{port}",
+                                                         "--log-level", "warning",
+                                                         "issuebot.server:app_from_environment()"]),
+    "granian asgi x2": ("granian", ["granian", "--interface", "asgi", "--workers", "2", "--host", "127.0.0.1",
+                                    "--port", "{port}", "--log-level", "warning", "--factory",
+                                    "issuebot.asgi:app_from_environment"]),
+}
+
+
 def server_choice(folder: Path, args: argparse.Namespace) -> None:
-    """gunicorn (what `issuebot serve` runs) against granian, same app, accepted deliveries."""
-    try:
-        import granian  # noqa: F401
-    except ImportError:
-        print("\nserver choice: granian not installed (pip install granian); skipped")
+    """uvicorn (what `issuebot serve` runs) beside the other servers installed, accepted deliveries."""
+    import importlib.util
+
+    starts: list[tuple[str, Any]] = [
+        ("uvicorn asgi x2 (serve)", lambda: start_issuebot(program_file(folder / "uv"), "--no-worker"))]
+    for label, (module, command) in OTHER_SERVERS.items():
+        if importlib.util.find_spec(module) is None:
+            print(f"\nserver choice: {module} not installed (pip install {module}); {label} skipped")
+            continue
+        starts.append((label, lambda command=command, label=label, module=module:
+                       start_server(program_file(folder / module), command, label)))
+    if len(starts) == 1:
         return
-    print("\nserver choice, same app, --no-worker, accepted deliveries, two alternating rounds")
-    starts = [("gunicorn gthread x2 (serve)", lambda: start_issuebot(program_file(folder / "gu"), "--no-worker")),
-              ("granian wsgi x2", lambda: start_granian(program_file(folder / "gr")))]
+    print("\nserver choice, same app, --no-worker, accepted deliveries, 16 connections, two alternating rounds")
     for close in (False, True):
         for round_ in (1, 2):
             for label, start in starts if round_ == 1 else list(reversed(starts)):
@@ -203,7 +217,7 @@ def server_choice(folder: Path, args: argparse.Namespace) -> None:
                                  seconds=args.seconds, folder=folder)
                 finally:
                     stop(process)
-                print(f"  {'close' if close else 'keep-alive':<10} round {round_}  {label:<28} {f['rps']:7.0f} req/s"
+                print(f"  {'close' if close else 'keep-alive':<10} round {round_}  {label:<34} {f['rps']:7.0f} req/s"
                       f"  p50 {f['p50_ms']:6.1f} ms  p99 {f['p99_ms']:6.1f} ms  {f['per_cpu_s']:6.0f} req/CPU-s",
                       flush=True)
 
@@ -344,21 +358,21 @@ def store_deliveries(program_path: Path, total: int, same_pair: bool = False) ->
     tracker = make_provider(program)
     service = open_service(program, need_secret=False)
     now = datetime.now(timezone.utc)
-    ids = []
     pairs = program.pairs[:1] if same_pair else program.pairs
+    deliveries = []
     for n in range(total):
         pair = pairs[n % len(pairs)]
         project = tracker.project_path(program.project_name(pair))
         event = Event(kind=EventKind.COMMENT_CREATED, provider="local", project=project, issue_number=1,
                       actor=pair.mentee.username, comment_id=10_000 + n, comment_body="thanks, see you", at=now)
-        body = json.dumps(event_payload(event)).encode()
-        row = service.store.add_delivery(
-            NewDelivery(provider="local", delivery_id=f"drain-{uuid.uuid4()}", event="event",
-                        headers={"Content-Type": "application/json"}, body=body, project=project),
-            now=now, lease_seconds=60)
-        assert row is not None
+        deliveries.append(NewDelivery(provider="local", delivery_id=f"drain-{uuid.uuid4()}", event="event",
+                                      headers={"Content-Type": "application/json"},
+                                      body=json.dumps(event_payload(event)).encode(), project=project))
+    # As `serve` stores a burst: one transaction, then each row handed to the queue.
+    ids = [row for row in service.store.add_deliveries(deliveries, now=now, lease_seconds=60) if row is not None]
+    assert len(ids) == total
+    for row in ids:
         service.queue.enqueue(row)
-        ids.append(row)
     service.close()
     return ids
 
@@ -377,16 +391,14 @@ def finished(program_path: Path) -> int:
 
 
 def drain(program_path: Path, total: int, processes: int, threads: int, limit: float = 120.0) -> float:
-    """Deliveries finished per second by `processes` worker processes of `threads` threads."""
-    before = finished(program_path)
-    store_deliveries(program_path, total)
+    """Deliveries finished per second by `processes` worker processes of `threads` threads, once running."""
     workers = [start_worker(program_path, threads) for _ in range(processes)]
-    started = time.perf_counter()
     try:
-        while finished(program_path) - before < total:
-            if time.perf_counter() - started > limit:
-                raise SystemExit(f"the workers did not drain {total} deliveries within {limit:.0f} s")
-            time.sleep(0.02)
+        wait_finished(program_path, finished(program_path) + len(store_deliveries(program_path, processes)), limit)
+        before = finished(program_path)
+        started = time.perf_counter()
+        store_deliveries(program_path, total)
+        wait_finished(program_path, before + total, limit)
         elapsed = time.perf_counter() - started
     finally:
         for worker in workers:
@@ -399,11 +411,19 @@ def drain(program_path: Path, total: int, processes: int, threads: int, limit: f
     return total / elapsed
 
 
+def wait_finished(program_path: Path, wanted: int, limit: float) -> None:
+    started = time.perf_counter()
+    while finished(program_path) < wanted:
+        if time.perf_counter() - started > limit:
+            raise SystemExit(f"the workers did not finish {wanted} deliveries within {limit:.0f} s")
+        time.sleep(0.02)
+
+
 def worker_drain(folder: Path, args: argparse.Namespace) -> None:
     program_path = program_file(folder / "drain", pairs=args.pairs)
     sync(program_path)
     print(f"\nworker drain, embedded tracker, {args.drain} comments without commands over {args.pairs} pairs"
-          " (the worker starts after they are stored; includes its start-up)")
+          " (stored in one burst while the workers run; start-up not counted)")
     for processes, threads in ((1, 1), (1, 2), (2, 1)):
         rate = drain(program_path, args.drain, processes, threads)
         print(f"  {processes} worker process(es) x {threads} thread(s): {rate:7.0f} deliveries/s", flush=True)
@@ -546,7 +566,7 @@ def main() -> None:
     parser.add_argument("--skip-peer", action="store_true", help="no Probot")
     parser.add_argument("--skip-ignored", action="store_true", help="no runs with ignored events")
     parser.add_argument("--skip-receive", action="store_true")
-    parser.add_argument("--skip-servers", action="store_true", help="no gunicorn-against-granian runs")
+    parser.add_argument("--skip-servers", action="store_true", help="no runs of other servers beside serve")
     parser.add_argument("--skip-drain", action="store_true")
     parser.add_argument("--skip-labels", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")

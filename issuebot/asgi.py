@@ -57,8 +57,8 @@ class RequestHeaders(Mapping[str, str]):
 
 
 class InboxWriter:
-    """One thread per server process that commits every waiting delivery in one transaction, answers
-    their requests, then wakes the worker: one durable write per burst, not one per delivery."""
+    """One thread per server process that commits every waiting delivery in one transaction, wakes the
+    worker, then answers their requests: one durable write per burst, not one per delivery."""
 
     _STOP = object()
 
@@ -68,9 +68,9 @@ class InboxWriter:
         self._thread = threading.Thread(target=self._run, name="inbox-writer", daemon=True)
         self._thread.start()
 
-    async def store(self, delivery: NewDelivery) -> int | None | StoreUnavailable:
+    async def store(self, delivery: NewDelivery) -> int | StoreUnavailable | None:
         loop = asyncio.get_running_loop()
-        done: asyncio.Future[int | None | StoreUnavailable] = loop.create_future()
+        done: asyncio.Future[int | StoreUnavailable | None] = loop.create_future()
         self._waiting.put((delivery, done, loop))
         return await done
 
@@ -100,7 +100,7 @@ class InboxWriter:
 
     def _commit(self, batch: list[tuple[NewDelivery, asyncio.Future[Any], asyncio.AbstractEventLoop]]) -> None:
         service = self.service
-        results: list[int | None | StoreUnavailable]
+        results: list[int | StoreUnavailable | None]
         try:
             results = list(service.store.add_deliveries([delivery for delivery, _, _ in batch], now=service.clock(),
                                                         lease_seconds=service.program.service.lease_seconds))
@@ -109,9 +109,10 @@ class InboxWriter:
         except Exception as exc:  # never leave a request waiting on a future nobody resolves
             logger.exception("inbox write failed")
             results = [StoreUnavailable(f"inbox write failed: {exc.__class__.__name__}")] * len(batch)
+        # Woken before answering, as the Flask endpoint does: a 202 means stored and handed over.
+        hand_to_queue(service, [row for row in results if isinstance(row, int)])
         for (_, done, loop), result in zip(batch, results):
             loop.call_soon_threadsafe(_resolve, done, result)
-        hand_to_queue(service, [row for row in results if isinstance(row, int)])
 
 
 def _resolve(done: asyncio.Future[Any], result: Any) -> None:
@@ -125,7 +126,7 @@ class WebApp:
     def __init__(self, service: Service, *, threads: int = 16):
         self.service = service
         self.flask = create_app(service)
-        self.pages = WSGIMiddleware(self.flask, workers=threads)  # type: ignore[arg-type]
+        self.pages: Any = WSGIMiddleware(self.flask, workers=threads)  # type: ignore[arg-type]
         self._writer: InboxWriter | None = None
 
     @property

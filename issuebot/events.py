@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from issuebot import commands, markers
@@ -86,10 +86,22 @@ def handle_events(program: Program, provider: Provider, templates: Templates, ev
                 provider.exclusive():
             view = read_unlogged_sessions(provider, observe_pair(provider, program, pair, threads_of=threads))
             applied: list[Action] = []
+            previous: EventOutcome | None = None
             for index in indexes:
+                if previous is not None and not applied and _adds_nothing(events[index]):
+                    # The same view decided again gives the same nothing: a burst of chatter costs one reconcile.
+                    outcomes[index] = replace(previous, commands=[], actions=[], writes=0)
+                    continue
                 view = _view_after(provider, program, view, applied, threads)  # only when another event follows
                 outcomes[index], applied = _reconcile_for(program, provider, templates, events[index], view, now=now)
+                previous = outcomes[index]
     return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _adds_nothing(event: Event) -> bool:
+    """A comment without commands: deciding for it after a reconcile that wrote nothing finds nothing
+    new (the commands of the thread were already looked at, and it closes no session)."""
+    return event.kind in COMMENT_EVENTS and not commands.parse_commands(event.comment_body)
 
 
 def _pair_of(program: Program, provider: Provider, event: Event) -> tuple[Pair, str] | EventOutcome:

@@ -102,6 +102,9 @@ class DeliveryQueue:
         self.lease_seconds = program.service.lease_seconds
         self.renew_every = self.lease_seconds / 3
         self._local = threading.local()
+        self._held: dict[object, tuple[list[int], str, str]] = {}  # the batches being handled, by token
+        self._held_guard = threading.Lock()
+        self._renewer: threading.Thread | None = None
         self.process_task = huey.task(name="process_delivery")(self.process)
         huey.periodic_task(crontab(minute="*"), name="requeue_expired_deliveries")(self.requeue_expired)
         huey.periodic_task(crontab(minute="23"), name="prune_inbox")(self.prune)
@@ -228,25 +231,31 @@ class DeliveryQueue:
     def _lease_kept(self, row_ids: list[int], pair_key: str, owner: str) -> Iterator[None]:
         """Renew the leases of `row_ids` (the batch being handled; the caller updates the list)
         while the handler runs (a forge's rate-limit wait can be long), so the sweeper only takes
-        back deliveries whose worker is really gone."""
-        stop = threading.Event()
-
-        def renew() -> None:
-            while not stop.wait(self.renew_every):
-                try:
-                    until = self.clock() + timedelta(seconds=self.lease_seconds)
-                    for row_id in list(row_ids):
-                        self.store.extend_lease(row_id, pair_key, owner, until)
-                except Exception as exc:  # the lease then simply runs out; never kill the task
-                    logger.warning("deliveries %s: lease not renewed: %s", row_ids, exc.__class__.__name__)
-
-        thread = threading.Thread(target=renew, name=f"lease-{pair_key}", daemon=True)
-        thread.start()
+        back deliveries whose worker is really gone. One thread renews every batch of this queue."""
+        token = object()
+        with self._held_guard:
+            self._held[token] = (row_ids, pair_key, owner)
+            if self._renewer is None:
+                self._renewer = threading.Thread(target=self._renew_leases, name="lease-renewer", daemon=True)
+                self._renewer.start()
         try:
             yield
         finally:
-            stop.set()
-            thread.join()
+            with self._held_guard:
+                del self._held[token]
+
+    def _renew_leases(self) -> None:
+        while True:
+            time.sleep(self.renew_every)
+            with self._held_guard:
+                held = [(list(row_ids), pair_key, owner) for row_ids, pair_key, owner in self._held.values()]
+            for row_ids, pair_key, owner in held:
+                try:
+                    until = self.clock() + timedelta(seconds=self.lease_seconds)
+                    for row_id in row_ids:
+                        self.store.extend_lease(row_id, pair_key, owner, until)
+                except Exception as exc:  # the lease then simply runs out; never kill the task
+                    logger.warning("deliveries %s: lease not renewed: %s", row_ids, exc.__class__.__name__)
 
     def _handle_together(self, provider: Provider, events: list[Event], now: datetime) -> list[Any]:
         if self.handler is None:

@@ -155,6 +155,7 @@ class Store:
             sa.Column("done_at", sa.DateTime, nullable=True),
             sa.UniqueConstraint("provider", "delivery_id", name=f"{prefix}uq_inbox_delivery"),
             sa.Index(f"{prefix}ix_inbox_status_lease", "status", "lease_until"),
+            sa.Index(f"{prefix}ix_inbox_project_status", "project", "status"),  # a pair's waiting deliveries
         )
         self.locks = sa.Table(
             f"{prefix}pair_locks",
@@ -189,6 +190,24 @@ class Store:
             .values(status=PROCESSING, attempts=t.c.attempts + 1, lease_until=sa.bindparam("b_until"))
             .returning(*t.c)
         )
+        self._seen_statement = sa.select(t.c.status, t.c.lease_until).where(t.c.id == sa.bindparam("b_id"))
+        waiting = sa.and_(t.c.status == QUEUED, t.c.project == sa.bindparam("b_project"),
+                          t.c.lease_until <= sa.bindparam("b_due"))
+        self._waiting_statement = sa.select(t.c.id).where(waiting).order_by(t.c.id)
+        self._claim_pair_statement = (
+            sa.update(t).where(t.c.id.in_(self._waiting_statement.limit(sa.bindparam("b_limit"))), waiting)
+            .values(status=PROCESSING, attempts=t.c.attempts + 1, lease_until=sa.bindparam("b_until"))
+            .returning(*t.c)
+        )
+        locks = self.locks
+        lock = self._insert(locks).values(key=sa.bindparam("b_key"), owner=sa.bindparam("b_owner"),
+                                         lease_until=sa.bindparam("b_until"))
+        self._lock_statement = lock.on_conflict_do_update(
+            index_elements=["key"], set_={"owner": lock.excluded.owner, "lease_until": lock.excluded.lease_until},
+            where=sa.or_(locks.c.lease_until < sa.bindparam("b_now"), locks.c.owner == sa.bindparam("b_owner")),
+        ).returning(locks.c.key)
+        self._unlock_statement = sa.delete(locks).where(locks.c.key == sa.bindparam("b_key"),
+                                                        locks.c.owner == sa.bindparam("b_owner"))
         self._finish_statement = (
             sa.update(t).where(t.c.id == sa.bindparam("b_id"))
             .values(status=sa.bindparam("b_status"), error=sa.bindparam("b_error"),
@@ -206,6 +225,9 @@ class Store:
     def create_schema(self) -> None:
         try:
             self.metadata.create_all(self.engine)
+            with self.engine.begin() as conn:  # an index added since the tables were made
+                for index in self.inbox.indexes:
+                    index.create(conn, checkfirst=True)
         except sa.exc.SQLAlchemyError as exc:
             raise StoreUnavailable(f"database {self.shown_url}: {_reason(exc)}") from None
 
@@ -297,6 +319,10 @@ class Store:
     def claim(self, row_id: int, now: datetime, lease_seconds: int) -> Delivery | None:
         """Take the delivery for processing under a lease; None when it is finished or leased."""
         at = _naive_utc(now)
+        with self.engine.connect() as conn:  # a read first: the task of a row its pair's worker took along
+            seen = conn.execute(self._seen_statement, {"b_id": row_id}).first()
+        if seen is None or not (seen.status == QUEUED or (seen.status == PROCESSING and seen.lease_until < at)):
+            return None
         params = {"b_id": row_id, "b_now": at, "b_until": at + timedelta(seconds=lease_seconds)}
         with self._writing() as conn:
             row = conn.execute(self._claim_statement, params).first()
@@ -305,28 +331,21 @@ class Store:
     def claim_pair(self, project: str, now: datetime, lease_seconds: int, limit: int = 100) -> list[Delivery]:
         """Take every delivery of `project` that waits and is due (not held back for a retry), oldest
         first: the worker holding a pair takes its new deliveries along instead of leaving them to wait."""
-        t = self.inbox
         at = _naive_utc(now)
-        waiting = sa.and_(t.c.status == QUEUED, t.c.project == project,
-                          t.c.lease_until <= at + timedelta(seconds=lease_seconds))
-        oldest = sa.select(t.c.id).where(waiting).order_by(t.c.id).limit(limit)
-        statement = (
-            sa.update(t).where(t.c.id.in_(oldest), waiting)
-            .values(status=PROCESSING, attempts=t.c.attempts + 1, lease_until=at + timedelta(seconds=lease_seconds))
-            .returning(*t.c)
-        )
+        until = at + timedelta(seconds=lease_seconds)
+        params = {"b_project": project, "b_due": until}
+        with self.engine.connect() as conn:  # a read first: most looks find nothing new
+            if conn.execute(self._waiting_statement.limit(1), params).first() is None:
+                return []
         with self._writing() as conn:
-            rows = conn.execute(statement).all()
+            rows = conn.execute(self._claim_pair_statement, {**params, "b_limit": limit, "b_until": until}).all()
         return sorted((_delivery(row) for row in rows), key=lambda delivery: delivery.id)
 
     def waiting_for_pair(self, project: str, now: datetime, lease_seconds: int) -> list[int]:
         """Ids of the deliveries of `project` that wait and are due."""
-        t = self.inbox
-        at = _naive_utc(now)
-        query = sa.select(t.c.id).where(t.c.status == QUEUED, t.c.project == project,
-                                        t.c.lease_until <= at + timedelta(seconds=lease_seconds)).order_by(t.c.id)
+        params = {"b_project": project, "b_due": _naive_utc(now) + timedelta(seconds=lease_seconds)}
         with self.engine.connect() as conn:
-            return list(conn.execute(query).scalars())
+            return list(conn.execute(self._waiting_statement, params).scalars())
 
     def release(self, row_id: int, *, retry_at: datetime, lease_seconds: int, error: str | None = None,
                 count_attempt: bool = True) -> None:
@@ -414,20 +433,14 @@ class Store:
     def lock_pair(self, key: str, owner: str, now: datetime, lease_seconds: int) -> bool:
         """Hold `key` for `owner` until the lease ends; the same owner may take it again (a retry
         of the same delivery after its worker died), anyone else only once the lease expired."""
-        t = self.locks
         at = _naive_utc(now)
-        statement = self._insert(t).values(key=key, owner=owner, lease_until=at + timedelta(seconds=lease_seconds))
-        statement = statement.on_conflict_do_update(
-            index_elements=["key"],
-            set_={"owner": statement.excluded.owner, "lease_until": statement.excluded.lease_until},
-            where=sa.or_(t.c.lease_until < at, t.c.owner == owner),
-        ).returning(t.c.key)
+        params = {"b_key": key, "b_owner": owner, "b_now": at, "b_until": at + timedelta(seconds=lease_seconds)}
         with self._writing() as conn:
-            return conn.execute(statement).first() is not None
+            return conn.execute(self._lock_statement, params).first() is not None
 
     def unlock_pair(self, key: str, owner: str) -> None:
         with self._writing() as conn:
-            conn.execute(sa.delete(self.locks).where(self.locks.c.key == key, self.locks.c.owner == owner))
+            conn.execute(self._unlock_statement, {"b_key": key, "b_owner": owner})
 
     def drop_expired_locks(self, now: datetime) -> int:
         with self._writing() as conn:
@@ -464,7 +477,7 @@ class _WriterQueue:
             return
         try:
             if self._file is None:
-                self._file = open(self._path, "a")  # noqa: SIM115 - kept open for the store's life
+                self._file = open(self._path, "a")
             fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
         except OSError:  # a read-only folder: SQLite's own busy wait still serialises writers
             self._path = None

@@ -78,7 +78,7 @@ def triage(service: Service, provider: str, headers: Mapping[str, str], body: by
                        headers=parser.stored_headers(headers), body=body, project=event.project)
 
 
-def stored(service: Service, delivery: NewDelivery, row_id: int | None | StoreUnavailable) -> Answer:
+def stored(service: Service, delivery: NewDelivery, row_id: int | StoreUnavailable | None) -> Answer:
     """The answer once the inbox took the delivery (a new row id), had it already (None), or failed."""
     if isinstance(row_id, StoreUnavailable):
         logger.error("inbox unavailable: %s", row_id)
@@ -111,7 +111,7 @@ def receive(provider: str) -> Response:
     verdict = triage(service, provider, cast(Mapping[str, str], request.headers), body, request.content_length)
     if isinstance(verdict, NewDelivery):
         try:
-            row_id: int | None | StoreUnavailable = service.store.add_delivery(
+            row_id: int | StoreUnavailable | None = service.store.add_delivery(
                 verdict, now=service.clock(), lease_seconds=service.program.service.lease_seconds)
         except StoreUnavailable as exc:
             row_id = exc
