@@ -1,0 +1,164 @@
+"""The intake project and the cohort space on every tracker: access, the call, the sign-up form, activities and credits."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from issuebot import cohort, markers, people_import
+from issuebot.config import load_program
+from issuebot.providers.base import Forbidden, NotFound
+from issuebot.reconcile import reconcile_program
+from issuebot.templates import Templates
+from tests.conftest import program_data, write_program
+
+PEOPLE = ("alice", "bob", "carol", "dave", "erin", "dana", "fay", "gus")
+START = datetime(2027, 1, 11, 9, tzinfo=timezone.utc)
+
+
+def cohort_program(tmp_path: Path, forge: Any, **spaces: Any) -> Any:
+    for person in PEOPLE:
+        forge.add_user(person)
+    data = program_data(forge.provider_config())
+    data["program"].update(spaces)
+    return load_program(write_program(tmp_path / "program.yml", data))
+
+
+def sync(forge: Any, program: Any, clock: Any, trigger: str = "sync") -> Any:
+    result = reconcile_program(forge.provider, program, Templates(program.templates_dir()), trigger=trigger, now=clock())
+    assert result.outcome.errors == []
+    return result
+
+
+INTAKE = {"intake": {"project": "join", "readers": ["fay"]}}
+SPACE = {"cohort_space": {"project": "cohort", "readers": ["gus"], "activities": [
+    {"key": "lunch", "title": "Lunch and learn", "every": "1 month", "starts": "2027-02-01", "host": "alice", "credit": "1h"},
+    {"key": "core", "title": "Core group meeting", "dates": ["2027-01-20", "2027-03-15"]},
+]}}
+
+
+def test_sync_keeps_the_intake_project_the_call_and_the_form_and_a_rerun_writes_nothing(forge, tmp_path, clock):
+    program = cohort_program(tmp_path, forge, **INTAKE)
+    planned = reconcile_program(forge.provider, program, Templates(), trigger="sync", now=clock(), dry_run=True)
+    described = [a.describe() for a in planned.outcome.actions]
+    assert any("ensure issue form 'sign-up' (11 questions)" in d for d in described)
+    assert any("guest access" in d and "fay" in d for d in described)
+    sync(forge, program, clock)
+    path = forge.provider.project_path("join")
+    issues = list(forge.provider.list_issues(path, state="all"))
+    assert [markers.find_marker(i.body) for i in issues] == [cohort.CALL_KEY]
+    assert "sign-up" in issues[0].body.lower()
+    writes = forge.writes
+    again = sync(forge, program, clock)
+    assert again.outcome.writes == 0 and forge.writes == writes
+
+
+def test_a_participant_reads_the_intake_project_files_a_sign_up_that_imports_cleanly_and_cannot_change_the_form(
+        forge, tmp_path, clock):
+    program = cohort_program(tmp_path, forge, **INTAKE)
+    sync(forge, program, clock)
+    path = forge.provider.project_path("join")
+    form = people_import.signup_form(Templates())
+    answers = {"name": "Fay Fox", "role": "mentee", "level": "2", "department": "Payments", "skills": "sql",
+               "wants": "python, testing", "interests": "climbing", "timezone": "Europe/Berlin",
+               "capacity": "1", "bio": "New in payments."}
+    body = "".join(f"### {f.label}\n\n{answers.get(f.id, '_No response_')}\n\n" for f in form)
+    fay = forge.as_user("fay")
+    assert [i.title for i in fay.list_issues(path, state="all")]  # she reads the call
+    fay.create_issue(path, "Sign-up: Fay", body)
+    signups = [i for i in forge.provider.list_issues(path, state="open") if i.author != forge.provider.bot_username]
+    candidates, unknown = people_import.read_signups(signups, program, forge.name, form)
+    report = people_import.compare(program, candidates)
+    assert unknown == [] and report.problems == []
+    assert report.new == [{"username": "fay", "name": "Fay Fox", "role": "mentee", "level": 2, "department": "Payments",
+                           "timezone": "Europe/Berlin", "capacity": 1, "skills": ["sql"], "wants": ["python", "testing"],
+                           "interests": ["climbing"], "attributes": {"bio": "New in payments."}}]
+    with pytest.raises((Forbidden, NotFound)):
+        fay.ensure_issue_form(path, "sign-up", "Mine now", "", [], form[:1])
+    assert sync(forge, program, clock).outcome.writes == 0  # the form is as issuebot wrote it
+
+
+def test_activities_open_on_their_days_once_and_the_host_is_credited_once_after_close(forge, tmp_path, clock):
+    program = cohort_program(tmp_path, forge, **SPACE)
+    sync(forge, program, clock)
+    path = forge.provider.project_path("cohort")
+
+    def opened() -> list[str]:
+        return sorted(markers.find_marker(i.body) or "" for i in forge.provider.list_issues(path, state="all"))
+
+    assert opened() == []  # nothing is due on 2027-01-11
+    clock.set(datetime(2027, 1, 20, 8, tzinfo=timezone.utc))
+    sync(forge, program, clock, "sweep")
+    assert opened() == ["activity:core:2027-01-20"]
+    clock.set(datetime(2027, 2, 1, 8, tzinfo=timezone.utc))
+    sync(forge, program, clock, "sweep")
+    assert opened() == ["activity:core:2027-01-20", "activity:lunch:2027-02-01"]
+    assert sync(forge, program, clock, "sweep").outcome.writes == 0
+    lunch = next(i for i in forge.provider.list_issues(path) if "lunch" in (markers.find_marker(i.body) or ""))
+    assert lunch.assignees == ("alice",)
+    for person in ("bob", "erin"):
+        forge.as_user(person).create_comment(path, lunch.number, "/attended - thanks!")
+    forge.as_user("gus").create_comment(path, lunch.number, "sorry, could not make it")
+    sync(forge, program, clock, "sweep")
+    recorded = forge.provider.get_issue(path, lunch.number)
+    assert markers.read_state(recorded.body)["attendees"] == ["bob", "erin"]
+    assert "@bob, @erin" in recorded.body
+    assert sync(forge, program, clock, "sweep").outcome.writes == 0
+    forge.provider.update_issue(path, lunch.number, state="closed")
+    sync(forge, program, clock, "sweep")
+    closed = forge.provider.get_issue(path, lunch.number)
+    assert markers.read_state(closed.body)["credited"] == 60
+    assert sync(forge, program, clock, "sweep").outcome.writes == 0
+    credits = cohort.credits(program, forge.provider.list_issues(path, state="all"), forge.name)
+    assert cohort.credited_minutes(credits) == {"alice": 60}
+
+
+def test_participants_can_read_the_cohort_space(forge, tmp_path, clock):
+    program = cohort_program(tmp_path, forge, **SPACE)
+    clock.set(datetime(2027, 1, 20, 8, tzinfo=timezone.utc))
+    sync(forge, program, clock)
+    path = forge.provider.project_path("cohort")
+    for person in ("bob", "gus"):
+        assert [i.title for i in forge.as_user(person).list_issues(path)] == ["Core group meeting: 2027-01-20"]
+
+
+def test_occurrences_follow_every_or_dates_within_the_program(tmp_path):
+    data = program_data()
+    data["program"].update(SPACE)
+    program = load_program(write_program(tmp_path / "p.yml", data))
+    lunch, core = program.settings.cohort_space.activities
+    assert cohort.occurrences(lunch, program)[:3] == [date(2027, 2, 1), date(2027, 3, 1), date(2027, 4, 1)]
+    assert cohort.occurrences(lunch, program)[-1] == date(2027, 7, 1)
+    assert cohort.due_occurrence(core, program, date(2027, 3, 14)) == date(2027, 1, 20)
+    assert cohort.due_occurrence(lunch, program, date(2027, 1, 31)) is None
+
+
+def test_report_and_summary_count_a_hosts_credited_minutes(tmp_path, clock):
+    from tests.conftest import run_cli
+    from tests.fakes.local import LocalHarness
+
+    forge = LocalHarness(tmp_path, clock)
+    program = cohort_program(tmp_path, forge, **SPACE)
+    clock.set(datetime(2027, 2, 1, 8, tzinfo=timezone.utc))
+    sync(forge, program, clock)
+    path = forge.provider.project_path("cohort")
+    lunch = next(i for i in forge.provider.list_issues(path) if "lunch" in (markers.find_marker(i.body) or ""))
+    clock.set(datetime(2027, 2, 2, 12, tzinfo=timezone.utc))
+    forge.provider.update_issue(path, lunch.number, state="closed")
+    sync(forge, program, clock, "sweep")
+    now = "2027-02-03T09:00:00+00:00"
+    table = run_cli("report", "-c", str(program.path), "--now", now, cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    line = next(line for line in table.stdout.splitlines() if line.startswith("cohort:alice"))
+    assert "hosted 1" in line and line.split()[-2] == "1"
+    total = next(line for line in table.stdout.splitlines() if line.startswith("total"))
+    assert total.split()[-1] == "1"  # no session held yet: the lunch and learn is all the mentor time
+    summary = run_cli("report", "-c", str(program.path), "--now", now, "--summary", "--format", "json", cwd=tmp_path)
+    import json
+
+    figures = json.loads(summary.stdout)
+    assert (figures["credited_hours"], figures["mentor_hours"]) == (1.0, 1.0)
+    assert [m["mentor_hours"] for m in figures["months"]] == [0, 1.0]
