@@ -194,6 +194,11 @@ def _print_plan(result: Any) -> None:
         click.echo(f"{pair_id}:")
         for action in actions:
             click.echo(f"  - {action.describe()}")
+    program_wide = result.program.actions  # labels, the coordinators' project, intake, cohort space...
+    if program_wide:
+        click.echo("program:")
+        for action in program_wide:
+            click.echo(f"  - {action.describe()}")
     _print_orphans(result)
 
 

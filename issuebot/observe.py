@@ -233,9 +233,9 @@ def observe_intake(provider: Provider, program: Program) -> SpaceView | None:
 
 def observe_cohort(provider: Provider, program: Program, *, with_comments: bool = True) -> SpaceView | None:
     """The cohort space (`program.cohort_space`): its issues in all states, plus the comments of each
-    activity issuebot opened that is open or closed without its credit recorded (one read each: the
-    few that can still change who attended; none `with_comments=False`, for reports); None when the
-    program has none."""
+    activity issuebot opened whose credit is not recorded yet and whose comment count moved since
+    issuebot last recorded it (one read each, none on a quiet day; none `with_comments=False`, for
+    reports); None when the program has none."""
     space = program.settings.cohort_space
     if space is None:
         return None
@@ -248,6 +248,8 @@ def observe_cohort(provider: Provider, program: Program, *, with_comments: bool 
     for issue in issues if with_comments else ():
         if issue.author != provider.bot_username or not (markers.find_marker(issue.body) or "").startswith("activity:"):
             continue
-        if issue.state == "open" or "credited" not in markers.read_state(issue.body):
+        state = markers.read_state(issue.body)
+        # A credited record is final; an unchanged comment count means nobody new said `/attended`.
+        if "credited" not in state and (issue.comments is None or issue.comments != state.get("seen")):
             comments[issue.number] = provider.list_comments(path, issue.number)
     return SpaceView(path=path, exists=True, issues=issues, comments=comments)

@@ -106,7 +106,9 @@ def test_activities_open_on_their_days_once_and_the_host_is_credited_once_after_
     recorded = forge.provider.get_issue(path, lunch.number)
     assert markers.read_state(recorded.body)["attendees"] == ["bob", "erin"]
     assert "@bob, @erin" in recorded.body
+    threads_read = forge.provider.meter.by_verb["list_comments"]
     assert sync(forge, program, clock, "sweep").outcome.writes == 0
+    assert forge.provider.meter.by_verb["list_comments"] == threads_read  # a quiet day reads no thread
     forge.provider.update_issue(path, lunch.number, state="closed")
     sync(forge, program, clock, "sweep")
     closed = forge.provider.get_issue(path, lunch.number)
@@ -162,3 +164,67 @@ def test_report_and_summary_count_a_hosts_credited_minutes(tmp_path, clock):
     figures = json.loads(summary.stdout)
     assert (figures["credited_hours"], figures["mentor_hours"]) == (1.0, 1.0)
     assert [m["mentor_hours"] for m in figures["months"]] == [0, 1.0]
+
+
+def test_the_intake_project_may_be_the_private_channels_project(forge, tmp_path, clock):
+    """GitLab and the embedded tracker keep the channels in one project (`surveys.channel: intake`):
+    the intake project is that project, its call public, each person's items still confidential."""
+    for person in PEOPLE:
+        forge.add_user(person)
+    data = program_data(forge.provider_config())
+    data["program"]["intake"] = {"project": "intake"}
+    data["surveys"] = {"channels": "always"}
+    program = load_program(write_program(tmp_path / "program.yml", data))
+    sync(forge, program, clock)
+    path = forge.provider.project_path("intake")
+    assert cohort.CALL_KEY in {markers.find_marker(i.body) for i in forge.provider.list_issues(path, state="all")}
+    assert sync(forge, program, clock).outcome.writes == 0
+    sync(forge, program, clock, "sweep")
+    assert sync(forge, program, clock, "sweep").outcome.writes == 0
+
+
+def test_a_reopened_and_closed_activity_credits_its_host_once(tmp_path, clock):
+    from tests.fakes.local import LocalHarness
+
+    forge = LocalHarness(tmp_path, clock)
+    program = cohort_program(tmp_path, forge, **SPACE)
+    clock.set(datetime(2027, 2, 1, 8, tzinfo=timezone.utc))
+    sync(forge, program, clock)
+    path = forge.provider.project_path("cohort")
+    lunch = next(i for i in forge.provider.list_issues(path) if "lunch" in (markers.find_marker(i.body) or ""))
+    forge.provider.update_issue(path, lunch.number, state="closed")
+    sync(forge, program, clock, "sweep")
+    forge.provider.update_issue(path, lunch.number, state="open")
+    forge.provider.update_issue(path, lunch.number, state="closed")
+    assert sync(forge, program, clock, "sweep").outcome.writes == 0
+    credits = cohort.credits(program, forge.provider.list_issues(path, state="all"), "local")
+    assert [(c.username, c.minutes) for c in credits] == [("alice", 60)]
+
+
+def test_plan_lists_the_intake_and_cohort_writes_and_people_import_reads_a_filed_sign_up(tmp_path, clock):
+    from tests.conftest import run_cli
+    from tests.fakes.local import LocalHarness
+
+    forge = LocalHarness(tmp_path, clock)
+    program = cohort_program(tmp_path, forge, **INTAKE, **SPACE)
+    now = "2027-02-01T09:00:00+00:00"
+    planned = run_cli("plan", "-c", str(program.path), "--now", now, cwd=tmp_path)
+    assert planned.returncode == 0, planned.stderr
+    lines = planned.stdout.splitlines()
+    section = lines[lines.index("program:"):]
+    for wanted in ("  - create private project join", "  - give alice, dave, bob, erin, fay guest access to mentoring/join",
+                   "  - ensure issue form 'sign-up' (11 questions) in mentoring/join",
+                   "  - create private project cohort", "  - give alice, dave, bob, erin, gus guest access to mentoring/cohort",
+                   "  - open issue [activity:lunch:2027-02-01] 'Lunch and learn: 2027-02-01'",
+                   "  - open issue [activity:core:2027-01-20] 'Core group meeting: 2027-01-20'"):
+        assert wanted in section, (wanted, section)
+    assert any(line.startswith("  - open issue [call-for-participants]") for line in section)
+    assert run_cli("sync", "-c", str(program.path), "--now", now, cwd=tmp_path).returncode == 0
+    form = people_import.signup_form(Templates())
+    answers = {"name": "Fay Fox", "role": "mentor", "level": "5", "capacity": "2", "skills": "go\nkubernetes"}
+    body = "".join(f"### {f.label}\n\n{answers.get(f.id, '_No response_')}\n\n" for f in form)
+    forge.as_user("fay").create_issue(forge.provider.project_path("join"), "Sign-up: Fay", body)
+    imported = run_cli("people", "import", "-c", str(program.path), cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    assert "new: fay (Fay Fox, mentor, level 5)" in imported.stdout
+    assert "unknown:" not in imported.stdout and "left out:" not in imported.stdout

@@ -76,7 +76,7 @@ def open_activity(plan: ProgramPlan, activity: CohortActivity, day: date) -> Ope
     hosts = [host] if host else list(rendered.assignees)
     section = ctx.templates.render("cohort-attendance", hosts=hosts, attendees=[], credited=0).body.strip()
     body = markers.with_marker(rendered.body, key)
-    body = markers.write_state(markers.replace_section(body, cohort.ATTENDANCE, section), {"hosts": hosts, "attendees": []})
+    body = markers.write_state(markers.replace_section(body, cohort.ATTENDANCE, section), {"hosts": hosts, "attendees": [], "seen": 0})
     assert plan.view.cohort is not None
     return OpenIssue(pair="", project=plan.view.cohort.path, key=key, title=rendered.title, body=body,
                      labels=tuple(program.label(label) for label in rendered.labels), assignees=rendered.assignees)
@@ -87,11 +87,17 @@ def record_attendance(plan: ProgramPlan, activity: CohortActivity | None, key: s
     program, ctx, space = plan.program, plan.ctx, plan.view.cohort
     assert space is not None
     state = markers.read_state(issue.body)
-    if "credited" in state or issue.number not in space.comments:
-        return None  # final, or its comments were not read this run
+    if "credited" in state:
+        return None  # final: each host is credited once
     hosts = cohort.hosts(activity, issue, program, ctx.provider_kind)
-    attendees = cohort.attendees(space.comments[issue.number], ctx.bot_username, hosts)
-    wanted: dict[str, object] = {"hosts": hosts, "attendees": attendees}
+    comments = space.comments.get(issue.number)  # not read: no comment since the record was written
+    if comments is not None:
+        attendees = cohort.attendees(comments, ctx.bot_username, hosts)
+        seen = len(comments)
+    else:
+        attendees = [a for a in state.get("attendees", []) if a not in hosts]
+        seen = state.get("seen", 0)
+    wanted: dict[str, object] = {"hosts": hosts, "attendees": attendees, "seen": seen}
     closed = issue.state == "closed"
     if closed:
         wanted["credited"] = activity.credit if activity is not None and activity.credit else 0
