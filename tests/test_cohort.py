@@ -228,3 +228,17 @@ def test_plan_lists_the_intake_and_cohort_writes_and_people_import_reads_a_filed
     assert imported.returncode == 0, imported.stderr
     assert "new: fay (Fay Fox, mentor, level 5)" in imported.stdout
     assert "unknown:" not in imported.stdout and "left out:" not in imported.stdout
+
+
+def test_an_activity_whose_create_answer_was_lost_opens_once(forge, tmp_path, clock):
+    if not forge.supports_injected_errors:
+        pytest.skip(f"{forge.name} has no HTTP answer to lose")
+    program = cohort_program(tmp_path, forge, **SPACE)
+    sync(forge, program, clock)
+    clock.set(datetime(2027, 1, 20, 8, tzinfo=timezone.utc))
+    forge.lose_next_answer()  # the issue is created, the answer never arrives
+    reconcile_program(forge.provider, program, Templates(), trigger="sweep", now=clock())
+    sync(forge, program, clock, "sweep")
+    path = forge.provider.project_path("cohort")
+    keys = [markers.find_marker(i.body) for i in forge.provider.list_issues(path, state="all")]
+    assert keys == ["activity:core:2027-01-20"]

@@ -1,7 +1,9 @@
 """One stateful fake GitHub REST API on `responses` callbacks, and the harness that points the real PyGithub at it.
 
 The fake keeps users, one organisation, repositories, collaborators and invitations, labels,
-issues (numbered per repository, pull requests among them), and comments. It paginates like
+issues (numbered per repository, pull requests among them), comments and file contents (issue
+forms). A private repository does not exist for someone without access; reading it lets a person
+open issues, writing files takes push access. It paginates like
 GitHub (per_page up to 100, `Link` rel=next/prev/first/last), filters issues by state, labels
 (comma = all of them) and since, stamps times from the harness clock, and fails on demand.
 Response bodies carry the fields GitHub's OpenAPI description requires for each operation.

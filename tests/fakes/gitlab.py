@@ -1,7 +1,9 @@
 """A stateful fake GitLab REST API (v4) on `responses`, driven by the real python-gitlab client.
 
-Users, groups, projects, members, labels, issues (iid per project), notes and boards; it paginates,
-filters and fails the way https://docs.gitlab.com/ee/api/rest/ documents.
+Users, groups, projects, members, labels, issues (iid per project), notes, boards and repository
+files (description templates); it paginates, filters and fails the way https://docs.gitlab.com/ee/api/rest/
+documents. A private project's issues are hidden from non-members, its files from Guests, and only
+Developers and above write files.
 """
 
 from __future__ import annotations
