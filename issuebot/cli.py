@@ -156,6 +156,10 @@ def validate(config_path: Path | None, strict: bool) -> None:
         problems = templates.check_all(sample)
         if problems:
             fail("\n".join(problems))
+    if program.settings.intake is not None:
+        from issuebot.people_import import signup_form
+
+        signup_form(templates)  # the form's questions must each fill a person field
     click.echo(f"{program.path.name}: ok ({len(program.people)} people, {len(program.pairs)} pairs, "
                f"provider {program.settings.provider.kind})")
 

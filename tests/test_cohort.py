@@ -242,3 +242,36 @@ def test_an_activity_whose_create_answer_was_lost_opens_once(forge, tmp_path, cl
     path = forge.provider.project_path("cohort")
     keys = [markers.find_marker(i.body) for i in forge.provider.list_issues(path, state="all")]
     assert keys == ["activity:core:2027-01-20"]
+
+
+@pytest.mark.parametrize(("spaces", "message"), [
+    ({"cohort_space": {"activities": [{"key": "a", "title": "A", "every": "1 month", "dates": ["2027-02-01"]}]}},
+     "give 'every' (with an optional 'starts') or 'dates', not both"),
+    ({"cohort_space": {"activities": [{"key": "a", "title": "A"}, {"key": "a", "title": "B"}]}},
+     "two activities have the key 'a'"),
+    ({"cohort_space": {"project": "coordination"}}, "cohort_space.project and coordinator_project name the same project"),
+    ({"intake": {"project": "cohort"}, "cohort_space": {}}, "cohort_space.project and intake.project name the same project"),
+])
+def test_a_cohort_space_that_cannot_work_is_refused_with_its_reason(tmp_path, spaces, message):
+    from issuebot.config import ConfigError
+
+    data = program_data()
+    data["program"].update(spaces)
+    with pytest.raises(ConfigError, match=r"program\.yml:\d+: program") as raised:
+        load_program(write_program(tmp_path / "program.yml", data))
+    assert message in str(raised.value)
+
+
+def test_validate_refuses_a_sign_up_form_whose_question_fills_no_person_field(tmp_path):
+    from tests.conftest import run_cli
+
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    shipped_form = (Path(Templates().path_of("sign-up"))).read_text(encoding="utf-8")
+    (folder / "sign-up.md").write_text(shipped_form.replace("{id: department,", "{id: team,"), encoding="utf-8")
+    data = program_data(templates="templates")
+    data["program"].update(INTAKE)
+    program = write_program(tmp_path / "program.yml", data)
+    done = run_cli("validate", "-c", str(program), cwd=tmp_path)
+    assert done.returncode != 0
+    assert "sign-up.md: question 5: id 'team' is no person field" in done.stderr
