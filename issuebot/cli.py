@@ -156,6 +156,10 @@ def validate(config_path: Path | None, strict: bool) -> None:
         problems = templates.check_all(sample)
         if problems:
             fail("\n".join(problems))
+    if program.settings.intake is not None:
+        from issuebot.people_import import signup_form
+
+        signup_form(templates)  # the form's questions must each fill a person field
     click.echo(f"{program.path.name}: ok ({len(program.people)} people, {len(program.pairs)} pairs, "
                f"provider {program.settings.provider.kind})")
 
@@ -193,6 +197,11 @@ def _print_plan(result: Any) -> None:
             continue
         click.echo(f"{pair_id}:")
         for action in actions:
+            click.echo(f"  - {action.describe()}")
+    program_wide = result.program.actions  # labels, the coordinators' project, intake, cohort space...
+    if program_wide:
+        click.echo("program:")
+        for action in program_wide:
             click.echo(f"  - {action.describe()}")
     _print_orphans(result)
 
@@ -317,21 +326,27 @@ def report(config_path: Path | None, now: str | None, as_summary: bool, since: s
         fail("--since/--until: only with --summary")
     if fmt in ("md", "html"):
         fail(f"--format {fmt}: only with --summary")
+    from issuebot.cohort import credits as cohort_credits
+    from issuebot.observe import observe_cohort
+
     with reporting.bulk_reading():
         views, _ = observe_program(provider, program)
         rows = reporting.with_status(reporting.rows(program, views, today), statuses)
+        space = observe_cohort(provider, program, with_comments=False)
+    hosts = reporting.cohort_rows(program, cohort_credits(program, space.issues, provider.kind)) if space else []
     if fmt == "json":
         click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
     elif fmt == "csv":
         click.echo(reporting.to_csv(rows), nl=False)
     else:
-        click.echo(reporting.table(rows, with_totals=True))
+        click.echo(reporting.table(rows, with_totals=True, cohort=hosts, cohort_project=space.path if space else ""))
 
 
 def _summary_text(program: Program, provider: Provider, today: date, since: date | None, until: date | None,
                   statuses: tuple[str, ...], fmt: str) -> str:
     from issuebot import summary as summarizing
-    from issuebot.observe import observe_channels, observe_coordination, observe_history
+    from issuebot.cohort import credits
+    from issuebot.observe import observe_channels, observe_cohort, observe_coordination, observe_history
     from issuebot.report_html import standalone
     from issuebot.surveys_report import survey_figures
     from issuebot.workflows.program.rematch_requests import carried_out_requests
@@ -344,9 +359,11 @@ def _summary_text(program: Program, provider: Provider, today: date, since: date
     _, _, coordination = observe_coordination(provider, program)
     channel_issues = observe_channels(provider, program)[2]
     requests = coordination + channel_issues  # re-match requests live in both
+    space = observe_cohort(provider, program, with_comments=False)
     result = summarizing.summarize(program, views, today, since=since, until=until,
                                    rematched=carried_out_requests(program, requests, provider.kind),
-                                   surveys=survey_figures(program, channel_issues))
+                                   surveys=survey_figures(program, channel_issues),
+                                   cohort=credits(program, space.issues, provider.kind) if space else ())
     if fmt == "json":
         return json.dumps(result.as_dict(), indent=2)
     if fmt == "csv":
@@ -459,7 +476,8 @@ def people_import_command(config_path: Path | None, source: Path | None, apply_c
         provider = provider_for(program)
         path = provider.project_path(intake.project)
         issues = [i for i in provider.list_issues(path, state="open") if i.author != provider.bot_username]
-        candidates, unknown = people_import.read_signups(issues, program, provider.kind)
+        candidates, unknown = people_import.read_signups(issues, program, provider.kind,
+                                                         people_import.signup_form(templates_for(program)))
         problems = []
     report = people_import.compare(program, candidates)
     report.problems[:0] = problems

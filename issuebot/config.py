@@ -419,6 +419,49 @@ class IntakeSettings(Strict):
     project: str = Field("intake", description="project holding the call and the sign-ups")
     call_template: str = Field("call-for-participants", description="template of the call for participants")
     readers: list[str] = Field(default_factory=list, description="forge usernames (beyond `people`) who may sign up")
+    form: str = Field("sign-up", pattern=r"^[a-z0-9][a-z0-9._-]*$",
+                      description="file name of the sign-up form (GitHub: .github/ISSUE_TEMPLATE/<form>.yml; "
+                                  "GitLab: .gitlab/issue_templates/<form>.md)")
+
+
+class CohortActivity(Strict):
+    """An issue opened in the cohort space on a schedule: an announcement, a lunch and learn, a core-group meeting."""
+
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", description="marker identity of the activity")
+    template: str = Field("cohort-activity", min_length=1, description="template of each issue")
+    title: str = Field(min_length=1, description="what the activity is called (the template's `activity.title`)")
+    every: PeriodField | None = Field(None, description="opens again this long after the last one, until the program ends")
+    starts: DateField | None = Field(None, description="the first one (default: the program's start); with `every`")
+    dates: list[DateField] = Field(default_factory=list, description="the days it opens on, instead of `every`")
+    host: str | None = Field(None, description="who hosts it (a person's username); else whoever the issue is assigned to")
+    credit: MinutesField | None = Field(None, description="mentor time credited to each host once the issue is closed, e.g. 1h")
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> CohortActivity:
+        if self.every is not None and self.dates:
+            raise ValueError("give 'every' (with an optional 'starts') or 'dates', not both")
+        if self.every is not None and self.every.approx_days() <= 0:
+            raise ValueError("'every' must be at least a day")
+        if self.dates and self.starts is not None:
+            raise ValueError("'starts' applies only with 'every'")
+        return self
+
+
+class CohortSpaceSettings(Strict):
+    """A project every participant can read, with activities opened from templates on a schedule."""
+
+    project: str = Field("cohort", pattern=r"^[a-z0-9][a-z0-9._-]*$", description="the cohort space's project")
+    readers: list[str] = Field(default_factory=list, description="forge usernames (beyond `people`) who may read it")
+    activities: list[CohortActivity] = Field(default_factory=list, description="what opens there, and when")
+
+    @field_validator("activities")
+    @classmethod
+    def _unique_keys(cls, value: list[CohortActivity]) -> list[CohortActivity]:
+        keys = [a.key for a in value]
+        duplicate = next((k for k in keys if keys.count(k) > 1), None)
+        if duplicate:
+            raise ValueError(f"two activities have the key {duplicate!r}")
+        return value
 
 
 class CsvImportSettings(Strict):
@@ -497,6 +540,7 @@ class ProgramSettings(Strict):
     matching: MatchingSettings = MatchingSettings()
     onboarding_issues: list[OnboardingIssue] = Field(default_factory=list, description="extra kickoff issues")
     intake: IntakeSettings | None = Field(None, description="sign-up project (omit for none)")
+    cohort_space: CohortSpaceSettings | None = Field(None, description="project the whole cohort reads (omit for none)")
     people_import: CsvImportSettings = CsvImportSettings()
     notices: NoticeSettings = NoticeSettings()
     calendar: CalendarSettings = CalendarSettings()
@@ -524,6 +568,19 @@ class ProgramSettings(Strict):
             raise ValueError("give 'ends' or 'duration', not both")
         if self.ends is not None and self.ends <= self.starts:
             raise ValueError(f"'ends' ({self.ends}) must come after 'starts' ({self.starts})")
+        return self
+
+    @model_validator(mode="after")
+    def _spaces_apart(self) -> ProgramSettings:
+        named = [("coordinator_project", self.coordinator_project)]
+        if self.intake is not None:
+            named.append(("intake.project", self.intake.project))
+        if self.cohort_space is not None:
+            named.append(("cohort_space.project", self.cohort_space.project))
+        for index, (key, name) in enumerate(named):
+            for other, taken in named[:index]:
+                if name == taken:
+                    raise ValueError(f"{key} and {other} name the same project {name!r}: give each its own")
         return self
 
     @property

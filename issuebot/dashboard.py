@@ -21,10 +21,11 @@ from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from wtforms import ValidationError
 
 from issuebot import report, summary
+from issuebot.cohort import credits as cohort_credits
 from issuebot.config import secret
 from issuebot.events import TrackerUsageError, ask_through_dashboard
 from issuebot.labels import PAIR_STATUSES
-from issuebot.observe import observe_channels, observe_coordination, observe_history
+from issuebot.observe import observe_channels, observe_cohort, observe_coordination, observe_history
 from issuebot.pairstate import book, current_session, goal_progress, tracked_items
 from issuebot.plan import PairView, state_date
 from issuebot.providers.base import ProviderError
@@ -121,11 +122,13 @@ class Snapshot:
         today = today_for(service)
         rows = sorted(report.rows(program, views, today), key=urgency)
         channel_issues = observe_channels(provider, program)[2]
+        space = observe_cohort(provider, program, with_comments=False)
         self.surveys = survey_figures(program, channel_issues)
         self.summary = summary.summarize(program, views, today, surveys=self.surveys,
                                          rematched=carried_out_requests(program, coordination + channel_issues,
                                                                         provider.kind),
-                                         acting={r.pair: r.act for r in rows})
+                                         acting={r.pair: r.act for r in rows},
+                                         cohort=cohort_credits(program, space.issues, provider.kind) if space else ())
         self.views, self.rows, self.dicts = views, rows, [r.as_dict() for r in rows]
         self.links = {pid: v.tracker.url for pid, v in views.items()
                       if v.tracker is not None and v.tracker.url.startswith(("https://", "http://"))}

@@ -191,7 +191,8 @@ class OpenIssue(Action):
 
     def describe(self) -> str:
         extra = f" due {self.due}" if self.due else ""
-        return f"open issue [{self.key}] {self.title!r} labels {', '.join(self.labels)}{extra}"
+        labels = f" labels {', '.join(self.labels)}" if self.labels else ""
+        return f"open issue [{self.key}] {self.title!r}{labels}{extra}"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,19 @@ from issuebot import markers
 from issuebot.config import Program
 from issuebot.models import Comment, Issue, Pair, Project
 from issuebot.pairstate import issues_with_unseen_comments
-from issuebot.plan import CHANNEL_TOKEN, TRACKER, PairView, SessionRef, channel_people, handle_of, index_issues, owner_token
+from issuebot.plan import (
+    CHANNEL_TOKEN,
+    COHORT_TOKEN,
+    INTAKE_TOKEN,
+    TRACKER,
+    PairView,
+    SessionRef,
+    SpaceView,
+    channel_people,
+    handle_of,
+    index_issues,
+    owner_token,
+)
 from issuebot.providers.base import NotFound, Provider, ProviderError
 
 
@@ -76,7 +88,7 @@ def observe_program(
     orphans = [
         p for p in projects.values()
         if "[issuebot:" in p.description and not any(t in p.description for t in known_tokens)
-        and p.path != coordination and CHANNEL_TOKEN not in p.description
+        and p.path != coordination and not any(t in p.description for t in (CHANNEL_TOKEN, INTAKE_TOKEN, COHORT_TOKEN))
     ] if only is None and find_orphans else []
     return views, orphans
 
@@ -199,3 +211,45 @@ def observe_channels(provider: Provider, program: Program) -> tuple[dict[str, st
         if i.state == "open" and i.author == provider.bot_username and markers.find_marker(i.body)
     }
     return channels, frozenset(existing), issues, comments
+
+
+def observe_intake(provider: Provider, program: Program) -> SpaceView | None:
+    """The intake project (`program.intake`): whether it exists and its issues in all states, one list
+    call per 100 issues; None when the program has none."""
+    intake = program.settings.intake
+    if intake is None:
+        return None
+    path = provider.project_path(intake.project)
+    # GitLab and the embedded tracker keep every private channel in one project: when it is the
+    # intake project too, the call and the sign-ups sit beside the confidential items.
+    channel = program.surveys.channel
+    shared = channel == intake.project and provider.private_channel_path(channel, "a") == provider.private_channel_path(channel, "b")
+    try:
+        issues = list(provider.list_issues(path, state="all"))
+    except NotFound:
+        return SpaceView(path=path, shared_with_channels=shared)
+    return SpaceView(path=path, exists=True, issues=issues, shared_with_channels=shared)
+
+
+def observe_cohort(provider: Provider, program: Program, *, with_comments: bool = True) -> SpaceView | None:
+    """The cohort space (`program.cohort_space`): its issues in all states, plus the comments of each
+    activity issuebot opened whose credit is not recorded yet and whose comment count moved since
+    issuebot last recorded it (one read each, none on a quiet day; none `with_comments=False`, for
+    reports); None when the program has none."""
+    space = program.settings.cohort_space
+    if space is None:
+        return None
+    path = provider.project_path(space.project)
+    try:
+        issues = list(provider.list_issues(path, state="all"))
+    except NotFound:
+        return SpaceView(path=path)
+    comments = {}
+    for issue in issues if with_comments else ():
+        if issue.author != provider.bot_username or not (markers.find_marker(issue.body) or "").startswith("activity:"):
+            continue
+        state = markers.read_state(issue.body)
+        # A credited record is final; an unchanged comment count means nobody new said `/attended`.
+        if "credited" not in state and (issue.comments is None or issue.comments != state.get("seen")):
+            comments[issue.number] = provider.list_comments(path, issue.number)
+    return SpaceView(path=path, exists=True, issues=issues, comments=comments)

@@ -10,7 +10,7 @@ import csv
 import difflib
 import io
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from issuebot.config import CsvImportSettings, PersonEntry, Program
 from issuebot.models import FormField, Issue
+from issuebot.templates import TemplateError, Templates
 
 LIST_FIELDS = ("skills", "wants", "interests")
 INT_FIELDS = ("level", "capacity")
@@ -25,23 +26,50 @@ TEXT_FIELDS = ("username", "name", "email", "role", "department", "manager", "ti
 ATTRIBUTE_FIELDS = ("bio",)  # asked by the form and the CSV, kept under `attributes`
 PERSON_FIELDS = (*TEXT_FIELDS, *INT_FIELDS, *LIST_FIELDS, *ATTRIBUTE_FIELDS)
 
-SIGNUP_LABEL = "sign-up"
-# The sign-up form asks what matching uses. Providers render it in their forge's convention;
-# a filled-in form arrives as an issue whose body has one `### <label>` section per question.
-SIGNUP_FORM: tuple[FormField, ...] = (
-    FormField("name", "Name", required=True, description="as colleagues know you"),
-    FormField("email", "E-mail", description="for notices outside the tracker (optional)"),
-    FormField("role", "Role", kind="dropdown", options=("mentee", "mentor", "both"), required=True,
-              description="do you want a mentor, to mentor, or both?"),
-    FormField("level", "Level", description="your level in the career framework, e.g. 3"),
-    FormField("department", "Department"),
-    FormField("skills", "Skills you can offer", kind="textarea", description="one per line or separated by commas"),
-    FormField("wants", "Skills you want to learn", kind="textarea", description="one per line or separated by commas"),
-    FormField("interests", "Interests", kind="textarea", description="work or outside it; one per line"),
-    FormField("timezone", "Time zone", description="an IANA name such as Europe/Berlin"),
-    FormField("capacity", "Mentees you can take", description="mentors: how many at once (default 1)"),
-    FormField("bio", "About you", kind="textarea", description="a short bio your partner will read"),
-)
+SIGNUP_TEMPLATE = "sign-up"  # the template whose front matter `questions` is the sign-up form
+_FIELD_KINDS = ("input", "textarea", "dropdown")
+
+
+class FormError(TemplateError):
+    """The sign-up template's questions cannot become a form `people import` reads back."""
+
+
+def form_fields(questions: Any, where: str) -> tuple[FormField, ...]:
+    """The sign-up form's questions from its template's front matter (`questions:`): each `id` a
+    person field, so every answer a filled-in form gives has a place in `people:`. Providers
+    render the form in their forge's convention; a filled-in form arrives as an issue whose body
+    has one `### <label>` section per question, which `read_signups` reads back."""
+    if not isinstance(questions, list) or not questions:
+        raise FormError(f"{where}: front matter 'questions' must list the form's questions")
+    found: list[FormField] = []
+    for number, item in enumerate(questions, 1):
+        if not isinstance(item, dict):
+            raise FormError(f"{where}: question {number} must be a mapping with id and label")
+        ident, label = str(item.get("id") or ""), str(item.get("label") or "").strip()
+        kind = str(item.get("kind") or "input")
+        if ident not in PERSON_FIELDS or ident == "username":
+            raise FormError(f"{where}: question {number}: id {ident!r} is no person field "
+                            f"(one of {', '.join(f for f in PERSON_FIELDS if f != 'username')})")
+        if not label or kind not in _FIELD_KINDS:
+            raise FormError(f"{where}: question {number}: needs a label and a kind of {', '.join(_FIELD_KINDS)}")
+        options = item.get("options") or []
+        if kind == "dropdown" and (not isinstance(options, list) or len(options) < 2):
+            raise FormError(f"{where}: question {number}: a dropdown needs at least two options")
+        found.append(FormField(ident, label, kind=kind, description=str(item.get("description") or ""),  # type: ignore[arg-type]
+                               options=tuple(str(o) for o in options), required=bool(item.get("required"))))
+    ids = [f.id for f in found]
+    labels = [f.label.lower() for f in found]
+    duplicate = next((x for x in ids if ids.count(x) > 1), None) or next((x for x in labels if labels.count(x) > 1), None)
+    if duplicate:
+        raise FormError(f"{where}: two questions share {duplicate!r}")
+    return tuple(found)
+
+
+def signup_form(templates: Templates) -> tuple[FormField, ...]:
+    """The questions of the sign-up template (shipped, or the program's own)."""
+    return form_fields(templates.front_matter(SIGNUP_TEMPLATE).get("questions"), str(templates.path_of(SIGNUP_TEMPLATE)))
+
+
 _NO_ANSWER = {"", "_no response_", "none", "n/a", "-"}
 
 
@@ -161,10 +189,11 @@ def _typed(values: Mapping[str, str], separator: str) -> dict[str, Any]:
     return out
 
 
-def read_signups(issues: Iterable[Issue], program: Program, provider_kind: str) -> tuple[list[Candidate], list[str]]:
-    """(candidates, unknown questions) from filled-in sign-up forms; the author is the person."""
+def read_signups(issues: Iterable[Issue], program: Program, provider_kind: str,
+                 form: Sequence[FormField]) -> tuple[list[Candidate], list[str]]:
+    """(candidates, unknown questions) from sign-ups filled in with `form`; the author is the person."""
     by_handle = {p.handle(provider_kind): p.username for p in program.people.values()}
-    labels = {f.label.lower(): f.id for f in SIGNUP_FORM}
+    labels = {f.label.lower(): f.id for f in form}
     candidates, unknown = [], []
     for issue in sorted(issues, key=lambda i: i.number):
         sections = _sections(issue.body)

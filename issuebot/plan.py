@@ -505,6 +505,23 @@ def projected(view: PairView, actions: list[Action], author: str = "issuebot") -
 
 COORDINATION_TOKEN = "[issuebot:coordination]"  # in the coordinator project's description
 CHANNEL_TOKEN = "[issuebot:channel]"  # in the description of every private-channel project
+INTAKE_TOKEN = "[issuebot:intake]"  # in the intake project's description (the call and the sign-ups)
+COHORT_TOKEN = "[issuebot:cohort]"  # in the cohort space's description
+
+
+@dataclass
+class SpaceView:
+    """A program-level project people share beyond the pairs: the intake project or the cohort space."""
+
+    path: str
+    exists: bool = False
+    issues: list[Issue] = field(default_factory=list)
+    comments: dict[int, list[Comment]] = field(default_factory=dict)
+    shared_with_channels: bool = False  # the same project as the private channels (GitLab, embedded tracker)
+
+    def items(self) -> dict[str, Issue]:
+        """issuebot's issues there by marker key."""
+        return index_issues(self.issues)
 
 
 @dataclass
@@ -523,6 +540,11 @@ class ProgramView:
     channel_projects: frozenset[str] = frozenset()
     channel_issues: list[Issue] = field(default_factory=list)
     channel_comments: dict[tuple[str, int], list[Comment]] = field(default_factory=dict)
+    # The intake project (`program.intake`) and the cohort space (`program.cohort_space`): path,
+    # whether it exists, its issues (all states); the comments of the cohort's activities that
+    # may still change what is recorded (open ones, closed ones not yet credited), by number.
+    intake: SpaceView | None = None
+    cohort: SpaceView | None = None
 
     def coordination_issue(self, number: int) -> Issue | None:
         return next((i for i in self.coordination_issues if i.number == number), None)

@@ -10,7 +10,7 @@ from issuebot.apply import Applier, BudgetExhausted, Outcome
 from issuebot.config import Program
 from issuebot.locks import lock_folder, pair_lock
 from issuebot.models import Action, ArchiveProject, EditIssue, Event, OpenIssue, PostComment, Project
-from issuebot.observe import observe_channels, observe_coordination, observe_program
+from issuebot.observe import observe_channels, observe_cohort, observe_coordination, observe_intake, observe_program
 from issuebot.plan import Context, PairView, Plan, ProgramPlan, ProgramView
 from issuebot.providers.base import Provider, ProviderError, no_lock
 from issuebot.templates import Templates
@@ -105,6 +105,8 @@ def reconcile_program(
         if not only:
             view.channels, view.channel_projects, view.channel_issues, view.channel_comments = observe_channels(
                 provider, program)
+            view.intake = observe_intake(provider, program) if trigger == "sync" else None  # kept by `sync` alone
+            view.cohort = observe_cohort(provider, program)
         plan = ProgramPlan(view, ctx, chosen)
         # Decide everything before the first write: a template or program mistake (TemplateError)
         # then stops the run with nothing written, not half way through.

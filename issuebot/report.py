@@ -6,10 +6,11 @@ import contextlib
 import csv
 import gc
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import date
 
+from issuebot.cohort import Credit
 from issuebot.config import Program
 from issuebot.pairstate import exempt_until, goal_progress, overdue_items, tracked_items, who_acts
 from issuebot.plan import PairView, SessionRef, state_date
@@ -126,6 +127,26 @@ def dated_row(program: Program, view: PairView, row: PairRow, today: date) -> Pa
     )
 
 
+@dataclass(frozen=True)
+class CohortRow:
+    """A host's mentor time credited for cohort-wide activities (a lunch and learn, a core-group meeting)."""
+
+    username: str
+    name: str
+    activities: int  # closed activities the person hosted
+    mentor_hours: float
+
+
+def cohort_rows(program: Program, credits: Iterable[Credit]) -> list[CohortRow]:
+    """One row per host, in the order they first hosted."""
+    found: dict[str, list[Credit]] = {}
+    for credit in credits:
+        found.setdefault(credit.username, []).append(credit)
+    return [CohortRow(username=name, name=program.people[name].name if name in program.people else name,
+                      activities=len({c.key for c in given}), mentor_hours=round(sum(c.minutes for c in given) / 60, 2))
+            for name, given in found.items()]
+
+
 def with_status(report_rows: list[PairRow], statuses: tuple[str, ...]) -> list[PairRow]:
     return [r for r in report_rows if not statuses or r.status in statuses]
 
@@ -144,14 +165,15 @@ class Totals:
     overdue_items: int
 
 
-def totals(report_rows: list[PairRow]) -> Totals:
+def totals(report_rows: list[PairRow], cohort: Sequence[CohortRow] = ()) -> Totals:
+    """The rows' totals; mentor hours include the time credited for cohort activities."""
     return Totals(
         pairs=len(report_rows),
         sessions_held=sum(r.sessions_held for r in report_rows),
         sessions_skipped=sum(r.sessions_skipped for r in report_rows),
         goals_total=sum(r.goals_total for r in report_rows), goals_done=sum(r.goals_done for r in report_rows),
         kpis_total=sum(r.kpis_total for r in report_rows), kpis_done=sum(r.kpis_done for r in report_rows),
-        mentor_hours=round(sum(r.mentor_hours for r in report_rows), 2),
+        mentor_hours=round(sum(r.mentor_hours for r in report_rows) + sum(c.mentor_hours for c in cohort), 2),
         needing_action=sum(1 for r in report_rows if r.act not in ("", "-")),
         overdue_items=sum(len(r.overdue) for r in report_rows),
     )
@@ -172,7 +194,9 @@ def to_csv(report_rows: list[PairRow]) -> str:
     return out.getvalue()
 
 
-def table(report_rows: list[PairRow], with_totals: bool = False) -> str:
+def table(report_rows: list[PairRow], with_totals: bool = False, cohort: Sequence[CohortRow] = (),
+          cohort_project: str = "") -> str:
+    """The rows as a text table; with totals, also a row per host of cohort activities (`cohort:<username>`)."""
     headers = ["pair", "status", "held", "last session", "next due", "goals", "mentor hours", "project"]
     lines = [
         [r.pair, r.status, str(r.sessions_held), r.last_session or "-", r.next_due,
@@ -184,7 +208,10 @@ def table(report_rows: list[PairRow], with_totals: bool = False) -> str:
         for line, r in zip(lines, report_rows):
             line[1:1] = [f"{r.mentee_name} & {r.mentor_name}", r.act or "-", r.paused_until or "-",
                          ",".join(r.overdue) or "-"]
-        t = totals(report_rows)
+        for c in cohort:
+            lines.append([f"cohort:{c.username}", c.name, "-", "-", "-", f"hosted {c.activities}", "-", "-", "-", "-",
+                          f"{c.mentor_hours:g}", cohort_project])
+        t = totals(report_rows, cohort)
         total_line = (["total", f"{t.pairs} pairs", f"{t.needing_action} need action", "", f"{t.overdue_items} overdue", "",
                       str(t.sessions_held), "", "", f"{t.goals_done}/{t.goals_total}", f"{t.mentor_hours:g}", ""])
     else:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from issuebot.cohort import Credit
 from issuebot.config import Program, add_months
 from issuebot.labels import PAIR_STATUSES
 from issuebot.models import Issue
@@ -153,10 +154,11 @@ def _within(day: date | None, since: date | None, until: date | None) -> bool:
 
 def summarize(program: Program, views: dict[str, PairView], today: date, *, since: date | None = None,
               until: date | None = None, rematched: Collection[str] = (),
-              surveys: dict[str, Any] | None = None, acting: dict[str, str] | None = None) -> Summary:
+              surveys: dict[str, Any] | None = None, acting: dict[str, str] | None = None,
+              cohort: Sequence[Credit] = ()) -> Summary:
     """The summary of every pair in `views` as of `today` (pure). `rematched`: pairs whose re-match
     request was carried out; `acting` (pair id -> who must act, from report rows of the same day)
-    spares working that out again."""
+    spares working that out again; `cohort`: mentor time credited for cohort-wide activities."""
     until = min(until, today) if until is not None else today
     facts = {pair_id: pair_facts(program, view) for pair_id, view in views.items()}
     statuses = Counter(f.status for f in facts.values())
@@ -165,7 +167,9 @@ def summarize(program: Program, views: dict[str, PairView], today: date, *, sinc
     cycle_start = program.settings.cadence.before(today)
     met = sum(1 for f in running if any(cycle_start < d <= today for d, _ in f.held))
     held = [(d, m) for f in facts.values() for d, m in f.held if _within(d, since, until)]
+    hosted = [(c.on, c.minutes) for c in cohort]
     credited = [(d, m) for f in facts.values() for d, m in f.credited if d is None or _within(d, since, until)]
+    credited += [(d, m) for d, m in hosted if d is None or _within(d, since, until)]
     session_minutes = sum(m for _, m in held)
     credited_minutes = sum(m for _, m in credited)
     goals = [g for f in facts.values() for g in f.goals]
@@ -173,7 +177,7 @@ def summarize(program: Program, views: dict[str, PairView], today: date, *, sinc
     goals_done = sum(1 for done, _ in goals if done)
     kpis_done = sum(1 for done, _ in kpis if done)
     first = max(program.settings.starts, since) if since else min([program.settings.starts, *(f.started for f in facts.values())])
-    months = [_month(start, facts.values(), until) for start in month_starts(first, until)] if first <= until else []
+    months = [_month(start, facts.values(), until, hosted) for start in month_starts(first, until)] if first <= until else []
     return Summary(
         program=program.settings.name, today=today.isoformat(),
         since=since.isoformat() if since else None, until=until.isoformat(),
@@ -195,12 +199,13 @@ def summarize(program: Program, views: dict[str, PairView], today: date, *, sinc
     )
 
 
-def _month(start: date, facts: Any, until: date) -> Month:
+def _month(start: date, facts: Any, until: date, hosted: Sequence[tuple[date | None, int]] = ()) -> Month:
     end = min(date.fromordinal(add_months(start, 1).toordinal() - 1), until)
     key = month_key(start)
     facts = list(facts)
     held = [(d, m) for f in facts for d, m in f.held if start <= d <= end]
     credited = sum(m for f in facts for d, m in f.credited if d is not None and start <= d <= end)
+    credited += sum(m for d, m in hosted if d is not None and start <= d <= end)
     return Month(
         month=key,
         active_pairs=sum(1 for f in facts if f.started <= end and (f.ended is None or f.ended >= start)

@@ -158,7 +158,7 @@ class Rendered:
     about: str = ""
 
 
-_FRONT_FIELDS = {"name", "about", "title", "labels", "assignees"}
+_FRONT_FIELDS = {"name", "about", "title", "labels", "assignees", "questions"}  # questions: a form's (sign-up)
 
 
 class Templates:

@@ -14,6 +14,7 @@ from issuebot.cli import main
 from issuebot.config import load_program
 from issuebot.models import Issue
 from issuebot.paths import shipped
+from issuebot.templates import Templates
 
 HR_EXPORT = """\
 Login,Full name,Role,Level,Departmnet,Skills,E-mail
@@ -119,7 +120,8 @@ def test_sign_up_forms_become_candidates_and_unknown_questions_are_reported(tmp_
     body = ("### Name\n\nUma Ueda\n\n### Role\n\nmentee\n\n### Level\n\n2\n\n### Skills you want to learn\n\n"
             "architecture, testing\n\n### E-mail\n\n_No response_\n\n### Favourite colour\n\nteal\n")
     issue = Issue(project="pal/intake", number=3, title="Sign-up", body=body, author="uma")
-    candidates, unknown = people_import.read_signups([issue], program, "local")
+    candidates, unknown = people_import.read_signups([issue], program, "local",
+                                                     people_import.signup_form(Templates(program.templates_dir())))
     assert candidates[0].fields == {"username": "uma", "name": "Uma Ueda", "role": "mentee", "level": 2,
                                     "wants": ["architecture", "testing"]}
     assert unknown == ["pal/intake#3: question 'Favourite colour' is not on the sign-up form; its answer is ignored"]

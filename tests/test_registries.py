@@ -84,6 +84,8 @@ PROGRAM_ORDER = {
     "rematch_answers": ("rematch_requests", "only requests that were read can be answered"),
     "rematch_requests": ("private_channels", "requests are read from channels that exist"),
     "private_channels": ("coordinator_space", "channels are shared with the coordinators the program names"),
+    "intake": ("private_channels", "the intake project may be the channels' project, created as theirs first"),
+    "cohort_space": ("coordinator_space", "the space is shared with the coordinators the program names"),
     "surveys": ("rematch_answers", "a survey is not sent about a pair a re-match ended this run"),
     "dashboard_issue": ("rematch_answers", "the dashboard is written last and shows every pair as this run left it"),
     "monthly_report": ("rematch_answers", "re-matches answered this run are counted"),

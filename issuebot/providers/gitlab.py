@@ -665,11 +665,14 @@ class GitLabProvider:
         https://docs.gitlab.com/ee/user/project/description_templates.html): GET the file on the
         default branch, then POST (new) or PUT (changed) it; nothing when it is current.
         A filled-in template keeps one `### <label>` section per question."""
-        lines = [f"<!-- {about} -->", ""]
+        # The quick action first: GitLab carries it out and drops the line, and before the first
+        # question it is never read as part of an answer. It labels nothing when a Guest files the
+        # issue (Guests may not set labels: https://gitlab.com/gitlab-org/gitlab/-/issues/27800), so
+        # `people import` reads every issue people opened in the intake project, labelled or not.
+        lines = [f"<!-- {about} -->", f'/label {" ".join("~" + json.dumps(label) for label in labels)}' if labels else "", ""]
         for item in fields:
             hint = "; ".join(x for x in (item.description, " / ".join(item.options), "required" if item.required else "") if x)
             lines += [f"### {item.label}", "", f"<!-- {hint} -->" if hint else "", ""]
-        lines += [f'/label {" ".join("~" + json.dumps(label) for label in labels)}' if labels else ""]
         content = "\n".join(lines).rstrip() + "\n"
         path = f".gitlab/issue_templates/{name}.md"
         handle = self._project(project)

@@ -17,7 +17,7 @@ from filelock import FileLock
 from sqlalchemy.engine import Connection, Engine
 
 from issuebot.models import Comment, Event, FormField, Issue, Member, Project
-from issuebot.providers.base import UNSET, AccessReport, HookReport, IssueState, Meter, NotFound, ProjectSpec
+from issuebot.providers.base import UNSET, AccessReport, Forbidden, HookReport, IssueState, Meter, NotFound, ProjectSpec
 from issuebot.providers.shared import (
     label_change,
     labels_for_new_issue,
@@ -32,6 +32,9 @@ PAGE = 100
 Clock = Callable[[], datetime]
 # Members' roles by access: a pair member may do more than a coordinator; access never goes down.
 ROLE_RANK = {"participant": 1, "coordinator": 2, "pair": 3}  # a Guest of a channel, a Reporter, a Developer
+# Access given by `ensure_access` (a cohort space, a delivery project) ranks beside the roles above.
+ACCESS_RANK = {**ROLE_RANK, "guest": 1, "reporter": 2, "developer": 3, "maintainer": 4}
+GUEST_ROLES = frozenset({"participant", "guest"})  # read only the confidential items they wrote or are assigned
 
 _meta = sa.MetaData()
 projects_t = sa.Table(
@@ -260,7 +263,7 @@ class LocalProvider:
                 for r in conn.execute(sa.select(members_t).where(members_t.c.project_id == pid))
             }
             for member in members:
-                if ROLE_RANK.get(have.get(member.username, ""), 0) >= ROLE_RANK[member.role]:
+                if ACCESS_RANK.get(have.get(member.username, ""), 0) >= ROLE_RANK[member.role]:
                     continue
                 if member.username in have:
                     conn.execute(
@@ -531,6 +534,12 @@ class LocalProvider:
         self.meter.read("get_file")
         with self._tx() as conn:
             pid = self._project_id(conn, project)
+            roles = self._roles_of_actor(conn)
+            if roles is not None and ACCESS_RANK.get(roles.get(project, ""), 0) < ACCESS_RANK["developer"]:
+                # As on the forges: people who may only read and open issues cannot change the form.
+                if project not in roles:
+                    raise NotFound(f"project {project} does not exist")
+                raise Forbidden(f"{self.actor} may not change the issue forms of {project}")
             row = conn.execute(sa.select(files_t).where(files_t.c.project_id == pid, files_t.c.path == path)).first()
             if row is not None and row.content == content:
                 return False
@@ -552,7 +561,6 @@ class LocalProvider:
     def ensure_access(self, project: str, usernames: Sequence[str], access: str) -> int:
         """One read; one write per person added or raised. The embedded tracker has no projects
         of its own beyond issuebot's, so a delivery project it lacks is kept as a plain project."""
-        rank = ("guest", "reporter", "developer", "maintainer")
         project = project if "/" in project else self.project_path(project)
         name = project.rsplit("/", 1)[-1]
         with self.engine.connect() as conn:
@@ -567,7 +575,7 @@ class LocalProvider:
             pid = self._project_id(conn, project)
             for username in usernames:
                 role = have.get(username)
-                if role in ("pair", "coordinator") or (role in rank and rank.index(role) >= rank.index(access)):
+                if role is not None and ACCESS_RANK.get(role, 0) >= ACCESS_RANK[access]:
                     continue
                 if role is None:
                     conn.execute(members_t.insert().values(project_id=pid, username=username, role=access))
@@ -637,7 +645,7 @@ def _may_read(issue: Issue, actor: str, roles: Mapping[str, str]) -> bool:
     role = roles.get(issue.project)
     if role is None:
         return False
-    return not issue.confidential or role != "participant" or actor == issue.author or actor in issue.assignees
+    return not issue.confidential or role not in GUEST_ROLES or actor == issue.author or actor in issue.assignees
 
 
 def _dt(value: str | None) -> datetime | None:

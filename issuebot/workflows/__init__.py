@@ -7,10 +7,12 @@ from types import ModuleType
 from issuebot.workflows import feedback, goals, nudges, offboarding, onboarding, requests, reviews, sessions
 from issuebot.workflows.program import (
     board,
+    cohort_space,
     coordinator_space,
     dashboard_issue,
     dashboard_requests,
     group_labels,
+    intake,
     manager_reviews,
     monthly_report,
     private_channels,
@@ -42,6 +44,8 @@ PROGRAM_STEPS: tuple[ModuleType, ...] = (
     group_labels,  # labels first: every issue written after them may carry them
     coordinator_space,  # the coordinators' project before anything is asked of or written into it
     private_channels,  # each person's channel before a re-match request is read or a survey sent there
+    intake,  # after the channels: on GitLab and the embedded tracker they may share one project
+    cohort_space,  # the cohort's project and the activities due today, before the pairs are decided
     board,
     dashboard_requests,  # what coordinators ticked, before the pairs' workflows carry it out
     rematch_requests,  # the same for private re-match requests

@@ -1,7 +1,9 @@
 """One stateful fake GitHub REST API on `responses` callbacks, and the harness that points the real PyGithub at it.
 
 The fake keeps users, one organisation, repositories, collaborators and invitations, labels,
-issues (numbered per repository, pull requests among them), and comments. It paginates like
+issues (numbered per repository, pull requests among them), comments and file contents (issue
+forms). A private repository does not exist for someone without access; reading it lets a person
+open issues, writing files takes push access. It paginates like
 GitHub (per_page up to 100, `Link` rel=next/prev/first/last), filters issues by state, labels
 (comma = all of them) and since, stamps times from the harness clock, and fails on demand.
 Response bodies carry the fields GitHub's OpenAPI description requires for each operation.
@@ -9,7 +11,9 @@ Response bodies carry the fields GitHub's OpenAPI description requires for each 
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import itertools
 import json
 import math
@@ -66,6 +70,7 @@ class Call:
 class Repo:
     data: Json
     collaborators: dict[str, str] = field(default_factory=dict)  # login -> role name (read/triage/write/...)
+    files: dict[str, str] = field(default_factory=dict)  # path -> text on the default branch
     invitations: dict[str, Json] = field(default_factory=dict)  # login -> invitation
     labels: dict[str, Json] = field(default_factory=dict)
     issues: dict[int, Json] = field(default_factory=dict)
@@ -137,10 +142,14 @@ class FakeGitHub:
             ("DELETE", "/repos/{owner}/{repo}/issues/{issue_number}/labels/{name}", self._remove_label),
             ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments", self._list_comments),
             ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments", self._create_comment),
+            ("GET", "/repos/{owner}/{repo}/contents/{path}", self._get_contents),
+            ("PUT", "/repos/{owner}/{repo}/contents/{path}", self._put_contents),
         ]
         self._routes = self._with_diagnostic_routes(self._routes)
         self._compiled = [
-            (method, template, re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$"), handler)
+            # `{path}` (a file in a repository) spans slashes; every other parameter is one segment.
+            (method, template, re.compile("^" + re.sub(r"\\\{(\w+)\\\}", lambda m: f"(?P<{m[1]}>{'.+' if m[1] == 'path' else '[^/]+'})",
+                                                       re.escape(template)) + "$"), handler)
             for method, template, handler in self._routes
         ]
 
@@ -433,6 +442,61 @@ class FakeGitHub:
         if repo.data["archived"]:
             raise Refusal(403, "Repository was archived so is read-only.")
 
+    def _rank(self, actor: Json, repo: Repo) -> int:
+        """The acting account's permission on `repo` (0: none): organisation owners and the App's
+        installation administer every repository; a public one everybody reads."""
+        if actor["kind"] == "installation":
+            return _ROLE_RANK["admin"]
+        login = actor["user"]["login"].lower()
+        if self.org_roles.get(login) == "admin":
+            return _ROLE_RANK["admin"]
+        rank = _ROLE_RANK.get(repo.collaborators.get(login, ""), 0)
+        return max(rank, 0 if repo.data["private"] else _ROLE_RANK["read"])
+
+    def _readable(self, actor: Json, repo: Repo) -> None:
+        # A private repository someone may not read does not exist for them (404, not 403).
+        if self._rank(actor, repo) < _ROLE_RANK["read"]:
+            raise Refusal(404, "Not Found")
+
+    # ------------------------------------------------------------------ contents
+    # https://docs.github.com/en/rest/repos/contents
+
+    def _content_json(self, repo: Repo, path: str) -> Json:
+        text = repo.files[path].encode("utf-8")
+        sha = hashlib.sha1(b"blob %d\0" % len(text) + text).hexdigest()
+        url = f"{repo.data['url']}/contents/{quote(path)}"
+        html = f"{repo.data['html_url']}/blob/main/{path}"
+        return {"type": "file", "encoding": "base64", "size": len(text), "name": path.rsplit("/", 1)[-1], "path": path,
+                "content": base64.b64encode(text).decode("ascii"), "sha": sha, "url": url, "git_url": url,
+                "html_url": html, "download_url": html, "_links": {"self": url, "git": url, "html": html}}
+
+    def _get_contents(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
+        self._needs_user(actor)
+        repo = self._repo(params["owner"], params["repo"])
+        self._readable(actor, repo)
+        if params["path"] not in repo.files:
+            raise Refusal(404, "Not Found")
+        return 200, {}, self._content_json(repo, params["path"])
+
+    def _put_contents(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
+        user = self._needs_user(actor)
+        repo = self._repo(params["owner"], params["repo"])
+        self._readable(actor, repo)
+        if self._rank(actor, repo) < _ROLE_RANK["write"]:
+            raise Refusal(403, "Resource not accessible by personal access token")
+        self._writable(repo)
+        path = params["path"]
+        if not body or "message" not in body or "content" not in body:
+            raise Refusal(422, "Invalid request.", [{"resource": "Content", "code": "missing_field", "field": "content"}])
+        exists = path in repo.files
+        if exists and body.get("sha") != self._content_json(repo, path)["sha"]:
+            raise Refusal(409 if body.get("sha") else 422, "sha does not match" if body.get("sha") else '"sha" wasn\'t supplied.')
+        repo.files[path] = base64.b64decode(body["content"]).decode("utf-8")
+        commit = {"sha": hashlib.sha1(repr((path, repo.files[path])).encode()).hexdigest(), "message": body["message"],
+                  "url": f"{repo.data['url']}/git/commits/1", "html_url": f"{repo.data['html_url']}/commit/1",
+                  "author": {"name": user["login"], "email": "", "date": _ts(self.clock())}}
+        return (200 if exists else 201), {}, {"content": self._content_json(repo, path), "commit": commit}
+
     # ------------------------------------------------------------------ collaborators
 
     def _list_collaborators(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
@@ -601,6 +665,7 @@ class FakeGitHub:
     def _list_repo_issues(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
         self._needs_user(actor)
         repo = self._repo(params["owner"], params["repo"])
+        self._readable(actor, repo)
         return self._paginated(self._filtered(list(repo.issues.values()), query), query, f"/repos/{repo.data['full_name']}/issues")
 
     def _list_org_issues(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
@@ -629,6 +694,7 @@ class FakeGitHub:
     def _create_issue(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
         user = self._needs_user(actor)
         repo = self._repo(params["owner"], params["repo"])
+        self._readable(actor, repo)  # anyone who reads a repository may open an issue there
         self._writable(repo)
         if not body or not str(body.get("title") or "").strip():
             raise Refusal(422, "Validation Failed", [{"resource": "Issue", "code": "missing_field", "field": "title"}])

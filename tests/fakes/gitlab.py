@@ -1,11 +1,14 @@
 """A stateful fake GitLab REST API (v4) on `responses`, driven by the real python-gitlab client.
 
-Users, groups, projects, members, labels, issues (iid per project), notes and boards; it paginates,
-filters and fails the way https://docs.gitlab.com/ee/api/rest/ documents.
+Users, groups, projects, members, labels, issues (iid per project), notes, boards and repository
+files (description templates); it paginates, filters and fails the way https://docs.gitlab.com/ee/api/rest/
+documents. A private project's issues are hidden from non-members, its files from Guests, and only
+Developers and above write files.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import math
@@ -30,6 +33,7 @@ API = URL + "/api/v4"
 TOKEN_ENV = "ISSUEBOT_TEST_GITLAB_TOKEN"
 BOT = "issuebot"
 REPORTER = 20
+DEVELOPER = 30
 OWNER = 50
 # https://docs.gitlab.com/ee/user/reserved_names.html#rules-for-usernames-project-and-group-names-and-slugs
 NAME_RE = re.compile(r"^[\w][\w.+\- ]*$")
@@ -105,6 +109,9 @@ class FakeGitLab:
                 ("PUT", r"/projects/([^/]+)/issues/(\d+)", self.update_issue),
                 ("GET", r"/projects/([^/]+)/issues/(\d+)/notes", self.list_notes),
                 ("POST", r"/projects/([^/]+)/issues/(\d+)/notes", self.create_note),
+                ("GET", r"/projects/([^/]+)/repository/files/([^/]+)", self.get_file),
+                ("POST", r"/projects/([^/]+)/repository/files/([^/]+)", self.create_file),
+                ("PUT", r"/projects/([^/]+)/repository/files/([^/]+)", self.update_file),
             )
         ]
         self.routes += self._diagnostic_routes()
@@ -324,7 +331,7 @@ class FakeGitLab:
             "namespace": {"id": group["id"], "name": group["name"], "path": group["path"], "kind": "group",
                           "full_path": group["full_path"]},
             "web_url": f"{URL}/{full}", "created_at": self.now(), "last_activity_at": self.now(),
-            "creator_id": creator, "_next_iid": 1,
+            "creator_id": creator, "_next_iid": 1, "default_branch": None, "_files": {},
         }
         self.projects[pid] = project
         self.project_ids[full] = pid
@@ -367,6 +374,59 @@ class FakeGitLab:
             raise HttpError(404, "404 Member Not Found")
         self.members[project["id"]][int(user_id)] = int(body["access_level"])
         return 200, dict(self._user_basic(int(user_id)), access_level=int(body["access_level"]), expires_at=None)
+
+    def level_of(self, project: dict[str, Any], actor: int) -> int:
+        """The actor's access level in `project`: direct or through the group (0: none)."""
+        return max(self.members[project["id"]].get(actor, 0),
+                   self.group_members.get(project["namespace"]["id"], {}).get(actor, 0))
+
+    def _readable(self, project: dict[str, Any], actor: int) -> None:
+        # A private project is invisible to non-members: 404, as GitLab answers.
+        if project["visibility"] == "private" and self.level_of(project, actor) == 0:
+            raise HttpError(404, "404 Project Not Found")
+
+    # ------------------------------------------------------------------ repository files
+    # https://docs.gitlab.com/ee/api/repository_files.html
+
+    def _file_json(self, project: dict[str, Any], path: str, ref: str) -> dict[str, Any]:
+        text = project["_files"][path].encode("utf-8")
+        return {"file_name": path.rsplit("/", 1)[-1], "file_path": path, "size": len(text), "encoding": "base64",
+                "content": base64.b64encode(text).decode("ascii"), "ref": ref, "blob_id": f"b{len(text)}",
+                "commit_id": "c1", "last_commit_id": "c1"}
+
+    def get_file(self, ident: str, path: str, *, query: dict[str, str], actor: int, **_: Any) -> tuple[int, Any]:
+        project = self._project(ident)
+        self._readable(project, actor)
+        if self.level_of(project, actor) < REPORTER and project["visibility"] == "private":
+            raise HttpError(403, "403 Forbidden")  # Guests of a private project do not read its code
+        if path not in project["_files"] or query.get("ref") not in (project["default_branch"], None):
+            raise HttpError(404, "404 File Not Found")
+        return 200, self._file_json(project, path, query["ref"])
+
+    def _write_file(self, ident: str, path: str, body: dict[str, Any], actor: int, *, new: bool) -> tuple[int, Any]:
+        project = self._project(ident)
+        self._readable(project, actor)
+        self._writable(project)
+        if self.level_of(project, actor) < DEVELOPER:
+            raise HttpError(403, "403 Forbidden")
+        branch = str(body.get("branch") or "")
+        if not branch or "content" not in body or not body.get("commit_message"):
+            raise HttpError(400, "branch, content and commit_message are required")
+        if project["default_branch"] is None:
+            project["default_branch"] = branch  # the first commit of an empty repository makes the branch
+        if new == (path in project["_files"]):
+            raise HttpError(400, "A file with this name already exists" if new else "A file with this name doesn't exist")
+        content = str(body["content"])
+        if body.get("encoding") == "base64":
+            content = base64.b64decode(content).decode("utf-8")
+        project["_files"][path] = content
+        return (201 if new else 200), {"file_path": path, "branch": branch}
+
+    def create_file(self, ident: str, path: str, *, body: dict[str, Any], actor: int, **_: Any) -> tuple[int, Any]:
+        return self._write_file(ident, path, body, actor, new=True)
+
+    def update_file(self, ident: str, path: str, *, body: dict[str, Any], actor: int, **_: Any) -> tuple[int, Any]:
+        return self._write_file(ident, path, body, actor, new=False)
 
     def member_levels(self, path: str) -> dict[str, int]:
         """Direct members of a project by username (for assertions)."""
@@ -496,8 +556,9 @@ class FakeGitLab:
         ]
         return self.page(self._filter_issues(found, query), query, url, self._issue_json)
 
-    def list_project_issues(self, ident: str, *, query: dict[str, str], url: Any, **_: Any) -> Any:
+    def list_project_issues(self, ident: str, *, query: dict[str, str], url: Any, actor: int, **_: Any) -> Any:
         project = self._project(ident)
+        self._readable(project, actor)
         found = [i for i in self.issues.values() if i["project_id"] == project["id"]]
         return self.page(self._filter_issues(found, query), query, url, self._issue_json)
 
@@ -517,6 +578,7 @@ class FakeGitLab:
 
     def create_issue(self, ident: str, *, body: dict[str, Any], actor: int, **_: Any) -> tuple[int, Any]:
         project = self._project(ident)
+        self._readable(project, actor)  # a Guest may open issues
         self._writable(project)
         if not str(body.get("title") or "").strip():
             raise HttpError(400, "title is missing")

@@ -342,3 +342,51 @@ def test_updated_after_excludes_the_instant_itself(forge, clock):
 def test_listing_a_missing_project_is_not_found(forge):
     with pytest.raises(NotFound):
         list(forge.provider.list_issues(forge.provider.project_path("mentoring-nobody")))
+
+
+# ----------------------------------------------------------------------------- cohort: forms and access
+
+def sign_up_form() -> tuple:
+    from issuebot.people_import import signup_form
+    from issuebot.templates import Templates
+
+    return signup_form(Templates())
+
+
+def test_an_issue_form_is_written_once_and_rewritten_only_when_it_changes(forge):
+    project = make_project(forge, "intake")
+    form = sign_up_form()
+    assert forge.provider.ensure_issue_form(project, "sign-up", "Sign up", "Tell us about you", ["sign-up"], form)
+    writes = forge.writes
+    assert not forge.provider.ensure_issue_form(project, "sign-up", "Sign up", "Tell us about you", ["sign-up"], form)
+    assert forge.writes == writes
+    assert forge.provider.ensure_issue_form(project, "sign-up", "Sign up", "Tell us about you", ["sign-up"], form[:3])
+    assert forge.writes == writes + 1
+
+
+def test_access_lets_a_participant_read_and_file_issues_but_not_change_the_form(forge):
+    project = make_project(forge, "intake")
+    forge.provider.ensure_issue_form(project, "sign-up", "Sign up", "", [], sign_up_form())
+    forge.provider.create_issue(project, "Call for participants", "<!-- issuebot:call-for-participants -->\nJoin us")
+    for user in ("uma", "vic"):
+        forge.add_user(user)
+    outsider = forge.as_user("vic")
+    with pytest.raises(NotFound):
+        list(outsider.list_issues(project))
+    assert forge.provider.ensure_access(project, ["uma"], "guest") == 1
+    assert forge.provider.ensure_access(project, ["uma"], "guest") == 0
+    uma = forge.as_user("uma")
+    assert [i.title for i in uma.list_issues(project)] == ["Call for participants"]
+    filed = uma.create_issue(project, "Sign-up: Uma", "### Name\n\nUma\n")
+    assert filed.author == "uma"
+    with pytest.raises((Forbidden, NotFound)):
+        uma.ensure_issue_form(project, "sign-up", "Mine now", "", [], sign_up_form()[:1])
+
+
+def test_access_given_for_a_space_never_lowers_a_members_access(forge):
+    project = make_project(forge, "cohort")
+    forge.add_user("alice")
+    forge.provider.ensure_members(project, [Member("alice", "pair")])
+    writes = forge.writes
+    assert forge.provider.ensure_access(project, ["alice"], "guest") == 0
+    assert forge.writes == writes

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from issuebot import markers
+from issuebot.cohort import credits
 from issuebot.models import EditIssue, OpenIssue
 from issuebot.plan import ProgramPlan, index_issues, program_context, projected
 from issuebot.summary import MONTH_COLUMNS, format_cell, headline_rows, summarize
@@ -33,7 +34,8 @@ def decide(plan: ProgramPlan) -> None:
              for pair_id, pair_view in view.pairs.items()}
     summary = summarize(program, views, until,
                         rematched=carried_out_requests(program, view.coordination_issues + view.channel_issues,
-                                                                       plan.ctx.provider_kind))
+                                                                       plan.ctx.provider_kind),
+                        cohort=credits(program, view.cohort.issues, plan.ctx.provider_kind) if view.cohort else ())
     rendered = plan.ctx.templates.render(
         "monthly-report", program=program_context(program), until=until, figures=headline_rows(summary),
         columns=list(MONTH_COLUMNS), months=[[format_cell(getattr(m, c)) for c in MONTH_COLUMNS] for m in summary.months])
