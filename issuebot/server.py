@@ -19,6 +19,7 @@ from issuebot.config import Program, load_program
 from issuebot.service import ServiceError, open_service
 
 GRACEFUL_SECONDS = 30  # a request in flight gets this long to commit its delivery after SIGTERM
+STARTUP_SECONDS = 60  # a server process gets this long to open its service and answer
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -41,6 +42,24 @@ def web_processes() -> int:
         return max(len(os.sched_getaffinity(0)), 1)
     except AttributeError:  # not Linux
         return max(os.cpu_count() or 1, 1)
+
+
+class _Supervisor(Multiprocess):
+    """uvicorn's supervisor of the server processes, telling when all of them answer (or one failed)."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], on_ready: Callable[[], None]):
+        super().__init__(config, sockets)
+        self.on_ready = on_ready
+        self.failed = False
+
+    def init_processes(self) -> None:
+        super().init_processes()
+        wait = self.config.timeout_worker_healthcheck
+        if all(process.wait_until_ready(wait, self.should_exit) for process in self.processes):
+            self.on_ready()
+        elif not self.should_exit.is_set():
+            self.failed = True
+            self.should_exit.set()
 
 
 def serve(
@@ -69,17 +88,23 @@ def serve(
         "issuebot.asgi:app_from_environment", factory=True, workers=processes, loop="auto", http="auto",
         lifespan="on", log_level="warning", access_log=False, timeout_keep_alive=5, backlog=2048,
         timeout_graceful_shutdown=GRACEFUL_SECONDS, server_header=False, date_header=False,
+        timeout_worker_healthcheck=STARTUP_SECONDS,
     )
     worker = None
     if with_worker:
         worker = subprocess.Popen([sys.executable, "-m", "issuebot.cli", "worker", "-c", str(program.path),
                                    "--workers", str(workers)])
-    announce(f"issuebot: listening on http://{host}:{effective_port} with {processes} web processes"
-             + (f" and a worker of {workers} threads" if with_worker else " (no worker)"))
+    def ready() -> None:
+        announce(f"issuebot: listening on http://{host}:{effective_port} with {processes} web processes"
+                 + (f" and a worker of {workers} threads" if with_worker else " (no worker)"))
+
     try:
         # The supervisor restarts a server process that dies and, on SIGTERM or SIGINT, lets each
         # finish its requests in flight; it then returns (exit status 0).
-        Multiprocess(config, sockets=[sock]).run()
+        supervisor = _Supervisor(config, [sock], ready)
+        supervisor.run()
+        if supervisor.failed:
+            raise ServiceError("a web process did not start; its error is above")
     finally:
         sock.close()
         if worker is not None:

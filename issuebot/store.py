@@ -190,6 +190,10 @@ class Store:
             .values(status=PROCESSING, attempts=t.c.attempts + 1, lease_until=sa.bindparam("b_until"))
             .returning(*t.c)
         )
+        self._add_many_statement = (
+            self._insert(t).on_conflict_do_nothing(index_elements=["provider", "delivery_id"])
+            .returning(t.c.id, t.c.provider, t.c.delivery_id)
+        )
         self._seen_statement = sa.select(t.c.status, t.c.lease_until).where(t.c.id == sa.bindparam("b_id"))
         waiting = sa.and_(t.c.status == QUEUED, t.c.project == sa.bindparam("b_project"),
                           t.c.lease_until <= sa.bindparam("b_due"))
@@ -299,10 +303,22 @@ class Store:
         }
 
     def _commit_together(self, batch: list[_PendingDelivery]) -> None:
+        """One INSERT ... ON CONFLICT DO NOTHING RETURNING for the batch, in one transaction (one round
+        trip and one commit on PostgreSQL); the first of two copies in a batch gets the row."""
         try:
             with self._writing() as conn:
+                if len(batch) == 1:
+                    batch[0].row_id = conn.execute(self._add_statement, batch[0].row).scalar()
+                    return
+                firsts: dict[tuple[str, str], dict[str, Any]] = {}
                 for item in batch:
-                    item.row_id = conn.execute(self._add_statement, item.row).scalar()
+                    firsts.setdefault((item.row["provider"], item.row["delivery_id"]), item.row)
+                # An executemany with RETURNING: SQLAlchemy sends it as one multi-row statement
+                # ("insertmanyvalues"), compiled once.
+                returned = conn.execute(self._add_many_statement, list(firsts.values()))
+                new = {(provider, delivery_id): row_id for row_id, provider, delivery_id in returned}
+                for item in batch:
+                    item.row_id = new.pop((item.row["provider"], item.row["delivery_id"]), None)
         except sa.exc.SQLAlchemyError as exc:
             error = StoreUnavailable(f"database {self.shown_url}: {_reason(exc)}")
             for item in batch:
