@@ -21,7 +21,7 @@ from issuebot import __version__
 from issuebot.config import ConfigError, Program, default_config_path, json_schema, load_program
 from issuebot.labels import PAIR_STATUSES
 from issuebot.paths import shipped
-from issuebot.providers import make_provider, provider_class
+from issuebot.providers import make_provider
 from issuebot.providers.base import ActsAsPerson, AuthenticationFailed, NotFound, Provider, ProviderError
 from issuebot.templates import TemplateError, Templates
 
@@ -497,13 +497,16 @@ def rematch_request(config_path: Path | None, now: str | None, pair_id: str | No
     if len(theirs) != 1:
         fail(f"--pair: name one pairing of {username!r}" if theirs else f"{username!r} is in no such pairing")
     provider = provider_for(program, moment if now else None)
-    if not isinstance(provider, ActsAsPerson):
+    try:
+        acting = provider.as_user(person.handle(provider.kind)) if isinstance(provider, ActsAsPerson) else None
+    except AuthenticationFailed:
+        acting = None  # no token of theirs: they file it themselves
+    if acting is None:
         project = provider.private_channel_path(program.surveys.channel, person.handle(provider.kind))
         fail(f"on {provider.kind}, {username} opens a confidential issue in {project} (their private channel) "
-             f"containing `/rematch {theirs[0].id}` themselves")
+             f"containing `/rematch {theirs[0].id}` themselves (or name their own token in provider.person_tokens)")
     try:
-        issue = rematch.file_request(provider.as_user(person.handle(provider.kind)), program, templates_for(program),
-                                     theirs[0], person, note, now=moment)
+        issue = rematch.file_request(acting, program, templates_for(program), theirs[0], person, note, now=moment)
     except rematch.NoChannel as exc:
         fail(str(exc))
     click.echo(f"opened confidential request #{issue.number} in {issue.project}")
@@ -675,7 +678,7 @@ def _tracker_act(config_path: Path | None, now_text: str | None, pair_id: str, i
     program = load(config_path)
     now = parse_now(now_text)
     kind = program.settings.provider.kind
-    if not issubclass(provider_class(kind), ActsAsPerson):  # known before any credential is read
+    if kind != "local":  # known before any credential is read
         fail(f"`issuebot tracker` acts on the embedded tracker only; {program.path.name} uses {kind}, "
              "where people act in the tracker itself")
     provider = provider_for(program, now if now_text else None)

@@ -245,6 +245,10 @@ class GitLabProviderConfig(Strict):
     pair_access: Literal["guest", "reporter", "developer", "maintainer"] = "developer"
     coordinator_access: Literal["guest", "reporter", "developer", "maintainer"] = "reporter"
     max_retry_wait: int = Field(60, description="seconds to wait on a rate limit before stopping")
+    person_tokens: dict[str, str] = Field(
+        default_factory=dict,
+        description="forge username -> environment variable holding that person's own access token: "
+                    "issuebot acts as them with it (`rematch request --as`, checks of what a person can read)")
 
 
 class GitHubAppConfig(Strict):
@@ -265,6 +269,10 @@ class GitHubProviderConfig(Strict):
     # https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api
     seconds_between_requests: float = Field(0.25, ge=0, description="pause between any two API calls")
     seconds_between_writes: float = Field(1.0, ge=0, description="pause between writes (GitHub asks for 1s)")
+    person_tokens: dict[str, str] = Field(
+        default_factory=dict,
+        description="forge username -> environment variable holding that person's own access token: "
+                    "issuebot acts as them with it (`rematch request --as`, checks of what a person can read)")
 
 
 ProviderConfig = Annotated[

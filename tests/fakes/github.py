@@ -4,6 +4,12 @@ The fake keeps users, one organisation, repositories, collaborators and invitati
 issues (numbered per repository, pull requests among them), and comments. It paginates like
 GitHub (per_page up to 100, `Link` rel=next/prev/first/last), filters issues by state, labels
 (comma = all of them) and since, stamps times from the harness clock, and fails on demand.
+Every token belongs to one account, and calls are answered as GitHub answers that account: a
+private repository it is no collaborator of (nor an organisation owner, nor the App) is 404
+(https://docs.github.com/en/rest/using-the-rest-api/troubleshooting-the-rest-api#404-not-found-for-an-existing-resource),
+and listings leave such repositories and their issues out. Organisation members get no access
+of their own to repositories (`base_permission` None: the "No permission" base role issuebot
+asks for; "read" models GitHub's default).
 Response bodies carry the fields GitHub's OpenAPI description requires for each operation.
 """
 
@@ -95,6 +101,8 @@ class FakeGitHub:
         self.installation_id: int | None = None
         self.token_lifetime = timedelta(hours=1)
         self.repos: dict[str, Repo] = {}
+        self.base_permission: str | None = None  # what every organisation member may do in every repository
+        self.actor: Json | None = None  # who the call being answered is made by (None: the test itself)
         self.failures: deque[tuple[int, int | None, bool]] = deque()
         self.lost_answers = 0  # writes that are carried out but answered with a 502
         self.after_issue_read: deque[Callable[[], Any]] = deque()  # people acting right after a read
@@ -185,7 +193,11 @@ class FakeGitHub:
             if self.failures:
                 self._inject_failure()
             actor = self._authenticate(request.headers.get("Authorization", ""), template)
-            status, headers, payload = handler(actor, params, query, body)
+            self.actor = actor
+            try:
+                status, headers, payload = handler(actor, params, query, body)
+            finally:
+                self.actor = None
             if self.lost_answers and method not in ("GET", "HEAD") and status < 300:
                 self.lost_answers -= 1
                 raise Refusal(502, "Server Error")  # done, but the answer never reached the client
@@ -383,10 +395,19 @@ class FakeGitHub:
 
     def _repo(self, owner: str, name: str) -> Repo:
         repo = self.repos.get(f"{owner}/{name}".lower())
-        if repo is None:
-            raise Refusal(404, "Not Found")
+        if repo is None or not self.sees(repo, self.actor):
+            raise Refusal(404, "Not Found")  # GitHub answers 404, not 403, for a private repository one cannot see
         return repo
 
+    def sees(self, repo: Repo, actor: Json | None) -> bool:
+        """Whether `actor` may read `repo`: public, or a collaborator (a pending invitation is not
+        access yet), an organisation owner, the App's installation, or any member under a base role."""
+        if actor is None or actor["kind"] != "user" or not repo.data["private"]:
+            return True
+        login = actor["user"]["login"].lower()
+        if login in repo.collaborators or self.org_roles.get(login) == "admin":
+            return True
+        return self.base_permission is not None and login not in self.outside and login in self.users
     def _new_repo(self, name: str, description: str, *, private: bool, owner_login: str, has_issues: bool = True,
                   has_wiki: bool = True, has_projects: bool = True) -> Json:
         full = f"{owner_login}/{name}"
@@ -402,7 +423,8 @@ class FakeGitHub:
     def _list_repos(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
         self._needs_user(actor)
         self._check_org(params["org"])
-        repos = [r.data for r in self.repos.values() if r.data["owner"]["login"].lower() == self.org.lower()]
+        repos = [r.data for r in self.repos.values()
+                 if r.data["owner"]["login"].lower() == self.org.lower() and self.sees(r, actor)]
         return self._paginated(repos, query, f"/orgs/{self.org}/repos")
 
     def _create_repo(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
@@ -616,6 +638,8 @@ class FakeGitHub:
         owner: dict[int, Any] = {}
         issues = []
         for repo in self.repos.values():
+            if not self.sees(repo, actor):
+                continue
             for issue in repo.issues.values():
                 owner[id(issue)] = repo
                 issues.append(issue)
@@ -942,6 +966,15 @@ class GitHubHarness:
         self._set_env(variable, token)
         config = {k: v for k, v in self.config.items() if k != "app"}
         return GitHubProvider(GitHubProviderConfig.model_validate({**config, "token_env": variable}), clock=self.clock)
+
+    def person_token_env(self, username: str) -> str:
+        """The variable (set until the harness closes) that holds `username`'s own token, for
+        `provider.person_tokens` in a program file."""
+        token = f"ghp_fake_{username}"
+        self.fake.add_user(username, token=token)
+        variable = f"ISSUEBOT_TEST_TOKEN_{re.sub(r'[^A-Za-z0-9]', '_', username).upper()}"
+        self._set_env(variable, token)
+        return variable
 
     def add_user(self, username: str) -> None:
         self.fake.add_user(username)

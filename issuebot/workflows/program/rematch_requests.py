@@ -81,8 +81,21 @@ def carried_out_requests(program: Program, coordination_issues: list[Issue], pro
     return found
 
 
+def shared_channels(plan: ProgramPlan) -> set[str]:
+    """Channel projects several people share (GitLab, the embedded tracker): there an item is private
+    only while it is confidential. A channel of one person's own (GitHub) is private as a whole."""
+    paths = list(plan.view.channels.values())
+    return {p for p in paths if paths.count(p) > 1}
+
+
 def decide(plan: ProgramPlan) -> None:
+    shared = shared_channels(plan)
     for request in open_requests(plan):
+        issue = request.issue
+        if issue.project in shared and not issue.confidential:
+            # Filed without ticking "confidential": other participants of the channel could read it.
+            plan.actions.append(EditIssue(pair="", project=issue.project, number=issue.number, key="rematch",
+                                          confidential=True, reason="a re-match request is private"))
         if not request.problem and request.pair is not None:
             plan.ask(request.pair.id, "rematch")
 
