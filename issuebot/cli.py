@@ -295,9 +295,10 @@ def report(config_path: Path | None, now: str | None, as_summary: bool, since: s
     if surveys:
         from issuebot import survey_results
         from issuebot.observe import observe_channels
+        from issuebot.surveys_report import survey_records
 
         _, _, issues, _ = observe_channels(provider, program)
-        aggregates = survey_results.survey_aggregates(program, survey_results.records_from_issues(issues))
+        aggregates = survey_results.survey_aggregates(program, survey_records(issues, _form_answers(program)))
         if fmt == "json":
             click.echo(json.dumps(aggregates, indent=2, default=str))
         elif fmt == "csv":
@@ -328,6 +329,24 @@ def report(config_path: Path | None, now: str | None, as_summary: bool, since: s
         click.echo(reporting.table(rows, with_totals=True))
 
 
+def _form_answers(program: Program) -> list[Any]:
+    """Survey answers given through personal links, from the service's database (where alone they
+    live); none to read when nobody in the program answers that way."""
+    from issuebot.store import Store, StoreUnavailable
+    from issuebot.survey_forms import answers_by_form
+
+    if not any(answers_by_form(p) for p in program.people.values()):
+        return []
+    store = Store.for_program(program)
+    try:
+        store.create_schema()
+        return store.survey_answer_rows()
+    except StoreUnavailable as exc:
+        fail(f"survey answers given through the form: {exc}", EXIT_FAILED)
+    finally:
+        store.dispose()
+
+
 def _summary_text(program: Program, provider: Provider, today: date, since: date | None, until: date | None,
                   statuses: tuple[str, ...], fmt: str) -> str:
     from issuebot import summary as summarizing
@@ -346,7 +365,7 @@ def _summary_text(program: Program, provider: Provider, today: date, since: date
     requests = coordination + channel_issues  # re-match requests live in both
     result = summarizing.summarize(program, views, today, since=since, until=until,
                                    rematched=carried_out_requests(program, requests, provider.kind),
-                                   surveys=survey_figures(program, channel_issues))
+                                   surveys=survey_figures(program, channel_issues, _form_answers(program)))
     if fmt == "json":
         return json.dumps(result.as_dict(), indent=2)
     if fmt == "csv":

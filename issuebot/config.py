@@ -337,6 +337,12 @@ class ServiceSettings(Strict):
         "ISSUEBOT_SESSION_SECRET", description="variable holding the key that signs coordinators' web sessions")
     oauth: OAuthSettings | None = Field(None, description="coordinators sign in with the forge's OAuth")
     pair_text: bool = Field(False, description="the program opts in to showing pair text in coordinator views")
+    public_url: str | None = Field(
+        None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description="the address people reach `issuebot serve` at (e.g. https://issuebot.example.org): "
+                    "survey links for people without a forge account point there")
+    form_secret_env: str = Field(
+        "ISSUEBOT_FORM_SECRET", description="variable holding the key that signs personal survey links (unset: no links)")
 
 
 class LevelRule(Strict):
