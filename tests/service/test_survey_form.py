@@ -1,4 +1,5 @@
-"""Personal survey links under `issuebot serve`: signed and expiring, answers only in the service's database, counted in reports."""
+"""Personal survey links under `issuebot serve`: signed and expiring, answers only in the service's database, counted in
+reports; and each pair's survey rounds on the coordinators' pair page (who was invited and answered, never what)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ from tests.conftest import Clock, program_data, write_program
 from tests.service.helpers import SECRET, SECRET_ENV
 
 KEY_ENV = "ISSUEBOT_TEST_FORM_SECRET"
+DASHBOARD_ENV = "ISSUEBOT_TEST_DASHBOARD_TOKEN"
+DASHBOARD_TOKEN = "dashboard-token-for-tests"
 KEY = "form-key-for-tests"
 PUBLIC = "https://mentoring.example.org"
 SENT = datetime(2027, 2, 11, 9, 0, tzinfo=timezone.utc)  # the first monthly round
@@ -35,7 +38,8 @@ CHANNEL = "mentoring/intake"
 
 
 def survey_program(tmp_path: Path, privacy: str = "confidential") -> Path:
-    data = program_data(service={"webhook_secret_env": SECRET_ENV, "public_url": PUBLIC, "form_secret_env": KEY_ENV})
+    data = program_data(service={"webhook_secret_env": SECRET_ENV, "public_url": PUBLIC, "form_secret_env": KEY_ENV,
+                                 "dashboard_token_env": DASHBOARD_ENV, "dashboard_cache_seconds": 0})
     for person in data["people"]:
         if person["username"] == "erin":  # an external volunteer's mentee: no forge account, e-mail only
             person.update(forge_account=False, email="erin@example.org")
@@ -54,6 +58,7 @@ class World:
     def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, privacy: str = "confidential"):
         monkeypatch.setenv(SECRET_ENV, SECRET)
         monkeypatch.setenv(KEY_ENV, KEY)
+        monkeypatch.setenv(DASHBOARD_ENV, DASHBOARD_TOKEN)
         self.path = survey_program(tmp_path, privacy)
         self.program = load_program(self.path)
         self.clock = Clock(datetime(2027, 1, 11, 9, 0, tzinfo=timezone.utc))
@@ -206,3 +211,55 @@ def test_the_form_is_off_without_its_signing_key(world, monkeypatch):
     monkeypatch.delenv(KEY_ENV)
     page = world.client.get(link)
     assert page.status_code == 404 and "not set up" in page.get_data(as_text=True)
+
+
+def pair_page(world: World, pair_id: str) -> str:
+    page = world.client.get(f"/dashboard/pairs/{pair_id}", headers={"Authorization": f"Bearer {DASHBOARD_TOKEN}"})
+    assert page.status_code == 200
+    return page.get_data(as_text=True)
+
+
+def answer_both(world: World) -> None:
+    """bob answers in his channel on the forge, erin through her link."""
+    bob_item = next(i for k, i in world.items().items() if k.endswith(":bob"))
+    world.provider.as_user("bob").create_comment(CHANNEL, bob_item.number, "1: 5\n2: yes\n3: " + FREE_TEXT.replace("Dave", "Alice"))
+    world.clock.set(SENT + timedelta(days=1))
+    reconcile_program(world.provider, world.program, world.templates, trigger="sweep", now=world.clock())
+    assert world.client.post(world.link(), data=ANSWERS).status_code == 200
+
+
+def test_the_pair_page_shows_who_was_invited_and_who_answered_never_what(world):
+    before = pair_page(world, "erin-dave")
+    assert "Monthly pulse" in before and "0/1" in before and "erin (mentee): invited" in before
+    answer_both(world)
+    for pair_id, person in (("erin-dave", "erin"), ("bob-alice", "bob")):
+        html = pair_page(world, pair_id)
+        assert "Monthly pulse" in html and "1/1" in html and f"{person} (mentee): answered" in html
+        assert "Sessions" in html and "No survey round" not in html
+        for text in (FREE_TEXT, FREE_TEXT.replace("Dave", "Alice"), "How useful were the sessions?"):
+            assert text not in html  # neither answers nor the questions' text: metadata only
+    assert "erin" not in pair_page(world, "bob-alice")  # another pair's people stay off this pair's page
+
+
+def test_an_anonymous_survey_shows_only_counts_on_the_pair_page(tmp_path, monkeypatch):
+    world = World(tmp_path, monkeypatch, privacy="anonymous")
+    try:
+        answer_both(world)
+        html = pair_page(world, "erin-dave")
+        assert "Monthly pulse" in html and "1/1" in html and "anonymous: counts only" in html
+        assert "(mentee): answered" not in html and FREE_TEXT not in html
+    finally:
+        world.service.close()
+
+
+def test_a_pair_without_survey_rounds_says_so(world):
+    program_without = load_program(write_program(world.path.parent / "plain" / "program.yml", program_data(
+        service={"webhook_secret_env": SECRET_ENV, "dashboard_token_env": DASHBOARD_ENV, "dashboard_cache_seconds": 0})))
+    service = open_service(program_without, provider_factory=lambda _p: make_provider(program_without, world.clock),
+                           clock=world.clock)
+    try:
+        client = create_app(service).test_client()
+        page = client.get("/dashboard/pairs/bob-alice", headers={"Authorization": f"Bearer {DASHBOARD_TOKEN}"})
+        assert page.status_code == 200 and "No survey round has been sent to this pair." in page.get_data(as_text=True)
+    finally:
+        service.close()
