@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -218,3 +219,29 @@ def test_on_gitlab_rematch_request_files_a_confidential_issue_with_the_persons_o
         again = CliRunner().invoke(main, ["rematch", "apply", "-c", str(path), "--now", "2027-02-16T10:00:00+00:00",
                                           "--dry-run"])
         assert "make confidential" not in again.output  # nothing to hide: it was confidential from the start
+
+
+def test_the_webhook_of_a_request_filed_without_confidential_hides_it_at_once(tmp_path: Path) -> None:
+    from issuebot.events import handle_event
+    from issuebot.models import Event, EventKind
+    from issuebot.templates import Templates
+
+    path, _ = setup(tmp_path)
+    program = load_program(path)
+    local = tracker(tmp_path)
+    filed = local.as_user("bob").create_issue(CHANNEL, "Please", f"/rematch bob-alice\n\n{NOTE}")
+    survey_like = local.as_user("bob").create_issue(CHANNEL, "A question", "how do surveys work?")
+    assert local.as_user("alice").get_issue(CHANNEL, filed.number).body.endswith(NOTE)  # the window a webhook closes
+
+    def deliver(number: int) -> Any:
+        event = Event(kind=EventKind.ISSUE_OPENED, provider="local", project=CHANNEL, issue_number=number, actor="bob")
+        return handle_event(program, local, Templates(program.templates_dir()), event,
+                            now=datetime(2027, 2, 15, 10, tzinfo=timezone.utc))
+
+    outcome = deliver(filed.number)
+    assert outcome.writes == 1 and outcome.actions == [f"edit #{filed.number} [rematch]: make confidential"]
+    assert local.get_issue(CHANNEL, filed.number).confidential
+    with pytest.raises(NotFound):
+        local.as_user("alice").get_issue(CHANNEL, filed.number)
+    assert deliver(filed.number).writes == 0  # redelivered: already hidden
+    assert deliver(survey_like.number).writes == 0 and not local.get_issue(CHANNEL, survey_like.number).confidential

@@ -104,8 +104,11 @@ ANSWERS = {"q1": "4", "q2": "yes", "q3": FREE_TEXT}
 def test_the_round_reaches_erin_as_a_personal_link_and_her_item_has_no_assignee(world):
     [erin_item] = [i for k, i in world.items().items() if k.endswith(":erin")]
     assert erin_item.confidential and erin_item.assignees == ()
-    page = world.client.get(world.link())
+    link = world.link()
+    reads, writes = world.provider.meter.reads, world.provider.meter.writes
+    page = world.client.get(link)
     assert page.status_code == 200
+    assert (world.provider.meter.reads - reads, world.provider.meter.writes - writes) == (1, 0)  # one listing of her channel
     text = page.get_data(as_text=True)
     assert "How useful were the sessions?" in text and "Keep the pairing?" in text
     assert page.headers["Cache-Control"] == "no-store" and page.headers["Referrer-Policy"] == "no-referrer"
