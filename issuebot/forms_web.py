@@ -4,6 +4,8 @@ The answers go into the service's own database (store.survey_answers) and nowher
 forge, not the logs. One answer per person and round: a second one is refused (409), as a
 complete reply on the forge is final too. A link that was altered, signed with another key, or
 names a round that was never sent to its holder is 404; one whose round has closed is 410.
+The form carries no CSRF token: the signed link in its address is already a secret another site
+cannot know, and there is no session to ride on.
 """
 
 from __future__ import annotations

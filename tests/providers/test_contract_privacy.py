@@ -16,7 +16,8 @@ from issuebot.providers.base import ActsAsPerson, AuthenticationFailed, NotFound
 from tests.conftest import program_data, write_program
 
 OWNER, PARTNER, OTHER_PAIR, OUTSIDER, COORDINATOR = "bob", "alice", "erin", "dana", "carol"
-PEOPLE = (OWNER, PARTNER, OTHER_PAIR, OUTSIDER, COORDINATOR, "dave")
+STRANGER = "zed"  # has an account, is in no channel at all
+PEOPLE = (OWNER, PARTNER, OTHER_PAIR, OUTSIDER, COORDINATOR, "dave", STRANGER)
 READERS_REFUSED = (PARTNER, OTHER_PAIR, OUTSIDER)  # the partner, another pair's member, a non-coordinator
 SECRET = "3: my mentor never turns up"
 
@@ -35,7 +36,7 @@ def open_channels(provider: Provider) -> dict[str, str]:
     """Each participant's channel, as the private_channels step opens it: the people as participants, carol coordinating."""
     channels: dict[str, str] = {}
     for username in PEOPLE:
-        if username == COORDINATOR:
+        if username in (COORDINATOR, STRANGER):
             continue
         path = provider.private_channel_path("intake", username)
         provider.ensure_project(ProjectSpec(path.rsplit("/", 1)[-1], "Private channel", f"channel {CHANNEL_TOKEN}", CHANNEL_TOKEN))
@@ -99,6 +100,17 @@ def test_others_can_neither_open_nor_list_a_persons_private_item(channel_items, 
     except NotFound:
         in_channel = set()  # a channel of bob's own (GitHub): the whole repository is hidden
     assert number not in in_channel
+
+
+def test_someone_in_no_channel_cannot_even_find_the_channel_project(channel_items):
+    provider, path, numbers = channel_items
+    stranger = provider.as_user(STRANGER)
+    with pytest.raises(NotFound):
+        list(stranger.list_issues(path, state="all"))
+    for number in numbers.values():
+        with pytest.raises(NotFound):
+            stranger.get_issue(path, number)
+    assert not [i for i in stranger.list_issues(None, state="all") if i.project == path]
 
 
 @pytest.mark.parametrize("reader", [OWNER, COORDINATOR])
