@@ -332,8 +332,8 @@ def report(config_path: Path | None, now: str | None, as_summary: bool, since: s
 def _form_answers(program: Program) -> list[Any]:
     """Survey answers given through personal links, from the service's database (where alone they
     live); none to read when nobody in the program answers that way."""
+    from issuebot.plan import answers_by_form
     from issuebot.store import Store, StoreUnavailable
-    from issuebot.survey_forms import answers_by_form
 
     if not any(answers_by_form(p) for p in program.people.values()):
         return []

@@ -26,11 +26,10 @@ from issuebot.events import TrackerUsageError, ask_through_dashboard
 from issuebot.labels import PAIR_STATUSES
 from issuebot.observe import observe_channels, observe_coordination, observe_history
 from issuebot.pairstate import book, current_session, goal_progress, tracked_items
-from issuebot.plan import PairView, state_date
+from issuebot.plan import PairView, answers_by_form, state_date
 from issuebot.providers.base import ProviderError
 from issuebot.providers.oauth import endpoints
 from issuebot.report_html import summary_context
-from issuebot.survey_forms import answers_by_form
 from issuebot.surveys_report import survey_figures
 from issuebot.templates import Templates
 from issuebot.workflows.program.dashboard_issue import REQUESTS

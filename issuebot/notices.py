@@ -18,8 +18,8 @@ from issuebot import markers
 from issuebot.config import Program
 from issuebot.models import Issue, Person
 from issuebot.pairstate import book, current_session, exempt_until
-from issuebot.plan import Context, PairView, SessionRef, program_context, state_date
-from issuebot.survey_forms import Invitation, answers_by_form, form_token, form_url
+from issuebot.plan import Context, PairView, SessionRef, answers_by_form, program_context, state_date
+from issuebot.survey_forms import Invitation, form_token, form_url
 from issuebot.survey_results import record_of
 
 PENDING, SENT = "pending", "sent"

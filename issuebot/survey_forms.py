@@ -16,7 +16,7 @@ from typing import Any
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from issuebot.config import Program, Survey
-from issuebot.models import Person
+from issuebot.plan import answers_by_form
 from issuebot.survey_replies import ReadReply, read_replies
 from issuebot.survey_results import survey_key
 
@@ -53,11 +53,6 @@ class Invitation:
     def key(self) -> str:
         """The marker key of the invitation's item in the person's private channel."""
         return survey_key(self.survey, self.round, self.pair, self.person)
-
-
-def answers_by_form(person: Person | None) -> bool:
-    """People without a forge account but with an e-mail address answer surveys through a personal link."""
-    return person is not None and not person.forge_account and bool(person.email)
 
 
 def _serializer(key: str, now: datetime) -> URLSafeTimedSerializer:

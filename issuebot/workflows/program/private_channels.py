@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from issuebot.models import CreateProject, Member, SetMembers
-from issuebot.plan import CHANNEL_TOKEN, ProgramPlan, handle_of, program_context
-from issuebot.survey_forms import answers_by_form
+from issuebot.plan import CHANNEL_TOKEN, ProgramPlan, answers_by_form, handle_of, program_context
 
 triggers = frozenset({"sync", "sweep"})
 phase = "before"

@@ -9,8 +9,7 @@ from issuebot import markers
 from issuebot.config import Survey
 from issuebot.models import Comment, EditIssue, Issue, OpenIssue, PostComment
 from issuebot.pairstate import latest_round
-from issuebot.plan import PairView, ProgramPlan, handle_of, projected, state_date
-from issuebot.survey_forms import answers_by_form
+from issuebot.plan import PairView, ProgramPlan, answers_by_form, handle_of, projected, state_date
 from issuebot.survey_replies import read_replies
 from issuebot.survey_results import survey_key
 
