@@ -1061,6 +1061,12 @@ def _resolve(path: Path, parsed: ProgramFile, shown: str, lines: dict[tuple[Any,
         pairs.append(Pair(id=pair_id, mentor=resolved["mentor"], mentee=resolved["mentee"], starts=starts, ends=ends, goals=goals))
 
     _check_capacity(parsed.pairs, people, warning)
+    if parsed.surveys.items and parsed.service.public_url is None:
+        for index, entry in enumerate(parsed.people):
+            if not entry.forge_account and entry.email:
+                warning(("people", index, "forge_account"),
+                        f"{entry.username} answers surveys through a personal link: set service.public_url "
+                        "(and the key service.form_secret_env names), or no survey reaches them")
     if problems:
         raise ConfigError(problems)
     return Program(path=path, settings=settings, people=people, pairs=tuple(pairs), service=parsed.service,

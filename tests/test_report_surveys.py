@@ -83,3 +83,4 @@ def test_a_program_without_surveys_reports_no_survey_figures(tmp_path, monkeypat
     run(path, "sync", now="2027-01-11T09:00:00+00:00")
     figures, fed = summary_surveys(path, SENT, monkeypatch)
     assert figures is None and fed == []
+
