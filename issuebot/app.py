@@ -6,7 +6,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 
-from issuebot import calendar_web, dashboard, webhooks
+from issuebot import calendar_web, dashboard, forms_web, webhooks
 from issuebot.service import Service
 
 status_pages = Blueprint("status", __name__)
@@ -42,7 +42,8 @@ def _json_error(error: HTTPException) -> tuple[Response, int]:
 
 
 def create_app(service: Service) -> Flask:
-    """The web app of one service: webhook endpoints, the coordinators' dashboard, health, readiness, metrics."""
+    """The web app of one service: webhook endpoints, the coordinators' dashboard, personal survey forms,
+    health, readiness, metrics."""
     app = Flask("issuebot")
     # Flask's limit; the webhook view also checks Content-Length itself, since a chunked body
     # over the limit is cut short rather than refused by the Werkzeug this runs on.
@@ -53,6 +54,7 @@ def create_app(service: Service) -> Flask:
     app.register_blueprint(dashboard.blueprint)
     app.register_blueprint(status_pages)
     app.register_blueprint(calendar_web.blueprint)
+    app.register_blueprint(forms_web.blueprint)
     app.register_error_handler(HTTPException, _json_error)
     app.after_request(dashboard.add_security_headers)
     return app

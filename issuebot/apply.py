@@ -102,7 +102,7 @@ class Applier:
         elif isinstance(action, EditIssue):
             provider.update_issue(action.project, action.number, body=action.body, add_labels=action.add_labels,
                                   remove_labels=action.remove_labels, state=action.state,
-                                  due=action.due if action.due else UNSET)
+                                  due=action.due if action.due else UNSET, confidential=action.confidential)
         elif isinstance(action, PostComment):
             # A rerun after an interrupted write finds the marker and does not post twice.
             if not self._comment_exists(action):

@@ -21,7 +21,7 @@ from issuebot import __version__
 from issuebot.config import ConfigError, Program, default_config_path, json_schema, load_program
 from issuebot.labels import PAIR_STATUSES
 from issuebot.paths import shipped
-from issuebot.providers import make_provider, provider_class
+from issuebot.providers import make_provider
 from issuebot.providers.base import ActsAsPerson, AuthenticationFailed, NotFound, Provider, ProviderError
 from issuebot.templates import TemplateError, Templates
 
@@ -304,9 +304,10 @@ def report(config_path: Path | None, now: str | None, as_summary: bool, since: s
     if surveys:
         from issuebot import survey_results
         from issuebot.observe import observe_channels
+        from issuebot.surveys_report import survey_records
 
         _, _, issues, _ = observe_channels(provider, program)
-        aggregates = survey_results.survey_aggregates(program, survey_results.records_from_issues(issues))
+        aggregates = survey_results.survey_aggregates(program, survey_records(issues, _form_answers(program)))
         if fmt == "json":
             click.echo(json.dumps(aggregates, indent=2, default=str))
         elif fmt == "csv":
@@ -342,6 +343,24 @@ def report(config_path: Path | None, now: str | None, as_summary: bool, since: s
         click.echo(reporting.table(rows, with_totals=True, cohort=hosts, cohort_project=space.path if space else ""))
 
 
+def _form_answers(program: Program) -> list[Any]:
+    """Survey answers given through personal links, from the service's database (where alone they
+    live); none to read when nobody in the program answers that way."""
+    from issuebot.plan import answers_by_form
+    from issuebot.store import Store, StoreUnavailable
+
+    if not any(answers_by_form(p) for p in program.people.values()):
+        return []
+    store = Store.for_program(program)
+    try:
+        store.create_schema()
+        return store.survey_answer_rows()
+    except StoreUnavailable as exc:
+        fail(f"survey answers given through the form: {exc}", EXIT_FAILED)
+    finally:
+        store.dispose()
+
+
 def _summary_text(program: Program, provider: Provider, today: date, since: date | None, until: date | None,
                   statuses: tuple[str, ...], fmt: str) -> str:
     from issuebot import summary as summarizing
@@ -362,7 +381,7 @@ def _summary_text(program: Program, provider: Provider, today: date, since: date
     space = observe_cohort(provider, program, with_comments=False)
     result = summarizing.summarize(program, views, today, since=since, until=until,
                                    rematched=carried_out_requests(program, requests, provider.kind),
-                                   surveys=survey_figures(program, channel_issues),
+                                   surveys=survey_figures(program, channel_issues, _form_answers(program)),
                                    cohort=credits(program, space.issues, provider.kind) if space else ())
     if fmt == "json":
         return json.dumps(result.as_dict(), indent=2)
@@ -515,13 +534,16 @@ def rematch_request(config_path: Path | None, now: str | None, pair_id: str | No
     if len(theirs) != 1:
         fail(f"--pair: name one pairing of {username!r}" if theirs else f"{username!r} is in no such pairing")
     provider = provider_for(program, moment if now else None)
-    if not isinstance(provider, ActsAsPerson):
+    try:
+        acting = provider.as_user(person.handle(provider.kind)) if isinstance(provider, ActsAsPerson) else None
+    except AuthenticationFailed:
+        acting = None  # no token of theirs: they file it themselves
+    if acting is None:
         project = provider.private_channel_path(program.surveys.channel, person.handle(provider.kind))
         fail(f"on {provider.kind}, {username} opens a confidential issue in {project} (their private channel) "
-             f"containing `/rematch {theirs[0].id}` themselves")
+             f"containing `/rematch {theirs[0].id}` themselves (or name their own token in provider.person_tokens)")
     try:
-        issue = rematch.file_request(provider.as_user(person.handle(provider.kind)), program, templates_for(program),
-                                     theirs[0], person, note, now=moment)
+        issue = rematch.file_request(acting, program, templates_for(program), theirs[0], person, note, now=moment)
     except rematch.NoChannel as exc:
         fail(str(exc))
     click.echo(f"opened confidential request #{issue.number} in {issue.project}")
@@ -693,7 +715,7 @@ def _tracker_act(config_path: Path | None, now_text: str | None, pair_id: str, i
     program = load(config_path)
     now = parse_now(now_text)
     kind = program.settings.provider.kind
-    if not issubclass(provider_class(kind), ActsAsPerson):  # known before any credential is read
+    if kind != "local":  # known before any credential is read
         fail(f"`issuebot tracker` acts on the embedded tracker only; {program.path.name} uses {kind}, "
              "where people act in the tracker itself")
     provider = provider_for(program, now if now_text else None)

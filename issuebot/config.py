@@ -245,6 +245,10 @@ class GitLabProviderConfig(Strict):
     pair_access: Literal["guest", "reporter", "developer", "maintainer"] = "developer"
     coordinator_access: Literal["guest", "reporter", "developer", "maintainer"] = "reporter"
     max_retry_wait: int = Field(60, description="seconds to wait on a rate limit before stopping")
+    person_tokens: dict[str, str] = Field(
+        default_factory=dict,
+        description="forge username -> environment variable holding that person's own access token: "
+                    "issuebot acts as them with it (`rematch request --as`, checks of what a person can read)")
 
 
 class GitHubAppConfig(Strict):
@@ -265,6 +269,10 @@ class GitHubProviderConfig(Strict):
     # https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api
     seconds_between_requests: float = Field(0.25, ge=0, description="pause between any two API calls")
     seconds_between_writes: float = Field(1.0, ge=0, description="pause between writes (GitHub asks for 1s)")
+    person_tokens: dict[str, str] = Field(
+        default_factory=dict,
+        description="forge username -> environment variable holding that person's own access token: "
+                    "issuebot acts as them with it (`rematch request --as`, checks of what a person can read)")
 
 
 ProviderConfig = Annotated[
@@ -329,6 +337,12 @@ class ServiceSettings(Strict):
         "ISSUEBOT_SESSION_SECRET", description="variable holding the key that signs coordinators' web sessions")
     oauth: OAuthSettings | None = Field(None, description="coordinators sign in with the forge's OAuth")
     pair_text: bool = Field(False, description="the program opts in to showing pair text in coordinator views")
+    public_url: str | None = Field(
+        None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description="the address people reach `issuebot serve` at (e.g. https://issuebot.example.org): "
+                    "survey links for people without a forge account point there")
+    form_secret_env: str = Field(
+        "ISSUEBOT_FORM_SECRET", description="variable holding the key that signs personal survey links (unset: no links)")
 
 
 class LevelRule(Strict):
@@ -1104,6 +1118,12 @@ def _resolve(path: Path, parsed: ProgramFile, shown: str, lines: dict[tuple[Any,
         pairs.append(Pair(id=pair_id, mentor=resolved["mentor"], mentee=resolved["mentee"], starts=starts, ends=ends, goals=goals))
 
     _check_capacity(parsed.pairs, people, warning)
+    if parsed.surveys.items and parsed.service.public_url is None:
+        for index, entry in enumerate(parsed.people):
+            if not entry.forge_account and entry.email:
+                warning(("people", index, "forge_account"),
+                        f"{entry.username} answers surveys through a personal link: set service.public_url "
+                        "(and the key service.form_secret_env names), or no survey reaches them")
     if problems:
         raise ConfigError(problems)
     return Program(path=path, settings=settings, people=people, pairs=tuple(pairs), service=parsed.service,

@@ -27,7 +27,7 @@ from issuebot.events import TrackerUsageError, ask_through_dashboard
 from issuebot.labels import PAIR_STATUSES
 from issuebot.observe import observe_channels, observe_cohort, observe_coordination, observe_history
 from issuebot.pairstate import book, current_session, goal_progress, tracked_items
-from issuebot.plan import PairView, state_date
+from issuebot.plan import PairView, answers_by_form, state_date
 from issuebot.providers.base import ProviderError
 from issuebot.providers.oauth import endpoints
 from issuebot.report_html import summary_context
@@ -123,7 +123,7 @@ class Snapshot:
         rows = sorted(report.rows(program, views, today), key=urgency)
         channel_issues = observe_channels(provider, program)[2]
         space = observe_cohort(provider, program, with_comments=False)
-        self.surveys = survey_figures(program, channel_issues)
+        self.surveys = survey_figures(program, channel_issues, form_answers_of(service))
         self.summary = summary.summarize(program, views, today, surveys=self.surveys,
                                          rematched=carried_out_requests(program, coordination + channel_issues,
                                                                         provider.kind),
@@ -132,6 +132,13 @@ class Snapshot:
         self.views, self.rows, self.dicts = views, rows, [r.as_dict() for r in rows]
         self.links = {pid: v.tracker.url for pid, v in views.items()
                       if v.tracker is not None and v.tracker.url.startswith(("https://", "http://"))}
+
+
+def form_answers_of(service: Any) -> list[Any]:
+    """Answers given through personal survey links: they live in the service's database only."""
+    if not any(answers_by_form(p) for p in service.program.people.values()):
+        return []
+    return service.store.survey_answer_rows()
 
 
 def today_for(service: Any) -> date:

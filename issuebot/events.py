@@ -13,12 +13,13 @@ from issuebot.config import Program
 from issuebot.locks import lock_folder, pair_lock
 from issuebot.models import COMMENT_EVENTS, Action, EditIssue, Event, EventKind, Pair, PostComment
 from issuebot.observe import observe_coordination, observe_pair, read_unlogged_sessions
-from issuebot.plan import PairView, index_issues, projected
+from issuebot.plan import PairView, channel_people, handle_of, index_issues, projected
 from issuebot.providers.base import ActsAsPerson, InvalidRequest, NotFound, Provider
 from issuebot.reconcile import context_for, reconcile_pair
 from issuebot.sweep import sweep
 from issuebot.templates import Templates
 from issuebot.workflows.program.dashboard_issue import find_dashboard, tick_box, ticked_requests
+from issuebot.workflows.program.rematch_requests import must_be_hidden, shared_paths
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +72,14 @@ def handle_events(program: Program, provider: Provider, templates: Templates, ev
     """
     outcomes: list[EventOutcome | None] = [None] * len(events)
     by_pair: dict[str, tuple[Pair, str, list[int]]] = {}
+    shared = shared_paths(provider.private_channel_path(program.surveys.channel, handle_of(program, u, provider.kind))
+                          for u in channel_people(program))
     for index, event in enumerate(events):
         if event.project == provider.project_path(program.settings.coordinator_project):
             outcomes[index] = _carry_out_dashboard_requests(program, provider, templates, event, now=now)
+            continue
+        if event.project in shared:
+            outcomes[index] = _hide_request(program, provider, event, shared)
             continue
         routed = _pair_of(program, provider, event)
         if isinstance(routed, EventOutcome):
@@ -102,6 +108,20 @@ def _adds_nothing(event: Event) -> bool:
     """A comment without commands: deciding for it after a reconcile that wrote nothing finds nothing
     new (the commands of the thread were already looked at, and it closes no session)."""
     return event.kind in COMMENT_EVENTS and not commands.parse_commands(event.comment_body)
+
+
+def _hide_request(program: Program, provider: Provider, event: Event, shared: set[str]) -> EventOutcome:
+    """Someone filed or edited an issue in a shared private channel: a re-match request there that
+    is not confidential is made so at once (the next sweep would do it too); nothing else is done
+    here, the sweep and `rematch apply` carry requests out."""
+    if event.actor.casefold() == provider.bot_username.casefold() or event.kind in COMMENT_EVENTS:
+        return EventOutcome(pair=None, ignored="nothing to do in a private channel")
+    issue = provider.get_issue(event.project, event.issue_number)
+    if not must_be_hidden(program, issue, shared, provider.kind):
+        return EventOutcome(pair=None, ignored="nothing to do in a private channel")
+    provider.update_issue(issue.project, issue.number, confidential=True)
+    log.info("re-match request %s#%d made confidential", issue.project, issue.number)
+    return EventOutcome(pair=None, writes=1, actions=[f"edit #{issue.number} [rematch]: make confidential"])
 
 
 def _pair_of(program: Program, provider: Provider, event: Event) -> tuple[Pair, str] | EventOutcome:

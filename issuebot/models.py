@@ -206,9 +206,12 @@ class EditIssue(Action):
     state: Literal["open", "closed"] | None = None
     due: date | None = None
     reason: str = ""
+    confidential: bool | None = None  # True: hide the issue from everyone but its person and the coordinators
 
     def describe(self) -> str:
         parts = []
+        if self.confidential:
+            parts.append("make confidential")
         if self.add_labels:
             parts.append("add " + ", ".join(self.add_labels))
         if self.remove_labels:

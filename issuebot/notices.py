@@ -18,7 +18,9 @@ from issuebot import markers
 from issuebot.config import Program
 from issuebot.models import Issue, Person
 from issuebot.pairstate import book, current_session, exempt_until
-from issuebot.plan import Context, PairView, SessionRef, program_context, state_date
+from issuebot.plan import Context, PairView, SessionRef, answers_by_form, program_context, state_date
+from issuebot.survey_forms import Invitation, form_token, form_url
+from issuebot.survey_results import record_of
 
 PENDING, SENT = "pending", "sent"
 REMINDER_WINDOW_DAYS = 7  # reminders older than this are not mailed (e.g. when notices are first turned on)
@@ -97,6 +99,37 @@ def pair_notices(view: PairView, ctx: Context) -> list[Notice]:
             out.append(_render(ctx, "notice-reminder", f"reminder:{entry.get('issue')}:{on}:{person.username}", pair.id,
                                person, reminder={"on": on, "session": ref.number if ref else None,
                                                  "url": reminded.url if reminded is not None else ""}, **base))
+    return out
+
+
+def survey_form_notices(view: PairView, ctx: Context, channel_issues: Iterable[Issue], form_key: str | None) -> list[Notice]:
+    """An e-mail with a personal, signed link for each open survey round sent to someone of this pair
+    who has no forge account (`forge_account: false` and an e-mail address). None without a
+    signing key or `service.public_url`: a link nobody can open is not sent."""
+    program = ctx.program
+    if form_key is None or program.service.public_url is None or view.project is None:
+        return []
+    surveys = {s.id: s for s in program.surveys.items}
+    pair = view.pair
+    out: list[Notice] = []
+    for issue in channel_issues:
+        record = record_of(issue)
+        if record is None or record.pair != pair.id or issue.state != "open" or record.survey not in surveys:
+            continue
+        person = program.people.get(record.person)
+        state = markers.read_state(issue.body)
+        sent = state_date(state.get("sent"))
+        if person is None or not answers_by_form(person) or sent is None:
+            continue
+        token = form_token(form_key, Invitation(record.survey, record.round, pair.id, person.username), sent)
+        partner = pair.mentor if person.username == pair.mentee.username else pair.mentee  # a manager: the mentee
+        survey = surveys[record.survey]
+        title = survey.title if record.round == 1 else f"{survey.title}, round {record.round}"
+        out.append(_render(ctx, "notice-survey", f"{markers.find_marker(issue.body)}:form", pair.id, person,
+                           program=program_context(program), person=ctx.person(person), partner=ctx.person(partner),
+                           pair={"id": pair.id}, today=ctx.today,
+                           survey={"title": title, "due": state_date(state.get("closes")), "url": form_url(program, token),
+                                   "personal": True}))
     return out
 
 

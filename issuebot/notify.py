@@ -37,9 +37,10 @@ from issuebot.notices import (
     digest_recorded,
     pair_notices,
     recorded,
+    survey_form_notices,
     with_recorded,
 )
-from issuebot.observe import observe_coordination, observe_program
+from issuebot.observe import observe_channels, observe_coordination, observe_program
 from issuebot.plan import PairView
 from issuebot.providers.base import Provider
 from issuebot.reconcile import context_for
@@ -153,9 +154,12 @@ def notify(provider: Provider, program: Program, templates: Templates, *, now: d
     with provider.exclusive():
         views, _ = observe_program(provider, program, find_orphans=False)
         if email is not None or dry_run:
+            form_key = secret(program.service.form_secret_env)
+            channel_issues = observe_channels(provider, program)[2] if form_key and program.surveys.items else []
             for view in views.values():
+                due = pair_notices(view, ctx) + survey_form_notices(view, ctx, channel_issues, form_key)
                 try:
-                    _send_pair_notices(provider, program, view, pair_notices(view, ctx), email, outcome, domain,
+                    _send_pair_notices(provider, program, view, due, email, outcome, domain,
                                        dry_run=dry_run, resend=resend_unconfirmed)
                 except NoticeError as exc:
                     outcome.errors.append(f"{view.pair.id}: {exc}")

@@ -571,6 +571,12 @@ def channel_people(program: Program) -> list[str]:
     return list(found)
 
 
+def answers_by_form(person: Person | None) -> bool:
+    """People without a forge account but with an e-mail address answer surveys through a personal
+    link (survey_forms), not in a channel they could not open."""
+    return person is not None and not person.forge_account and bool(person.email)
+
+
 def handle_of(program: Program, username: str, provider_kind: str) -> str:
     """A person's handle on the tracker; a name outside `people` (e.g. a manager) is used as given."""
     person = program.people.get(username)

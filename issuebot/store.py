@@ -1,4 +1,4 @@
-"""The service's own database: the webhook inbox (deliveries and their leases), pair locks, audit log."""
+"""The service's own database: the webhook inbox (deliveries and their leases), pair locks, audit log, survey form answers."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ except ImportError:  # not POSIX: SQLite's busy wait alone serialises writers ac
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
+
+from issuebot.survey_results import FormAnswer
 
 QUEUED, PROCESSING, DONE, FAILED, IGNORED = "queued", "processing", "done", "failed", "ignored"
 STATUSES = (QUEUED, PROCESSING, DONE, FAILED, IGNORED)
@@ -174,6 +176,20 @@ class Store:
             sa.Column("outcome", sa.String(20), nullable=False),
             sa.Column("writes", sa.Integer, nullable=False, default=0),
             sa.Column("detail", sa.Text, nullable=False, default=""),
+        )
+        # Answers given through a personal survey link (people without a forge account): they live
+        # here and nowhere else, never on the forge; one row per person, pair, survey and round.
+        self.survey_answers = sa.Table(
+            f"{prefix}survey_answers",
+            self.metadata,
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+            sa.Column("survey", sa.String(100), nullable=False),
+            sa.Column("round", sa.Integer, nullable=False),
+            sa.Column("pair", sa.String(200), nullable=False),
+            sa.Column("person", sa.String(200), nullable=False),
+            sa.Column("answers", sa.Text, nullable=False),
+            sa.Column("answered_at", sa.DateTime, nullable=False),
+            sa.UniqueConstraint("survey", "round", "pair", "person", name=f"{prefix}uq_survey_answer"),
         )
 
         # The hot statements, built once: every delivery and every task runs them.
@@ -461,6 +477,34 @@ class Store:
     def drop_expired_locks(self, now: datetime) -> int:
         with self._writing() as conn:
             return conn.execute(sa.delete(self.locks).where(self.locks.c.lease_until < _naive_utc(now))).rowcount
+
+    # ------------------------------------------------------------------ survey answers from the form
+
+    def add_survey_answer(self, answer: FormAnswer) -> bool:
+        """Record one person's answer to one round; False (nothing changed) when they already answered:
+        an answer is final, as a complete reply on the forge is."""
+        t = self.survey_answers
+        statement = self._insert(t).values(
+            survey=answer.survey, round=answer.round, pair=answer.pair, person=answer.person,
+            answers=json.dumps(answer.answers, sort_keys=True), answered_at=_naive_utc(answer.answered_at),
+        ).on_conflict_do_nothing(index_elements=["survey", "round", "pair", "person"]).returning(t.c.id)
+        with self._writing() as conn:
+            return conn.execute(statement).first() is not None
+
+    def has_survey_answer(self, survey: str, round_number: int, pair: str, person: str) -> bool:
+        t = self.survey_answers
+        query = sa.select(t.c.id).where(t.c.survey == survey, t.c.round == round_number, t.c.pair == pair,
+                                        t.c.person == person)
+        with self.engine.connect() as conn:
+            return conn.execute(query).first() is not None
+
+    def survey_answer_rows(self) -> list[FormAnswer]:
+        """Every answer given through the form, oldest first."""
+        t = self.survey_answers
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t).order_by(t.c.id)).all()
+        return [FormAnswer(survey=r.survey, round=r.round, pair=r.pair, person=r.person, answers=json.loads(r.answers),
+                           answered_at=_aware(r.answered_at) or r.answered_at) for r in rows]
 
     # ------------------------------------------------------------------ audit
 

@@ -195,7 +195,8 @@ def summarize(program: Program, views: dict[str, PairView], today: date, *, sinc
         rematches=sum(1 for pair_id in set(rematched) if pair_id in facts and facts[pair_id].status == "ended"),
         needing_action=sum(1 for pair_id, view in views.items()
                            if (acting[pair_id] if acting is not None else who_acts(program, view, today)) != "-"),
-        surveys=surveys, months=months,
+        # Program totals only: each pair's rounds (who was invited) stay on that pair's page.
+        surveys={k: v for k, v in surveys.items() if k != "pairs"} if surveys is not None else None, months=months,
     )
 
 

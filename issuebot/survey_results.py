@@ -6,7 +6,8 @@ import csv
 import io
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from issuebot import markers
@@ -27,6 +28,30 @@ class SurveyRecord:
     role: str  # mentee | mentor | manager
     answered: bool = False
     answers: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class FormAnswer:
+    """An answer given through a personal survey link, as the service's database keeps it."""
+
+    survey: str
+    round: int
+    pair: str
+    person: str
+    answers: dict[str, Any] = field(hash=False, compare=False)
+    answered_at: datetime = field(compare=False)
+
+
+def with_form_answers(records: Iterable[SurveyRecord], answers: Iterable[FormAnswer]) -> list[SurveyRecord]:
+    """The invitations (from the private channels) with the answers given through the form filled
+    in; an answer without an invitation in the tracker is not counted (nobody was invited to it)."""
+    given = {(a.survey, a.round, a.pair, a.person): a for a in answers}
+    out = []
+    for record in records:
+        answer = given.get((record.survey, record.round, record.pair, record.person))
+        out.append(replace(record, answered=True, answers=dict(answer.answers)) if answer is not None and not record.answered
+                   else record)
+    return out
 
 
 def survey_key(survey: str, number: int, pair: str, username: str) -> str:

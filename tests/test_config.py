@@ -447,3 +447,14 @@ def test_unknown_provider_key_is_suggested_from_that_providers_keys(tmp_path, ki
     text = path.read_text()
     problems = [p for p in problems_of(path) if "unknown key" in p]
     assert problems == [f"{path}:{lines_of(text, typo + ':')}: program.provider.{typo}: unknown key {typo!r} (did you mean {suggestion!r}?)"]
+
+
+def test_a_person_without_a_forge_account_and_no_public_url_is_warned_about(tmp_path):
+    data = program_data()
+    data["people"][3].update(forge_account=False, email="erin@example.org")  # erin
+    data["surveys"] = {"items": [{"id": "pulse", "title": "Pulse", "when": "wrapup",
+                                  "questions": [{"text": "Useful?", "kind": "scale"}]}]}
+    [warning] = load_program(write_program(tmp_path / "program.yml", data)).warnings
+    assert "program.yml:33: people[3].forge_account:" in warning and "erin answers surveys through a personal link" in warning
+    data["service"] = {"public_url": "https://mentoring.example.org"}
+    assert load_program(write_program(tmp_path / "program.yml", data)).warnings == ()

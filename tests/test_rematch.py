@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -159,3 +160,88 @@ def test_a_request_for_a_pairing_that_never_started_is_left_to_coordinators(tmp_
     [answer] = local.list_comments(request.project, request.number)
     assert "it has not started yet" in answer.body and "@bob" in answer.body
     assert not any(p.path.endswith("mentoring-bob-alice") for p in local.list_projects())
+
+
+def gitlab_program(tmp_path: Path, forge) -> Path:
+    """The re-match program on the fake GitLab, each person's own token named in provider.person_tokens."""
+    for person in PEOPLE:
+        forge.add_user(person["username"])
+    data = program_data(people=PEOPLE, pairs=PAIRS)
+    data["program"]["provider"] = {**forge.provider_config(),
+                                   "person_tokens": {p["username"]: forge.person_token_env(p["username"]) for p in PEOPLE}}
+    data["surveys"] = {"channels": "always"}
+    path = write_program(tmp_path / "program.yml", data)
+    synced = CliRunner().invoke(main, ["sync", "-c", str(path), "--now", "2027-01-11T09:00:00+00:00"])
+    assert synced.exit_code == 0, synced.output
+    return path
+
+
+def test_on_gitlab_a_request_filed_without_confidential_is_made_confidential_before_anything_else(tmp_path: Path) -> None:
+    from issuebot.providers import make_provider
+    from tests.conftest import Clock
+    from tests.fakes.gitlab import gitlab_harness
+
+    with gitlab_harness(tmp_path, Clock()) as forge:
+        path = gitlab_program(tmp_path, forge)
+        provider = make_provider(load_program(path))
+        channel = provider.private_channel_path("intake", "bob")
+        # bob files it in GitLab's web form and forgets the "confidential" box; alice, a Guest there too, could read it.
+        filed = provider.as_user("bob").create_issue(channel, "Please", f"/rematch bob-alice\n\n{NOTE}")
+        assert provider.as_user("alice").get_issue(channel, filed.number).body.endswith(NOTE)
+
+        done = CliRunner().invoke(main, ["rematch", "apply", "-c", str(path), "--now", "2027-02-16T10:00:00+00:00"])
+        assert done.exit_code == 0, done.output
+        assert "make confidential" in done.output or "re-matched 1 pairing(s)" in done.output
+        assert provider.get_issue(channel, filed.number).confidential
+        for other in ("alice", "erin", "frank"):  # frank is in no pair, so not even in the channel project
+            with pytest.raises(NotFound):
+                provider.as_user(other).get_issue(channel, filed.number)
+            assert (channel, filed.number) not in {(i.project, i.number) for i in provider.as_user(other).list_issues(None, state="all")}
+        assert provider.as_user("carol").get_issue(channel, filed.number).state == "closed"  # carried out
+
+
+def test_on_gitlab_rematch_request_files_a_confidential_issue_with_the_persons_own_token(tmp_path: Path) -> None:
+    from issuebot.providers import make_provider
+    from tests.conftest import Clock
+    from tests.fakes.gitlab import gitlab_harness
+
+    with gitlab_harness(tmp_path, Clock()) as forge:
+        path = gitlab_program(tmp_path, forge)
+        asked = CliRunner().invoke(main, ["rematch", "request", "-c", str(path), "--as", "bob", "--note", NOTE,
+                                          "--now", "2027-02-15T10:00:00+00:00"])
+        assert asked.exit_code == 0, asked.output
+        provider = make_provider(load_program(path))
+        channel = provider.private_channel_path("intake", "bob")
+        [request] = [i for i in provider.list_issues(channel, state="all") if i.author == "bob"]
+        assert request.confidential
+        with pytest.raises(NotFound):
+            provider.as_user("alice").get_issue(channel, request.number)
+        again = CliRunner().invoke(main, ["rematch", "apply", "-c", str(path), "--now", "2027-02-16T10:00:00+00:00",
+                                          "--dry-run"])
+        assert "make confidential" not in again.output  # nothing to hide: it was confidential from the start
+
+
+def test_the_webhook_of_a_request_filed_without_confidential_hides_it_at_once(tmp_path: Path) -> None:
+    from issuebot.events import handle_event
+    from issuebot.models import Event, EventKind
+    from issuebot.templates import Templates
+
+    path, _ = setup(tmp_path)
+    program = load_program(path)
+    local = tracker(tmp_path)
+    filed = local.as_user("bob").create_issue(CHANNEL, "Please", f"/rematch bob-alice\n\n{NOTE}")
+    survey_like = local.as_user("bob").create_issue(CHANNEL, "A question", "how do surveys work?")
+    assert local.as_user("alice").get_issue(CHANNEL, filed.number).body.endswith(NOTE)  # the window a webhook closes
+
+    def deliver(number: int) -> Any:
+        event = Event(kind=EventKind.ISSUE_OPENED, provider="local", project=CHANNEL, issue_number=number, actor="bob")
+        return handle_event(program, local, Templates(program.templates_dir()), event,
+                            now=datetime(2027, 2, 15, 10, tzinfo=timezone.utc))
+
+    outcome = deliver(filed.number)
+    assert outcome.writes == 1 and outcome.actions == [f"edit #{filed.number} [rematch]: make confidential"]
+    assert local.get_issue(CHANNEL, filed.number).confidential
+    with pytest.raises(NotFound):
+        local.as_user("alice").get_issue(CHANNEL, filed.number)
+    assert deliver(filed.number).writes == 0  # redelivered: already hidden
+    assert deliver(survey_like.number).writes == 0 and not local.get_issue(CHANNEL, survey_like.number).confidential

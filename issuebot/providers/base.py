@@ -147,7 +147,11 @@ class Provider(Protocol):
         state: Literal["open", "closed"] | None = None,
         due: date | object | None = UNSET,
         assignees: Sequence[str] | None = None,
-    ) -> Issue: ...
+        confidential: bool | None = None,
+    ) -> Issue:
+        """Change only what is given. `confidential`: hide (or show) the issue from members below
+        `pair`, where the tracker has confidential issues; GitHub has none (a private channel there
+        is a repository of its own), so it ignores it."""
 
     def list_comments(self, project: str, number: int, since: datetime | None = None) -> list[Comment]: ...
 
@@ -185,15 +189,16 @@ class Provider(Protocol):
 
 @runtime_checkable
 class ActsAsPerson(Protocol):
-    """Capability: the tracker lets issuebot act as a named person (the embedded tracker, where
-    `issuebot tracker` and `rematch request --as` stand in for the web interface a forge has).
+    """Capability: the tracker lets issuebot act as a named person, with that person's own
+    permissions, so what they may read and write is the tracker's answer, not issuebot's guess.
 
-    Check it with `isinstance(provider, ActsAsPerson)`; forges do not have it, because acting as
-    somebody else there would need that person's own credentials.
+    The embedded tracker acts as anyone (`issuebot tracker` and `rematch request --as` stand in for
+    the web interface a forge has); GitLab and GitHub act with the person's own token, from the
+    variable `provider.person_tokens` names, and raise AuthenticationFailed without one.
     """
 
     def as_user(self, username: str) -> Provider:
-        """The same tracker, with every write made as `username`."""
+        """The same tracker, with every call made as `username`."""
 
 
 @runtime_checkable

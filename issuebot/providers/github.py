@@ -43,6 +43,7 @@ from issuebot.providers.shared import (
     labels_for_new_issue,
     labels_to_write,
     parse_time,
+    person_token,
     refuse_unless_created_by_issuebot,
     require_title,
 )
@@ -609,6 +610,7 @@ class GitHubProvider:
         state: Literal["open", "closed"] | None = None,
         due: date | object | None = UNSET,
         assignees: Sequence[str] | None = None,
+        confidential: bool | None = None,
     ) -> Issue:
         """GET /repos/{o}/{r}/issues/{n} (1 read); then, only for what differs: labels to add in one
         POST /repos/{o}/{r}/issues/{n}/labels, one DELETE /repos/{o}/{r}/issues/{n}/labels/{name}
@@ -618,6 +620,8 @@ class GitHubProvider:
         the read and the write survives. A DELETE answered 404 means the label is already gone.
         https://docs.github.com/en/rest/issues/labels#add-labels-to-an-issue
         https://docs.github.com/en/rest/issues/labels#remove-a-label-from-an-issue
+        GitHub has no confidential issues, so `confidential` changes nothing (a private channel
+        here is the person's own private repository).
         """
         with self._api(f"read issue {project}#{number}", verb="get_issue"):
             data = _json(self._repo(project).get_issue(number).complete())
@@ -819,6 +823,17 @@ class GitHubProvider:
         path = project if "/" in project else self.project_path(project)
         permission = {"guest": "pull", "reporter": "triage", "developer": "push", "maintainer": "maintain"}[access]
         return self._grant(path, [(username, permission) for username in usernames])
+
+    # ------------------------------------------------------------------ acting as a person
+
+    def as_user(self, username: str) -> GitHubProvider:
+        """The same organisation, every call made with `username`'s own token (the variable
+        `provider.person_tokens` names for them; never the App), so GitHub applies that person's
+        permissions (0 calls). Raises AuthenticationFailed when no token is named or set."""
+        person_token(self.settings.person_tokens, username, "GitHub")  # refuse now, not at the first call
+        variable = next(v for k, v in self.settings.person_tokens.items() if k.casefold() == username.casefold())
+        settings = self.settings.model_copy(update={"token_env": variable, "app": None})
+        return GitHubProvider(settings, templates=self.templates, clock=self.clock)
 
     # ------------------------------------------------------------------ private channels
 

@@ -42,6 +42,7 @@ from issuebot.providers.shared import (
     labels_for_new_issue,
     labels_to_write,
     parse_time,
+    person_token,
     refuse_unless_created_by_issuebot,
     require_title,
 )
@@ -91,8 +92,13 @@ class GitLabProvider:
         pair_access: str = "developer",
         coordinator_access: str = "reporter",
         max_retry_wait: float = 60,
+        person_tokens: Mapping[str, str] | None = None,
     ):
         self.group = group.strip("/")
+        self._url = url
+        self._options = {"pair_access": pair_access, "coordinator_access": coordinator_access,
+                         "max_retry_wait": max_retry_wait}
+        self.person_tokens = dict(person_tokens or {})
         self.meter = Meter()
         self.max_retry_wait = max_retry_wait
         # A participant of a private channel is a Guest: confidential issues not theirs stay hidden.
@@ -477,6 +483,7 @@ class GitLabProvider:
         state: Literal["open", "closed"] | None = None,
         due: date | object | None = UNSET,
         assignees: Sequence[str] | None = None,
+        confidential: bool | None = None,
     ) -> Issue:
         """GET /projects/:path/issues/:iid, then one PUT with only what differs (none if nothing).
 
@@ -506,6 +513,8 @@ class GitLabProvider:
                 changes["due_date"] = new_due
         if assignees is not None and list(assignees) != [a["username"] for a in current.get("assignees") or []]:
             changes["assignee_ids"] = [self._user_id(a) for a in assignees] or [0]
+        if confidential is not None and confidential != bool(current.get("confidential")):
+            changes["confidential"] = confidential
         if not changes:
             return _issue(current, project)
         with self._api("update_issue", f"updating issue {project}#{number}"):
@@ -702,6 +711,16 @@ class GitLabProvider:
         path = project if "/" in project else self.project_path(project)
         return self._grant(path, [(username, int(ACCESS_LEVELS[access])) for username in usernames])
 
+    # ------------------------------------------------------------------ acting as a person
+
+    def as_user(self, username: str) -> GitLabProvider:
+        """The same group, every call made with `username`'s own token (the variable
+        `provider.person_tokens` names for them), so GitLab applies that person's permissions
+        (0 calls). Raises AuthenticationFailed when no token is named or set."""
+        token = person_token(self.person_tokens, username, "GitLab")
+        return GitLabProvider(self._url, token, self.group, person_tokens=self.person_tokens,
+                              **self._options)  # type: ignore[arg-type]
+
     # ------------------------------------------------------------------ private channels
 
     def private_channel_path(self, channel: str, handle: str) -> str:
@@ -811,4 +830,5 @@ def from_program(program: Any, clock: Callable[[], datetime] | None = None) -> G
     return GitLabProvider(
         settings.url, token, settings.group, pair_access=settings.pair_access,
         coordinator_access=settings.coordinator_access, max_retry_wait=settings.max_retry_wait,
+        person_tokens=settings.person_tokens,
     )

@@ -430,6 +430,7 @@ class LocalProvider:
         state: Literal["open", "closed"] | None = None,
         due: date | object | None = UNSET,
         assignees: Sequence[str] | None = None,
+        confidential: bool | None = None,
     ) -> Issue:
         """One write when anything changes, none otherwise; read and write are one transaction.
         Labels change by delta (see shared.label_change): adding a scoped label removes its siblings."""
@@ -454,6 +455,8 @@ class LocalProvider:
                     values["due"] = new_due
             if assignees is not None and list(assignees) != json.loads(row.assignees):
                 values["assignees"] = json.dumps(list(assignees))
+            if confidential is not None and confidential != bool(row.confidential):
+                values["confidential"] = confidential
             if values:
                 if row.project_archived:
                     raise refuse_archived(project)

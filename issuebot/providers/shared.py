@@ -6,9 +6,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from issuebot.config import secret
 from issuebot.labels import with_exclusive_labels
 from issuebot.models import Issue
-from issuebot.providers.base import InvalidRequest, ProjectSpec, ProjectTaken
+from issuebot.providers.base import AuthenticationFailed, InvalidRequest, ProjectSpec, ProjectTaken
 
 
 def require_title(title: str) -> None:
@@ -24,6 +25,21 @@ def refuse_unless_created_by_issuebot(spec: ProjectSpec, path: str, description:
             f"{noun} {path} already exists and was not created by issuebot; "
             "rename it or choose another project_prefix"
         )
+
+
+def person_token(person_tokens: Mapping[str, str], username: str, forge: str) -> str:
+    """A person's own token, from the variable `provider.person_tokens` names for them (matched
+    without regard to case, as forges match usernames); AuthenticationFailed, naming the variable
+    but never its value, when none is named or it is unset."""
+    variable = next((v for k, v in person_tokens.items() if k.casefold() == username.casefold()), None)
+    if variable is None:
+        raise AuthenticationFailed(f"issuebot cannot act as {username} on {forge}: provider.person_tokens "
+                                   f"names no variable holding their own token")
+    token = secret(variable)
+    if not token:
+        raise AuthenticationFailed(f"issuebot cannot act as {username} on {forge}: the environment variable "
+                                   f"{variable} (provider.person_tokens) is not set")
+    return token
 
 
 def refuse_archived(project: str) -> InvalidRequest:

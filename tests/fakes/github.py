@@ -6,6 +6,12 @@ forms). A private repository does not exist for someone without access; reading 
 open issues, writing files takes push access. It paginates like
 GitHub (per_page up to 100, `Link` rel=next/prev/first/last), filters issues by state, labels
 (comma = all of them) and since, stamps times from the harness clock, and fails on demand.
+Every token belongs to one account, and calls are answered as GitHub answers that account: a
+private repository it is no collaborator of (nor an organisation owner, nor the App) is 404
+(https://docs.github.com/en/rest/using-the-rest-api/troubleshooting-the-rest-api#404-not-found-for-an-existing-resource),
+and listings leave such repositories and their issues out. Organisation members get no access
+of their own to repositories (`base_permission` None: the "No permission" base role issuebot
+asks for; "read" models GitHub's default).
 Response bodies carry the fields GitHub's OpenAPI description requires for each operation.
 """
 
@@ -100,6 +106,8 @@ class FakeGitHub:
         self.installation_id: int | None = None
         self.token_lifetime = timedelta(hours=1)
         self.repos: dict[str, Repo] = {}
+        self.base_permission: str | None = None  # what every organisation member may do in every repository
+        self.actor: Json | None = None  # who the call being answered is made by (None: the test itself)
         self.failures: deque[tuple[int, int | None, bool]] = deque()
         self.lost_answers = 0  # writes that are carried out but answered with a 502
         self.after_issue_read: deque[Callable[[], Any]] = deque()  # people acting right after a read
@@ -194,7 +202,11 @@ class FakeGitHub:
             if self.failures:
                 self._inject_failure()
             actor = self._authenticate(request.headers.get("Authorization", ""), template)
-            status, headers, payload = handler(actor, params, query, body)
+            self.actor = actor
+            try:
+                status, headers, payload = handler(actor, params, query, body)
+            finally:
+                self.actor = None
             if self.lost_answers and method not in ("GET", "HEAD") and status < 300:
                 self.lost_answers -= 1
                 raise Refusal(502, "Server Error")  # done, but the answer never reached the client
@@ -392,10 +404,19 @@ class FakeGitHub:
 
     def _repo(self, owner: str, name: str) -> Repo:
         repo = self.repos.get(f"{owner}/{name}".lower())
-        if repo is None:
-            raise Refusal(404, "Not Found")
+        if repo is None or not self.sees(repo, self.actor):
+            raise Refusal(404, "Not Found")  # GitHub answers 404, not 403, for a private repository one cannot see
         return repo
 
+    def sees(self, repo: Repo, actor: Json | None) -> bool:
+        """Whether `actor` may read `repo`: public, or a collaborator (a pending invitation is not
+        access yet), an organisation owner, the App's installation, or any member under a base role."""
+        if actor is None or actor["kind"] != "user" or not repo.data["private"]:
+            return True
+        login = actor["user"]["login"].lower()
+        if login in repo.collaborators or self.org_roles.get(login) == "admin":
+            return True
+        return self.base_permission is not None and login not in self.outside and login in self.users
     def _new_repo(self, name: str, description: str, *, private: bool, owner_login: str, has_issues: bool = True,
                   has_wiki: bool = True, has_projects: bool = True) -> Json:
         full = f"{owner_login}/{name}"
@@ -411,7 +432,8 @@ class FakeGitHub:
     def _list_repos(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
         self._needs_user(actor)
         self._check_org(params["org"])
-        repos = [r.data for r in self.repos.values() if r.data["owner"]["login"].lower() == self.org.lower()]
+        repos = [r.data for r in self.repos.values()
+                 if r.data["owner"]["login"].lower() == self.org.lower() and self.sees(r, actor)]
         return self._paginated(repos, query, f"/orgs/{self.org}/repos")
 
     def _create_repo(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
@@ -453,11 +475,6 @@ class FakeGitHub:
         rank = _ROLE_RANK.get(repo.collaborators.get(login, ""), 0)
         return max(rank, 0 if repo.data["private"] else _ROLE_RANK["read"])
 
-    def _readable(self, actor: Json, repo: Repo) -> None:
-        # A private repository someone may not read does not exist for them (404, not 403).
-        if self._rank(actor, repo) < _ROLE_RANK["read"]:
-            raise Refusal(404, "Not Found")
-
     # ------------------------------------------------------------------ contents
     # https://docs.github.com/en/rest/repos/contents
 
@@ -473,7 +490,6 @@ class FakeGitHub:
     def _get_contents(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
         self._needs_user(actor)
         repo = self._repo(params["owner"], params["repo"])
-        self._readable(actor, repo)
         if params["path"] not in repo.files:
             raise Refusal(404, "Not Found")
         return 200, {}, self._content_json(repo, params["path"])
@@ -481,7 +497,6 @@ class FakeGitHub:
     def _put_contents(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
         user = self._needs_user(actor)
         repo = self._repo(params["owner"], params["repo"])
-        self._readable(actor, repo)
         if self._rank(actor, repo) < _ROLE_RANK["write"]:
             raise Refusal(403, "Resource not accessible by personal access token")
         self._writable(repo)
@@ -665,7 +680,6 @@ class FakeGitHub:
     def _list_repo_issues(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
         self._needs_user(actor)
         repo = self._repo(params["owner"], params["repo"])
-        self._readable(actor, repo)
         return self._paginated(self._filtered(list(repo.issues.values()), query), query, f"/repos/{repo.data['full_name']}/issues")
 
     def _list_org_issues(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
@@ -681,6 +695,8 @@ class FakeGitHub:
         owner: dict[int, Any] = {}
         issues = []
         for repo in self.repos.values():
+            if not self.sees(repo, actor):
+                continue
             for issue in repo.issues.values():
                 owner[id(issue)] = repo
                 issues.append(issue)
@@ -694,7 +710,6 @@ class FakeGitHub:
     def _create_issue(self, actor: Json, params: Json, query: Any, body: Any) -> Reply:
         user = self._needs_user(actor)
         repo = self._repo(params["owner"], params["repo"])
-        self._readable(actor, repo)  # anyone who reads a repository may open an issue there
         self._writable(repo)
         if not body or not str(body.get("title") or "").strip():
             raise Refusal(422, "Validation Failed", [{"resource": "Issue", "code": "missing_field", "field": "title"}])
@@ -1008,6 +1023,15 @@ class GitHubHarness:
         self._set_env(variable, token)
         config = {k: v for k, v in self.config.items() if k != "app"}
         return GitHubProvider(GitHubProviderConfig.model_validate({**config, "token_env": variable}), clock=self.clock)
+
+    def person_token_env(self, username: str) -> str:
+        """The variable (set until the harness closes) that holds `username`'s own token, for
+        `provider.person_tokens` in a program file."""
+        token = f"ghp_fake_{username}"
+        self.fake.add_user(username, token=token)
+        variable = f"ISSUEBOT_TEST_TOKEN_{re.sub(r'[^A-Za-z0-9]', '_', username).upper()}"
+        self._set_env(variable, token)
+        return variable
 
     def add_user(self, username: str) -> None:
         self.fake.add_user(username)

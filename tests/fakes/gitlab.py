@@ -2,8 +2,14 @@
 
 Users, groups, projects, members, labels, issues (iid per project), notes, boards and repository
 files (description templates); it paginates, filters and fails the way https://docs.gitlab.com/ee/api/rest/
-documents. A private project's issues are hidden from non-members, its files from Guests, and only
-Developers and above write files.
+documents.
+
+Every token belongs to one user, and each call is answered as that user would be answered: a
+private project the user is no member of (directly or through the group) is 404, and so is a
+confidential issue unless the user wrote it, is assigned to it or has Reporter access or more
+(https://docs.gitlab.com/ee/user/project/issues/confidential_issues.html#who-can-see-confidential-issues);
+listings leave out what the user cannot see, and a Guest may not edit somebody else's issue. A
+private project's files are hidden from Guests, and only Developers and above write files.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ URL = "https://gitlab.fake.test"
 API = URL + "/api/v4"
 TOKEN_ENV = "ISSUEBOT_TEST_GITLAB_TOKEN"
 BOT = "issuebot"
+GUEST = 10
 REPORTER = 20
 DEVELOPER = 30
 OWNER = 50
@@ -76,6 +83,7 @@ class FakeGitLab:
         self.after_issue_read: list[Callable[[], Any]] = []  # people acting right after a read
         self.oauth = FakeOAuth(self._oauth_token)  # https://docs.gitlab.com/api/oauth2/
         self.denied: list[tuple[str, re.Pattern[str]]] = []
+        self.actor: int | None = None  # the user of the call being answered (None: the test itself)
         self.bot_token = self.add_user(BOT)
         self.group = self.add_group(group)
         self.group_members[self.group["id"]][self.tokens[self.bot_token]] = OWNER
@@ -194,6 +202,7 @@ class FakeGitLab:
             uid = self.tokens.get(request.headers.get("PRIVATE-TOKEN", "") or bearer)
             if uid is None:
                 raise HttpError(401, "401 Unauthorized")
+            self.actor = uid
             for denied_method, pattern in self.denied:
                 if denied_method == method and pattern.search(unquote(raw_path)):
                     raise HttpError(403, "403 Forbidden")
@@ -218,6 +227,8 @@ class FakeGitLab:
         except HttpError as exc:
             headers.update(exc.headers)
             return exc.status, headers, json.dumps({"message": exc.message})
+        finally:
+            self.actor = None
 
     def page(self, items: list[dict[str, Any]], query: dict[str, str], url: Any,
              render: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> tuple[int, Any, dict[str, str]]:
@@ -256,15 +267,33 @@ class FakeGitLab:
 
     def _project(self, ident: str) -> dict[str, Any]:
         found = self.projects.get(int(ident)) if ident.isdigit() else self.project_by_path(ident)
-        if found is None:
-            raise HttpError(404, "404 Project Not Found")
+        if found is None or not self.sees_project(found, self.actor):
+            raise HttpError(404, "404 Project Not Found")  # a private project is 404 to non-members
         return found
 
     def _issue(self, project: dict[str, Any], iid: str) -> dict[str, Any]:
         found = self.issues.get(self.issue_ids.get((project["id"], int(iid)), -1))
-        if found is None:
-            raise HttpError(404, "404 Issue Not Found")
+        if found is None or not self.sees_issue(found, self.actor):
+            raise HttpError(404, "404 Issue Not Found")  # a confidential issue is 404 to whom it is hidden
         return found
+
+    # ------------------------------------------------------------------ who may see what
+
+    def level(self, project: dict[str, Any], uid: int) -> int:
+        """The user's access level in the project: direct or through the group, the higher."""
+        return max(self.members[project["id"]].get(uid, 0), self.group_members[project["namespace"]["id"]].get(uid, 0))
+
+    def sees_project(self, project: dict[str, Any], uid: int | None) -> bool:
+        return uid is None or project["visibility"] != "private" or self.level(project, uid) >= GUEST
+
+    def sees_issue(self, issue: dict[str, Any], uid: int | None) -> bool:
+        project = self.projects[issue["project_id"]]
+        if uid is None:
+            return True
+        if not self.sees_project(project, uid):
+            return False
+        return (not issue["confidential"] or issue["author_id"] == uid or uid in issue["assignee_ids"]
+                or self.level(project, uid) >= REPORTER)
 
     def _user_basic(self, uid: int) -> dict[str, Any]:
         user = self.users[uid]
@@ -289,7 +318,7 @@ class FakeGitLab:
 
     def list_group_projects(self, ident: str, *, query: dict[str, str], url: Any, **_: Any) -> Any:
         group = self._group(ident)
-        found = [p for p in self.projects.values() if p["namespace"]["id"] == group["id"]]
+        found = [p for p in self.projects.values() if p["namespace"]["id"] == group["id"] and self.sees_project(p, self.actor)]
         if query.get("archived") in ("true", "false"):
             found = [p for p in found if p["archived"] == (query["archived"] == "true")]
         found.sort(key=lambda p: p["id"], reverse=query.get("sort", "desc") == "desc")
@@ -375,16 +404,6 @@ class FakeGitLab:
         self.members[project["id"]][int(user_id)] = int(body["access_level"])
         return 200, dict(self._user_basic(int(user_id)), access_level=int(body["access_level"]), expires_at=None)
 
-    def level_of(self, project: dict[str, Any], actor: int) -> int:
-        """The actor's access level in `project`: direct or through the group (0: none)."""
-        return max(self.members[project["id"]].get(actor, 0),
-                   self.group_members.get(project["namespace"]["id"], {}).get(actor, 0))
-
-    def _readable(self, project: dict[str, Any], actor: int) -> None:
-        # A private project is invisible to non-members: 404, as GitLab answers.
-        if project["visibility"] == "private" and self.level_of(project, actor) == 0:
-            raise HttpError(404, "404 Project Not Found")
-
     # ------------------------------------------------------------------ repository files
     # https://docs.gitlab.com/ee/api/repository_files.html
 
@@ -396,8 +415,7 @@ class FakeGitLab:
 
     def get_file(self, ident: str, path: str, *, query: dict[str, str], actor: int, **_: Any) -> tuple[int, Any]:
         project = self._project(ident)
-        self._readable(project, actor)
-        if self.level_of(project, actor) < REPORTER and project["visibility"] == "private":
+        if self.level(project, actor) < REPORTER and project["visibility"] == "private":
             raise HttpError(403, "403 Forbidden")  # Guests of a private project do not read its code
         if path not in project["_files"] or query.get("ref") not in (project["default_branch"], None):
             raise HttpError(404, "404 File Not Found")
@@ -405,9 +423,8 @@ class FakeGitLab:
 
     def _write_file(self, ident: str, path: str, body: dict[str, Any], actor: int, *, new: bool) -> tuple[int, Any]:
         project = self._project(ident)
-        self._readable(project, actor)
         self._writable(project)
-        if self.level_of(project, actor) < DEVELOPER:
+        if self.level(project, actor) < DEVELOPER:
             raise HttpError(403, "403 Forbidden")
         branch = str(body.get("branch") or "")
         if not branch or "content" not in body or not body.get("commit_message"):
@@ -553,13 +570,13 @@ class FakeGitLab:
             i for i in self.issues.values()
             if self.projects[i["project_id"]]["namespace"]["id"] == group["id"]
             and (include_archived or not self.projects[i["project_id"]]["archived"])
+            and self.sees_issue(i, self.actor)
         ]
         return self.page(self._filter_issues(found, query), query, url, self._issue_json)
 
     def list_project_issues(self, ident: str, *, query: dict[str, str], url: Any, actor: int, **_: Any) -> Any:
         project = self._project(ident)
-        self._readable(project, actor)
-        found = [i for i in self.issues.values() if i["project_id"] == project["id"]]
+        found = [i for i in self.issues.values() if i["project_id"] == project["id"] and self.sees_issue(i, self.actor)]
         return self.page(self._filter_issues(found, query), query, url, self._issue_json)
 
     def get_issue(self, ident: str, iid: str, **_: Any) -> tuple[int, Any]:
@@ -578,7 +595,6 @@ class FakeGitLab:
 
     def create_issue(self, ident: str, *, body: dict[str, Any], actor: int, **_: Any) -> tuple[int, Any]:
         project = self._project(ident)
-        self._readable(project, actor)  # a Guest may open issues
         self._writable(project)
         if not str(body.get("title") or "").strip():
             raise HttpError(400, "title is missing")
@@ -604,6 +620,8 @@ class FakeGitLab:
         project = self._project(ident)
         issue = self._issue(project, iid)
         self._writable(project)
+        if issue["author_id"] != actor and self.level(project, actor) < REPORTER:
+            raise HttpError(403, "403 Forbidden")  # a Guest edits only the issues they wrote
         before = dict(issue, labels=list(issue["labels"]))
         labels = list(issue["labels"])
         if "labels" in body:
@@ -775,6 +793,7 @@ class GitLabHarness:
         self.group = group
         self.provider_options = provider_options
         self.sleeps: list[float] = []
+        self.env: dict[str, str | None] = {}  # variables set for the harness's life, and their old values
         self.provider = self._provider_for(fake.bot_token)
 
     def _provider_for(self, token: str) -> GitLabProvider:
@@ -786,6 +805,14 @@ class GitLabHarness:
 
     def as_user(self, username: str) -> GitLabProvider:
         return self._provider_for(self.fake.add_user(username))
+
+    def person_token_env(self, username: str) -> str:
+        """The variable (set until the harness closes) that holds `username`'s own token, for
+        `provider.person_tokens` in a program file."""
+        variable = f"ISSUEBOT_TEST_GITLAB_TOKEN_{re.sub(r'[^A-Za-z0-9]', '_', username).upper()}"
+        self.env.setdefault(variable, os.environ.get(variable))
+        os.environ[variable] = self.fake.add_user(username)
+        return variable
 
     def add_user(self, username: str) -> None:
         self.fake.add_user(username)
@@ -849,7 +876,8 @@ def gitlab_harness(tmp_path: Path, clock: Callable[[], datetime], *, group: str 
             mocked.add_callback("POST", URL + "/oauth/token", callback=fake.oauth.exchange)
             yield made
     finally:
-        if previous is None:
-            os.environ.pop(TOKEN_ENV, None)
-        else:
-            os.environ[TOKEN_ENV] = previous
+        for name, value in [*made.env.items(), (TOKEN_ENV, previous)]:
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -26,6 +26,10 @@ class LocalHarness:
     def as_user(self, username: str) -> LocalProvider:
         return self.provider.as_user(username)
 
+    def person_token_env(self, username: str) -> None:
+        """The embedded tracker acts as anyone: no person needs a token of their own."""
+        return None
+
     def add_user(self, username: str) -> None:
         """The embedded tracker accepts any username."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from issuebot.models import CreateProject, Member, SetMembers
-from issuebot.plan import CHANNEL_TOKEN, ProgramPlan, handle_of, program_context
+from issuebot.plan import CHANNEL_TOKEN, ProgramPlan, answers_by_form, handle_of, program_context
 
 triggers = frozenset({"sync", "sweep"})
 phase = "before"
@@ -18,7 +18,9 @@ def decide(plan: ProgramPlan) -> None:
     coordinators = [Member(h, "coordinator") for h in program.coordinator_handles(ctx.provider_kind)]
     people: dict[str, list[Member]] = {}
     for username, path in view.channels.items():
-        people.setdefault(path, []).append(Member(handle_of(program, username, ctx.provider_kind), "participant"))
+        people.setdefault(path, [])
+        if not answers_by_form(program.people.get(username)):  # no forge account: nobody to add
+            people[path].append(Member(handle_of(program, username, ctx.provider_kind), "participant"))
     for path, members in people.items():
         created = path not in view.channel_projects
         if created:

@@ -11,6 +11,7 @@ the pair's workflows with a neutral reason that does not say who asked (`request
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from issuebot import markers
@@ -81,8 +82,28 @@ def carried_out_requests(program: Program, coordination_issues: list[Issue], pro
     return found
 
 
+def shared_paths(paths: Iterable[str]) -> set[str]:
+    """Channel projects several people share (GitLab, the embedded tracker): there an item is private
+    only while it is confidential. A channel of one person's own (GitHub) is private as a whole."""
+    listed = list(paths)
+    return {p for p in listed if listed.count(p) > 1}
+
+
+def must_be_hidden(program: Program, issue: Issue, shared: set[str], provider_kind: str) -> bool:
+    """An open re-match request a person filed in a shared channel without making it confidential:
+    the other participants there could read it until it is."""
+    return (issue.project in shared and not issue.confidential and issue.state == "open"
+            and read_request(program, issue, provider_kind) is not None)
+
+
 def decide(plan: ProgramPlan) -> None:
+    shared = shared_paths(plan.view.channels.values())
     for request in open_requests(plan):
+        issue = request.issue
+        if must_be_hidden(plan.program, issue, shared, plan.ctx.provider_kind):
+            # Filed without ticking "confidential": other participants of the channel could read it.
+            plan.actions.append(EditIssue(pair="", project=issue.project, number=issue.number, key="rematch",
+                                          confidential=True, reason="a re-match request is private"))
         if not request.problem and request.pair is not None:
             plan.ask(request.pair.id, "rematch")
 

@@ -9,7 +9,7 @@ from issuebot import markers
 from issuebot.config import Survey
 from issuebot.models import Comment, EditIssue, Issue, OpenIssue, PostComment
 from issuebot.pairstate import latest_round
-from issuebot.plan import PairView, ProgramPlan, handle_of, projected, state_date
+from issuebot.plan import PairView, ProgramPlan, answers_by_form, handle_of, projected, state_date
 from issuebot.survey_replies import read_replies
 from issuebot.survey_results import survey_key
 
@@ -68,6 +68,9 @@ def send_round(plan: ProgramPlan, survey: Survey, view: PairView, number: int, d
         state = {"survey": survey.id, "round": number, "pair": view.pair.id, "person": username, "role": role,
                  "sent": today.isoformat(), "remind": survey.remind_after.after(today).isoformat(),
                  "closes": survey.closes_after.after(today).isoformat()}
+        by_form = answers_by_form(plan.program.people.get(username))
+        if by_form:
+            state["form"] = True  # no forge account: the item records the invitation, the e-mailed link answers it
         handle = handle_of(plan.program, username, kind)
         context = plan.pair_plan(view.pair.id).render_context(
             survey=survey_context(survey, number, state, plan.program.surveys.min_group),
@@ -75,7 +78,7 @@ def send_round(plan: ProgramPlan, survey: Survey, view: PairView, number: int, d
         rendered = plan.ctx.templates.render("survey", **context)
         body = markers.write_state(markers.with_marker(rendered.body, key), state)
         plan.actions.append(OpenIssue(pair="", project=path, key=key, title=rendered.title, body=body,
-                                      assignees=(handle,), confidential=True))
+                                      assignees=() if by_form else (handle,), confidential=True))
 
 
 def follow_up(plan: ProgramPlan, survey: Survey, issue: Issue, key: str, comments: list[Comment]) -> None:
@@ -118,7 +121,7 @@ def follow_up(plan: ProgramPlan, survey: Survey, issue: Issue, key: str, comment
         post(f"survey-closed:{key}", "survey-closed")
         plan.actions.append(EditIssue(pair="", project=issue.project, number=issue.number, key=key, state="closed",
                                       reason="survey round closed"))
-    elif remind is not None and today >= remind and not theirs:
+    elif remind is not None and today >= remind and not theirs and not state.get("form"):
         post(f"survey-reminder:{key}", "survey-reminder")
 
 
