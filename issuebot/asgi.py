@@ -7,6 +7,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
@@ -61,10 +62,13 @@ class InboxWriter:
     worker, then answers their requests: one durable write per burst, not one per delivery."""
 
     _STOP = object()
+    RETRY_SECONDS = 1.0  # while the queue is down, how often the rows it did not take are offered again
 
     def __init__(self, service: Service):
         self.service = service
         self._waiting: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._unqueued: list[int] = []  # stored rows the queue did not take: handed over once it is back
+        self._retry_at = 0.0
         self._thread = threading.Thread(target=self._run, name="inbox-writer", daemon=True)
         self._thread.start()
 
@@ -81,9 +85,12 @@ class InboxWriter:
 
     def _run(self) -> None:
         while True:
-            first = self._waiting.get()
-            batch = [] if first is self._STOP else [first]
+            try:
+                first = self._waiting.get(timeout=self.RETRY_SECONDS if self._unqueued else None)
+            except queue.Empty:
+                first = None
             stopping = first is self._STOP
+            batch = [] if first is None or stopping else [first]
             while True:
                 try:
                     item = self._waiting.get_nowait()
@@ -95,8 +102,19 @@ class InboxWriter:
                     batch.append(item)
             if batch:
                 self._commit(batch)
+            if self._unqueued and (stopping or time.monotonic() >= self._retry_at):
+                self._hand_over(self._unqueued)
             if stopping:
                 return
+
+    def _hand_over(self, rows: list[int]) -> None:
+        """Queue `rows`; while the queue is down, keep them and offer them again a second later."""
+        had = bool(self._unqueued)
+        self._unqueued = hand_to_queue(self.service, rows, again=had)
+        if self._unqueued:
+            self._retry_at = time.monotonic() + self.RETRY_SECONDS
+        elif had:
+            logger.warning("the queue answers again: every stored delivery is queued")
 
     def _commit(self, batch: list[tuple[NewDelivery, asyncio.Future[Any], asyncio.AbstractEventLoop]]) -> None:
         service = self.service
@@ -109,8 +127,13 @@ class InboxWriter:
         except Exception as exc:  # never leave a request waiting on a future nobody resolves
             logger.exception("inbox write failed")
             results = [StoreUnavailable(f"inbox write failed: {exc.__class__.__name__}")] * len(batch)
-        # Woken before answering, as the Flask endpoint does: a 202 means stored and handed over.
-        hand_to_queue(service, [row for row in results if isinstance(row, int)])
+        fresh = [row for row in results if isinstance(row, int)]
+        # Woken before answering, as the Flask endpoint does: a 202 means stored and handed over (or,
+        # while the queue is down, stored and offered again every second until it answers).
+        if self._unqueued:
+            self._unqueued += fresh
+        else:
+            self._hand_over(fresh)
         for (_, done, loop), result in zip(batch, results):
             loop.call_soon_threadsafe(_resolve, done, result)
 

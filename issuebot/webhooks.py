@@ -90,14 +90,17 @@ def stored(service: Service, delivery: NewDelivery, row_id: int | StoreUnavailab
     return _answer(service, delivery.provider, "accepted", 202, delivery=delivery.delivery_id)
 
 
-def hand_to_queue(service: Service, row_ids: list[int]) -> None:
-    """Wake the worker for newly stored rows; a row the queue does not take waits for the lease sweeper."""
-    for row_id in row_ids:
+def hand_to_queue(service: Service, row_ids: list[int], *, again: bool = False) -> list[int]:
+    """Wake the worker for newly stored rows; the rows the queue did not take (it is down), which
+    are safe in the inbox: handed over again later, or by the lease sweeper. `again`: a retry, logged quietly."""
+    for index, row_id in enumerate(row_ids):
         try:
             service.queue.enqueue(row_id)
-        except Exception as exc:  # the row is safe in the inbox; the sweeper enqueues it later
-            logger.warning("delivery %s stored but not enqueued (%s); the sweeper will retry",
-                           row_id, exc.__class__.__name__)
+        except Exception as exc:  # redis.ConnectionError, sqlite3.Error...: the backend's own
+            logger.log(logging.DEBUG if again else logging.WARNING, "%d deliveries stored but not queued yet (%s)",
+                       len(row_ids) - index, exc.__class__.__name__)
+            return row_ids[index:]
+    return []
 
 
 @blueprint.post("/hooks/<provider>")

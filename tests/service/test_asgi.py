@@ -112,3 +112,30 @@ def test_request_headers_are_read_whatever_their_case() -> None:
     headers = RequestHeaders([(b"x-github-event", b"push"), (b"x-github-event", b"later"), (b"content-type", b"a/b")])
     assert headers["X-GitHub-Event"] == "push" and headers.get("Content-Type") == "a/b"
     assert headers.get("X-Missing") is None and len(headers) == 2 and set(headers) == {"x-github-event", "content-type"}
+
+
+def test_deliveries_stored_while_the_queue_is_down_are_queued_once_it_answers(asgi: AsgiClient, service: Service,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    queued: list[int] = []
+    down = threading.Event()
+    down.set()
+    all_queued = threading.Event()
+
+    def enqueue(row_id: int) -> None:
+        if down.is_set():
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        queued.append(row_id)
+        if len(queued) == 3:
+            all_queued.set()
+
+    monkeypatch.setattr(service.queue, "enqueue", enqueue)
+    asgi.app.writer.RETRY_SECONDS = 0.0  # offered again at every turn of the writer, not a second later
+    body = comment_body()
+    answers = [asgi.post("/hooks/github", data=body, headers=github_headers("issue_comment", body)).status_code
+               for _ in range(3)]
+    assert answers == [202] * 3 and inbox_total(service) == 3 and queued == []  # stored, never refused
+    down.clear()  # the queue is back: the writer offers the rows again by itself, no new delivery needed
+    assert all_queued.wait(10), "the stored deliveries were not queued once the queue answered"
+    assert sorted(queued) == [1, 2, 3]
