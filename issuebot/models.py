@@ -205,9 +205,12 @@ class EditIssue(Action):
     state: Literal["open", "closed"] | None = None
     due: date | None = None
     reason: str = ""
+    title: str | None = None
 
     def describe(self) -> str:
         parts = []
+        if self.title is not None:
+            parts.append(f"retitle {self.title!r}")
         if self.add_labels:
             parts.append("add " + ", ".join(self.add_labels))
         if self.remove_labels:
