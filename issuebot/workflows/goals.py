@@ -11,6 +11,8 @@ def decide(plan: Plan) -> None:
     today = plan.ctx.today
     if exempt_until(plan.state, plan.status, today) is not None or not is_working_day(plan.program, today):
         return
+    if plan.status == "stale":
+        return  # a stale pair's members hear no more reminders; the coordinators were told
     reminded = set(book(plan.state).get("goal_reminders", []))
     for goal in goal_progress(plan.view):
         if goal.done or goal.due is None or goal.key in reminded:
