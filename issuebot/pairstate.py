@@ -84,6 +84,18 @@ def held_any(state: dict[str, Any]) -> bool:
     return any(s.get("outcome") == "held" for s in state.get("sessions", []) if isinstance(s, dict))
 
 
+def in_wrapup(program: Program, view: PairView, state: dict[str, Any], today: date) -> bool:
+    """Whether today is inside `wrapup_before` of the pair's end date (moved by `/extend`)."""
+    return today >= program.settings.wrapup_before.before(end_date(view.pair, state))
+
+
+def members_hear_reminders(program: Program, view: PairView, state: dict[str, Any], status: str, today: date) -> bool:
+    """Whether the pair's members may still be reminded: not while it is stale (only the
+    coordinators hear), unless the wrap-up window moves a pair that met on to `wrapping-up`
+    in this same run (offboarding), so a rerun decides the same."""
+    return status != "stale" or (held_any(state) and in_wrapup(program, view, state, today))
+
+
 def settled_status(state: dict[str, Any]) -> str:
     """Where a pair returns after a pause or a stale spell: `active` once a session was held."""
     return "active" if held_any(state) else "kickoff"

@@ -17,6 +17,7 @@ from issuebot.pairstate import (
     held_any,
     is_working_day,
     item_reminders,
+    members_hear_reminders,
     overdue_session,
     reminders_owed,
     settled_status,
@@ -332,8 +333,9 @@ def remind_overdue_items(plan: Plan) -> None:
     issue, to the people it waits for (its assignees in the pair, else both). A stale pair's
     members hear no more: the dashboard shows the item as overdue to the coordinators."""
     program, today, pair = plan.program, plan.ctx.today, plan.pair
-    if plan.status in ("stale", "ended") or exempt_until(plan.state, plan.status, today) is not None \
-            or not is_working_day(program, today) or today >= plan.ends:
+    if plan.status == "ended" or not members_hear_reminders(program, plan.view, plan.state, plan.status, today) \
+            or exempt_until(plan.state, plan.status, today) is not None or not is_working_day(program, today) \
+            or today >= plan.ends:
         return
     kind = plan.ctx.provider_kind
     sides = {pair.mentee.handle(kind): pair.mentee.username, pair.mentor.handle(kind): pair.mentor.username}

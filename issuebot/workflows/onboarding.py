@@ -61,7 +61,7 @@ def decide(plan: Plan) -> None:
 
 # ----------------------------------------------------------------------------- goals edited in the program file
 
-_TASK_LINE_RE = re.compile(r"^[ \t]*[-*+][ \t]+\[[ xX]\][ \t]*(?P<text>.*?)[ \t]*$", re.MULTILINE)
+_TASK_LINE_RE = re.compile(r"^[ \t]*[-*+][ \t]+\[[ xX]\][ \t]*(?P<text>.*?)[ \t\r]*$", re.MULTILINE)
 
 
 def as_written(goal: Goal) -> dict[str, Any]:
@@ -122,9 +122,7 @@ def keep_goal_current(plan: Plan, key: str, goal: Goal) -> None:
 def with_actions(body: str, actions: list[str]) -> str:
     """`body` with unticked checklist lines for `actions` below its last checklist line."""
     lines = "".join(f"\n- [ ] {action}" for action in actions)
-    last = None
-    for last in _TASK_LINE_RE.finditer(body):
-        pass
+    last = next(reversed(list(_TASK_LINE_RE.finditer(body))), None)
     if last is None:
         return body.rstrip("\n") + "\n" + lines.lstrip("\n") + "\n"
     return body[: last.end()] + lines + body[last.end():]
