@@ -21,7 +21,7 @@ from werkzeug.wrappers import Request, Response
 from tests.fakes.github import BOT, ORG, FakeGitHub
 
 BOT_TOKEN = "ghp_issuebot_fake_token"
-HOLD_SECONDS = 10  # a run that never reads holds the others this long (below the clients' 15 s read timeout)
+HOLD_SECONDS = 12  # a run that never reads holds the others this long (below the clients' 15 s read timeout)
 
 
 class _Quiet(WSGIRequestHandler):
