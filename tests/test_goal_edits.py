@@ -119,6 +119,11 @@ def test_a_goal_issue_without_a_record_is_left_as_it_is(world, tmp_path):
     state = markers.read_state(issue.body)
     state.pop(WRITTEN)
     as_pair(world, body=markers.write_state(issue.body, state))
-    edit_goal(world, tmp_path, title="Ship two services")
+    config = edit_goal(world, tmp_path, title="Ship two services")
     assert sync(world) == 0
     assert goal(world).title == "Goal: Ship a service"
+    out = run_cli("plan", "-c", str(config), "--now", "2027-01-20T09:00:00+00:00", cwd=tmp_path)
+    assert ("  note: goal 'Ship two services' in pair bob-alice: left the issue's title as it is (program file says "
+            "'Ship two services'); the issue predates issuebot keeping what it wrote, so the pair's edits cannot be "
+            "told from its own") in out.stdout.splitlines()
+    assert world.sweep("2027-01-20").writes_made <= 1  # the dashboard at most: the goal issue stays as it is

@@ -81,6 +81,8 @@ def keep_goal_current(plan: Plan, key: str, goal: Goal) -> None:
     record = markers.read_state(issue.body).get(WRITTEN) if issue is not None else None
     wanted = as_written(goal)
     fields = [f for f in wanted if f != "due" or goal.due is not None]
+    if issue is not None and not isinstance(record, dict) and plan.ctx.trigger == "sync":
+        differences_left_alone(plan, issue.title, issue.due.isoformat() if issue.due else None, goal)
     if issue is None or not isinstance(record, dict) or all(record.get(f) == wanted[f] for f in fields):
         return  # the program file says what issuebot last wrote: nothing to carry over
     new = dict(record)
@@ -128,7 +130,19 @@ def with_actions(body: str, actions: list[str]) -> str:
     return body[: last.end()] + lines + body[last.end():]
 
 
-def kept(plan: Plan, goal: Goal, field: str, theirs: str | None, ours: str | None) -> None:
-    """Tell the coordinator that the pair's own change of a goal's field was kept."""
+def kept(plan: Plan, goal: Goal, field: str, theirs: str | None, ours: str | None, unrecorded: bool = False) -> None:
+    """Tell the coordinator that the pair's own change of a goal's field was kept (or, on an issue
+    without a record of what issuebot wrote, that a difference was left alone)."""
     plan.notes.append(plan.ctx.templates.render("goal-kept", **plan.render_context(
-        goal={"title": goal.title}, field=field, theirs=theirs, ours=ours)).body.strip())
+        goal={"title": goal.title}, field=field, theirs=theirs, ours=ours, unrecorded=unrecorded)).body.strip())
+
+
+def differences_left_alone(plan: Plan, title: str, due: str | None, goal: Goal) -> None:
+    """`plan` names the fields where a goal issue without a record differs from the program file
+    (only `sync` and `plan` tell, so a sweep renders nothing for it)."""
+    rendered = plan.ctx.templates.render("goal", **plan.render_context(
+        goal={"title": goal.title, "due": goal.due, "actions": list(goal.actions)}))
+    if title != rendered.title:
+        kept(plan, goal, "title", None, f"'{goal.title}'", unrecorded=True)
+    if goal.due is not None and due != goal.due.isoformat():
+        kept(plan, goal, "due date", due, goal.due.isoformat(), unrecorded=True)
