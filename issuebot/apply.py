@@ -100,7 +100,8 @@ class Applier:
                 lambda: self._issue_exists(action),
             )
         elif isinstance(action, EditIssue):
-            provider.update_issue(action.project, action.number, body=action.body, add_labels=action.add_labels,
+            provider.update_issue(action.project, action.number, title=action.title, body=action.body,
+                                  add_labels=action.add_labels,
                                   remove_labels=action.remove_labels, state=action.state,
                                   due=action.due if action.due else UNSET, confidential=action.confidential)
         elif isinstance(action, PostComment):

@@ -192,12 +192,15 @@ def schema() -> None:
 
 def _print_plan(result: Any) -> None:
     for pair_id, actions in result.per_pair.items():
-        if not actions:
+        notes = result.notes.get(pair_id, [])
+        if not actions and not notes:
             click.echo(f"{pair_id}: up to date")
             continue
-        click.echo(f"{pair_id}:")
+        click.echo(f"{pair_id}:" if actions else f"{pair_id}: up to date")
         for action in actions:
             click.echo(f"  - {action.describe()}")
+        for note in notes:
+            click.echo(f"  note: {note}")
     program_wide = result.program.actions  # labels, the coordinators' project, intake, cohort space...
     if program_wide:
         click.echo("program:")
@@ -252,6 +255,7 @@ def _sync(config_path: Path | None, now_text: str | None, *, dry_run: bool, as_j
         data["orphans"] = [p.path for p in result.orphans]
         if dry_run:
             data["actions"] = [{"pair": a.pair, "action": a.describe()} for a in outcome.actions]
+        data["notes"] = [{"pair": pair_id, "note": note} for pair_id, said in result.notes.items() for note in said]
         click.echo(json.dumps(data, indent=2))
     else:
         if dry_run:

@@ -294,6 +294,11 @@ class NudgePolicy(Strict):
     escalate_every: PeriodField = Period(days=14)
     max_per_session: int = Field(2, ge=0, description="reminders to the pair per session issue")
     max_escalations: int = Field(3, ge=0, description="escalations per stale spell; each waits twice as long as the last")
+    item_reminders: int = Field(
+        1, ge=0, description="reminders on an overdue review, feedback, KPI or code-of-conduct issue to the people "
+                             "it waits for (its assignees), each `renudge_every` apart; 0: none")
+    respond_within: PeriodField = Field(
+        Period(days=14), description="review and feedback issues are due this long after their round opens")
     quiet_days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = ["sat", "sun"]
     holidays: list[DateField] = []
 

@@ -207,9 +207,12 @@ class EditIssue(Action):
     due: date | None = None
     reason: str = ""
     confidential: bool | None = None  # True: hide the issue from everyone but its person and the coordinators
+    title: str | None = None
 
     def describe(self) -> str:
         parts = []
+        if self.title is not None:
+            parts.append(f"retitle {self.title!r}")
         if self.confidential:
             parts.append("make confidential")
         if self.add_labels:

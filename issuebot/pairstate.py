@@ -84,6 +84,18 @@ def held_any(state: dict[str, Any]) -> bool:
     return any(s.get("outcome") == "held" for s in state.get("sessions", []) if isinstance(s, dict))
 
 
+def in_wrapup(program: Program, view: PairView, state: dict[str, Any], today: date) -> bool:
+    """Whether today is inside `wrapup_before` of the pair's end date (moved by `/extend`)."""
+    return today >= program.settings.wrapup_before.before(end_date(view.pair, state))
+
+
+def members_hear_reminders(program: Program, view: PairView, state: dict[str, Any], status: str, today: date) -> bool:
+    """Whether the pair's members may still be reminded: not while it is stale (only the
+    coordinators hear), unless the wrap-up window moves a pair that met on to `wrapping-up`
+    in this same run (offboarding), so a rerun decides the same."""
+    return status != "stale" or (held_any(state) and in_wrapup(program, view, state, today))
+
+
 def settled_status(state: dict[str, Any]) -> str:
     """Where a pair returns after a pause or a stale spell: `active` once a session was held."""
     return "active" if held_any(state) else "kickoff"
@@ -221,6 +233,38 @@ def overdue_items(program: Program, view: PairView, today: date) -> list[str]:
                 and issue.due is not None and issue.due < today:
             late.append(key)
     return late
+
+
+REMINDED_KINDS = ("review", "feedback", "extra")  # items the pair is reminded of once overdue (goals have their own)
+
+
+def item_reminders(state: dict[str, Any]) -> dict[str, list[date]]:
+    """The dates each overdue item's reminders went out, by marker key (empty when damaged)."""
+    value = book(state).get("items")
+    found: dict[str, list[date]] = {}
+    for key, days in (value.items() if isinstance(value, dict) else ()):
+        known = [d for d in (state_date(v) for v in (days if isinstance(days, list) else ())) if d]
+        if known:
+            found[str(key)] = known
+    return found
+
+
+def reminders_owed(program: Program, view: PairView, state: dict[str, Any], today: date) -> list[str]:
+    """Marker keys of open review, feedback and onboarding (KPI, conduct...) issues overdue by the
+    program's `grace` that are owed a reminder: fewer than `item_reminders` so far, the last one
+    at least `renudge_every` ago."""
+    policy = program.settings.nudges
+    sent = item_reminders(state)
+    owed = []
+    for key in overdue_items(program, view, today):
+        issue = view.issues[key]
+        if key.split(":", 1)[0] not in REMINDED_KINDS or issue.due is None or policy.grace.after(issue.due) > today:
+            continue
+        days = sent.get(key, [])
+        if len(days) >= policy.item_reminders or (days and policy.renudge_every.after(max(days)) > today):
+            continue
+        owed.append(key)
+    return owed
 
 
 def who_acts(program: Program, view: PairView, today: date) -> str:

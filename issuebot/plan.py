@@ -34,6 +34,12 @@ from issuebot.templates import Templates
 TRACKER = "progress"  # marker key of the pair's progress tracker issue
 DATES = "dates"  # bot-owned section of the tracker showing the pair's dates
 STATE_VERSION = 1
+WRITTEN = "written"  # in a goal issue's state block: the title, due date, first line and actions issuebot wrote
+
+
+def first_line(body: str) -> str:
+    """The first non-blank line of a rendered body (a goal's heading line)."""
+    return next((line for line in body.splitlines() if line.strip()), "")
 
 
 @dataclass(frozen=True, order=True)
@@ -274,6 +280,7 @@ class Plan:
         self.status = self.original_status
         self.sections: dict[str, str] = {}
         self.after_tracker: list[Action] = []  # writes that must follow the tracker's (archive)
+        self.notes: list[str] = []  # what `plan` tells the coordinator besides the writes (e.g. a kept edit)
 
     # -- helpers for workflows
 
@@ -300,16 +307,22 @@ class Plan:
         """The pair's end date, moved by `/extend`."""
         return end_date(self.pair, self.state)
 
-    def open_issue(self, key: str, template: str, *, due: date | None = None, extra_labels: Iterable[str] = (), confidential: bool = False, **context: Any) -> None:
-        """Open bot issue `key` from `template`, unless issuebot already created it."""
+    def open_issue(self, key: str, template: str, *, due: date | None = None, extra_labels: Iterable[str] = (), confidential: bool = False,
+                   written: Mapping[str, Any] | None = None, **context: Any) -> None:
+        """Open bot issue `key` from `template`, unless issuebot already created it. With `written`,
+        the issue's state block keeps what issuebot wrote (those fields, its title and first line),
+        so a later change of the program file can tell a person's edit from its own."""
         if self.view.known(key) or any(isinstance(a, OpenIssue) and a.key == key for a in self.actions):
             return
         rendered = self.ctx.templates.render(template, **self.render_context(**context))
         labels = tuple(dict.fromkeys(self.program.label(l) for l in (*rendered.labels, *extra_labels)))
+        body = markers.with_marker(rendered.body, key)
+        if written is not None:
+            body = markers.write_state(body, {WRITTEN: {**written, "title": rendered.title, "heading": first_line(rendered.body)}})
         self.actions.append(
             OpenIssue(
                 pair=self.pair.id, project=self.view.project_path, key=key, title=rendered.title,
-                body=markers.with_marker(rendered.body, key), labels=labels,
+                body=body, labels=labels,
                 assignees=tuple(a for a in rendered.assignees if a), due=due, confidential=confidential,
             )
         )
@@ -317,8 +330,8 @@ class Plan:
             self.state["issues"].append(key)
 
     def edit_issue(self, key: str, *, add: Iterable[str] = (), remove: Iterable[str] = (), state: str | None = None, due: date | None = None,
-                   body: str | None = None, reason: str = "") -> None:
-        """Change labels/state/due/body of open-or-closed bot issue `key`; no-op when nothing differs."""
+                   body: str | None = None, reason: str = "", title: str | None = None) -> None:
+        """Change labels/state/due/body/title of open-or-closed bot issue `key`; no-op when nothing differs."""
         issue = self.view.issues.get(key)
         if issue is None:
             return
@@ -333,11 +346,12 @@ class Plan:
         new_state = state if state is not None and state != issue.state else None
         new_due = due if due is not None and due != issue.due else None
         new_body = body if body is not None and body != issue.body else None
-        if add_names or remove_names or new_state or new_due or new_body:
+        new_title = title if title is not None and title != issue.title else None
+        if add_names or remove_names or new_state or new_due or new_body or new_title:
             self.actions.append(
                 EditIssue(pair=self.pair.id, project=self.view.project_path, number=issue.number, key=key,
                           add_labels=add_names, remove_labels=remove_names, body=new_body, state=new_state, due=new_due,  # type: ignore[arg-type]
-                          reason=reason)
+                          reason=reason, title=new_title)
             )
 
     def comment(self, issue_key: str, comment_key: str, template: str, **context: Any) -> bool:
@@ -493,6 +507,7 @@ def projected(view: PairView, actions: list[Action], author: str = "issuebot") -
             labels = tuple(l for l in issue.labels if l not in action.remove_labels) + tuple(
                 l for l in action.add_labels if l not in issue.labels)
             issues[action.key] = replace(issue, labels=labels, body=action.body if action.body is not None else issue.body,
+                                         title=action.title if action.title is not None else issue.title,
                                          state=action.state or issue.state, due=action.due or issue.due)
     projected = replace(view, project=project, issues=issues, threads=threads)
     parsed = view.__dict__.get("_parsed_state")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from issuebot.apply import Applier, BudgetExhausted, Outcome
@@ -19,8 +19,13 @@ from issuebot.workflows import PROGRAM_STEPS, WORKFLOWS, sessions
 
 def decide(view: PairView, ctx: Context) -> list[Action]:
     """The writes that bring one pair to where the program says it should be (pure)."""
+    return decide_with_notes(view, ctx)[0]
+
+
+def decide_with_notes(view: PairView, ctx: Context) -> tuple[list[Action], list[str]]:
+    """`decide`, plus what the plan tells the coordinator besides its writes (e.g. a pair's edit it kept)."""
     if view.project is not None and view.project.archived:
-        return []  # an archived project is read-only: the pair is over
+        return [], []  # an archived project is read-only: the pair is over
     if view.threads or ctx.event is not None:
         ctx = replace(ctx, commands=sessions.commands_to_carry_out(view, ctx))
     plan = Plan(view, ctx)
@@ -28,14 +33,14 @@ def decide(view: PairView, ctx: Context) -> list[Action]:
         # end_pair archives right after the tracker write; finish it if a run stopped in between
         # (posting first the reply that run still owed).
         if view.project is None:
-            return []
+            return [], []
         for reply in sessions.owed_replies(plan):
             plan.reply_after_tracker(reply.number, reply.key, reply.template, **reply.context)
-        return [*plan.after_tracker, ArchiveProject(pair=view.pair.id, project=view.project_path)]
+        return [*plan.after_tracker, ArchiveProject(pair=view.pair.id, project=view.project_path)], []
     for workflow in WORKFLOWS:
         if ctx.trigger in workflow.triggers:
             workflow.decide(plan)
-    return plan.finish()
+    return plan.finish(), plan.notes
 
 
 def decide_program(plan: ProgramPlan, phase: str) -> list[Action]:
@@ -63,6 +68,7 @@ class RunResult:
     orphans: list[Project]
     per_pair: dict[str, list[Action]]  # the writes decided for each pair
     program: ProgramPlan  # the program-level writes, requests and notes
+    notes: dict[str, list[str]] = field(default_factory=dict)  # pair id -> what its plan tells the coordinator
 
 
 def reconcile_program(
@@ -120,12 +126,16 @@ def reconcile_program(
             ctx = prepare(view.pairs, ctx)
         plan.ctx = ctx
         decided: list[tuple[str, PairView, list[Action]]] = []
+        notes: dict[str, list[str]] = {}
         for pair_id, pair_view in view.pairs.items():
             if chosen is not None and pair_id not in chosen:
                 continue
             if on_pair:
                 on_pair(pair_id)
-            decided.append((pair_id, pair_view, decide(pair_view, ctx)))  # pure: no tracker errors here
+            actions, said = decide_with_notes(pair_view, ctx)  # pure: no tracker errors here
+            decided.append((pair_id, pair_view, actions))
+            if said:
+                notes[pair_id] = said
         per_pair: dict[str, list[Action]] = {}
         try:
             _apply_all(applier, outcome, first, dry_run)
@@ -151,7 +161,8 @@ def reconcile_program(
             plan.failed.update(pid for pid, _, _ in decided if pid not in plan.results)
         after_phase(provider, plan, applier, outcome, dry_run)
     outcome.writes = applier.writes
-    return RunResult(views=view.pairs, outcome=outcome, orphans=view.orphans, per_pair=per_pair, program=plan)
+    return RunResult(views=view.pairs, outcome=outcome, orphans=view.orphans, per_pair=per_pair, program=plan,
+                     notes=notes)
 
 
 def after_phase(provider: Provider, plan: ProgramPlan, applier: Applier, outcome: Outcome, dry_run: bool) -> None:

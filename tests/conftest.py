@@ -65,7 +65,7 @@ def program_data(provider: dict[str, Any] | None = None, **overrides: Any) -> di
         ],
     }
     for key, value in overrides.items():
-        if key in data["program"] or key in {"nudges", "reviews", "feedback", "labels", "templates", "ends"}:
+        if key in data["program"] or key in {"nudges", "reviews", "feedback", "labels", "templates", "ends", "onboarding_issues"}:
             data["program"][key] = value
         else:
             data[key] = value

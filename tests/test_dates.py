@@ -91,5 +91,5 @@ def test_a_pair_that_never_met_stays_stale_and_needs_action_through_wrap_up(worl
         assert "pair::wrapping-up" not in world.labels("bob-alice")
         assert "wrapup" in world.issues("bob-alice")
         row = next(line for line in world.dashboard().body.splitlines() if line.startswith("| [bob-alice]"))
-        assert "| stale |" in row and row.rstrip().endswith("| coordinators |")
+        assert "| stale |" in row and "| coordinators |" in row
     assert world.sweep("2027-07-12").writes_made == 0

@@ -171,3 +171,20 @@ def test_the_weekly_cap_counts_every_pair_a_person_is_in(program):
     allowance = nudges.weekly_allowance({"bob-alice": view}, ctx_on(program, date(2027, 2, 12)))
     assert allowance == {"bob-alice": frozenset()}  # bob had his two this week
     assert nudges.sent_this_week(view.state, date(2027, 2, 18))["bob"] == 0
+
+
+def test_a_stale_pairs_members_hear_reminders_again_only_once_wrap_up_moves_a_pair_that_met_on(program):
+    from issuebot.pairstate import members_hear_reminders, reminders_owed
+
+    met = {"sessions": [{"n": 1, "date": "2027-01-20", "outcome": "held"}]}
+    never = {"sessions": []}
+    assert members_hear_reminders(program, view_of(program), never, "active", date(2027, 3, 1))
+    assert not members_hear_reminders(program, view_of(program), met, "stale", date(2027, 3, 1))
+    assert not members_hear_reminders(program, view_of(program), never, "stale", date(2027, 7, 1))  # never met: stays stale
+    assert members_hear_reminders(program, view_of(program), met, "stale", date(2027, 7, 1))  # wraps up this run
+    review = Issue(project=PATH, number=30, title="Review 1", body=markers.with_marker("", "review:1"), due=date(2027, 3, 1))
+    view = view_of(program, review)
+    assert reminders_owed(program, view, view.state, date(2027, 3, 3)) == []  # within the grace of 3 days
+    assert reminders_owed(program, view, view.state, date(2027, 3, 4)) == ["review:1"]
+    sent = {"sessions": [], "nudges": {"items": {"review:1": ["2027-03-04"]}}}
+    assert reminders_owed(program, view, sent, date(2027, 4, 1)) == []  # item_reminders: 1

@@ -298,3 +298,37 @@ def test_a_pair_that_never_writes_hears_a_bounded_number_of_reminders(world):
     assert members <= 3, said  # the first-session reminder and the overdue reminders of session 1
     last = (day - timedelta(days=7)).isoformat()
     assert world.sweep(last).writes_made == 0  # the last sweep run again
+
+
+def test_a_pair_silent_for_a_whole_program_hears_at_most_eight_comments(tmp_path: Path, clock: Clock):
+    """Default nudge policy, a sweep every working day from the start to past the end, on the
+    embedded tracker: the pair writes nothing at all. Reviews, feedback rounds and a code of
+    conduct to sign open as usual; the bot's comments are counted on the tracker itself."""
+    from datetime import date, timedelta
+
+    from issuebot.pairstate import is_working_day
+
+    extras = {"reviews": {"every": "3 months"}, "feedback": {"first_after": "6w", "every": "2 months"},
+              "onboarding_issues": [{"key": "conduct", "template": "goals", "due_after": "2w"}]}
+    with harness("local", tmp_path, clock) as forge:
+        world = World(forge, clock, tmp_path, **extras)
+        stale_since = None
+        day = date(2027, 1, 12)
+        while day <= date(2027, 7, 16):  # the program ends on 2027-07-11; wrap-up from 06-27
+            if is_working_day(world.program, day):
+                world.sweep(day.isoformat())
+                if stale_since is None and "pair::stale" in world.labels("bob-alice"):
+                    stale_since = day
+                if stale_since is not None:  # from then on flagged for the coordinators, through wrap-up
+                    assert "pair::stale" in world.labels("bob-alice"), day
+                    act = world.dashboard().body.split("| [bob-alice]", 1)[1].split("\n", 1)[0].split("|")[6]
+                    assert act.strip() == "coordinators", (day, act)
+            day += timedelta(days=1)
+        assert stale_since == date(2027, 2, 15)
+        project, bot = world.project("bob-alice"), forge.provider.bot_username
+        said = [markers.find_marker(c.body) or "" for issue in forge.provider.list_issues(project, state="all")
+                for c in forge.provider.list_comments(project, issue.number) if c.author == bot]
+        assert len(said) <= 8, said
+        assert len([k for k in said if k.startswith("escalation:")]) <= 3, said
+        assert "wrapup" in world.issues("bob-alice")
+        assert world.sweep("2027-07-16").writes_made == 0

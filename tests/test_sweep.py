@@ -217,9 +217,8 @@ def test_reviews_feedback_goal_reminder_wrapup_and_end_request(forge, clock, tmp
     assert "@dana" not in world.issues("erin-dave")["review:1"].body  # erin has no manager
     assert world.sweep("2027-02-11").writes_made == 0
     world.sweep("2027-04-23")  # goal due 04-30, goal_reminder 7d (a Friday)
-    assert len(world.comments("bob-alice", "goal:1", "goal-reminder:")) == 1
-    world.sweep("2027-04-26")
-    assert len(world.comments("bob-alice", "goal:1", "goal-reminder:")) == 1
+    assert "pair::stale" in world.labels("bob-alice")
+    assert world.comments("bob-alice", "goal:1", "goal-reminder:") == []  # a stale pair's members hear no more
     # Only the round due now is opened: no sweep ran in March, so review 2 is not opened late.
     assert set(k for k in world.issues("bob-alice") if k.startswith("review:")) == {"review:1", "review:3"}
     world.sweep("2027-06-28")  # ends 07-11, wrapup_before 14d
@@ -236,6 +235,17 @@ def test_reviews_feedback_goal_reminder_wrapup_and_end_request(forge, clock, tmp
     late = [c for c in world.comments("bob-alice", "session:1", "nudge:") if markers.find_marker(c.body) > "nudge:session:1:2027-07-11"]
     assert late == []  # past the end date the pair is not nudged any more
     assert all(i.state == "open" for i in world.issues("bob-alice").values())
+
+
+def test_a_goal_due_soon_gets_one_reminder(forge, clock, tmp_path):
+    world = World(forge, clock, tmp_path, nudges={"escalate_after": "365d"})  # quiet, but never stale
+    world.sweep("2027-04-22")
+    assert world.comments("bob-alice", "goal:1", "goal-reminder:") == []
+    world.sweep("2027-04-23")  # goal due 04-30, goal_reminder 7d (a Friday)
+    assert len(world.comments("bob-alice", "goal:1", "goal-reminder:")) == 1
+    assert world.sweep("2027-04-23").writes_made == 0
+    world.sweep("2027-04-26")
+    assert len(world.comments("bob-alice", "goal:1", "goal-reminder:")) == 1
 
 
 def test_done_goal_gets_no_reminder(world):

@@ -132,6 +132,10 @@ class MeteredRetry(GithubRetry):
 
     def increment(self, method: str | None = None, url: str | None = None, response: Any = None, error: Exception | None = None,
                   _pool: Any = None, _stacktrace: Any = None) -> Any:
+        if error is not None and (method or "").upper() == "POST" and self._is_read_error(error):
+            # The request reached GitHub, which may be creating the comment or issue right now
+            # (GithubRetry retries POSTs): the caller looks for the marker instead of posting twice.
+            raise error.with_traceback(_stacktrace)
         if response is not None and self.max_rate_limit_wait is not None:
             wait = self.get_retry_after(response)
             if wait is not None and wait > self.max_rate_limit_wait:

@@ -16,4 +16,5 @@ def decide(plan: Plan) -> None:
     if found is None:
         return
     number, due = found
-    plan.open_issue(f"feedback:{number}", "feedback", feedback={"number": number, "due": due})
+    plan.open_issue(f"feedback:{number}", "feedback", due=plan.program.settings.nudges.respond_within.after(due),
+                    feedback={"number": number, "due": due})

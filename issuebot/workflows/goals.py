@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from issuebot.pairstate import book, exempt_until, goal_progress, is_working_day
+from issuebot.pairstate import book, exempt_until, goal_progress, is_working_day, members_hear_reminders
 from issuebot.plan import Plan
 
 triggers = frozenset({"sweep"})
@@ -11,6 +11,8 @@ def decide(plan: Plan) -> None:
     today = plan.ctx.today
     if exempt_until(plan.state, plan.status, today) is not None or not is_working_day(plan.program, today):
         return
+    if not members_hear_reminders(plan.program, plan.view, plan.state, plan.status, today):
+        return  # a stale pair's members hear no more reminders; the coordinators were told
     reminded = set(book(plan.state).get("goal_reminders", []))
     for goal in goal_progress(plan.view):
         if goal.done or goal.due is None or goal.key in reminded:

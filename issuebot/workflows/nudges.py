@@ -10,7 +10,18 @@ from typing import Any
 from issuebot import markers
 from issuebot.config import Period, Program
 from issuebot.models import EditIssue, PostComment
-from issuebot.pairstate import book, current_session, exempt_until, held_any, is_working_day, overdue_session, settled_status
+from issuebot.pairstate import (
+    book,
+    current_session,
+    exempt_until,
+    held_any,
+    is_working_day,
+    item_reminders,
+    members_hear_reminders,
+    overdue_session,
+    reminders_owed,
+    settled_status,
+)
 from issuebot.plan import TRACKER, Context, PairView, Plan, SessionRef, end_date, state_date
 
 triggers = frozenset({"sweep"})
@@ -187,6 +198,7 @@ def decide(plan: Plan) -> None:
     if "nudge" in ctx.requests.get(plan.pair.id, frozenset()):
         nudge_now(plan)
     escalate_stale_pair(plan)
+    remind_overdue_items(plan)
 
 
 def moves_a_due_date(plan: Plan) -> bool:
@@ -314,3 +326,29 @@ def escalate_stale_pair(plan: Plan) -> None:
                              "days_overdue": overdue.days}):
         plan.bookkeeping()["escalated"] = today.isoformat()
         plan.bookkeeping()["escalations"] = spell + 1
+
+
+def remind_overdue_items(plan: Plan) -> None:
+    """One reminder (`item_reminders`) on each overdue review, feedback, KPI or code-of-conduct
+    issue, to the people it waits for (its assignees in the pair, else both). A stale pair's
+    members hear no more: the dashboard shows the item as overdue to the coordinators."""
+    program, today, pair = plan.program, plan.ctx.today, plan.pair
+    if plan.status == "ended" or not members_hear_reminders(program, plan.view, plan.state, plan.status, today) \
+            or exempt_until(plan.state, plan.status, today) is not None or not is_working_day(program, today) \
+            or today >= plan.ends:
+        return
+    kind = plan.ctx.provider_kind
+    sides = {pair.mentee.handle(kind): pair.mentee.username, pair.mentor.handle(kind): pair.mentor.username}
+    for key in reminders_owed(program, plan.view, plan.state, today):
+        issue = plan.view.issues[key]
+        waiting = tuple(dict.fromkeys(sides[a] for a in issue.assignees if a in sides)) or (
+            pair.mentee.username, pair.mentor.username)
+        sent = item_reminders(plan.state).get(key, [])
+        assert issue.due is not None  # reminders_owed keeps dated items only
+        plan.comment(key, f"reminder:{key}:{len(sent) + 1}", "item-reminder", to=[_person(plan, u) for u in waiting],
+                     item={"kind": key.split(":", 1)[0], "title": issue.title, "due": issue.due,
+                           "days_overdue": (today - issue.due).days},
+                     last=len(sent) + 1 >= program.settings.nudges.item_reminders)
+        kept = plan.bookkeeping().get("items")
+        kept = kept if isinstance(kept, dict) else {}
+        plan.bookkeeping()["items"] = {**kept, key: [*(d.isoformat() for d in sent), today.isoformat()]}

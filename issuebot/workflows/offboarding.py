@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from issuebot.models import ArchiveProject
-from issuebot.pairstate import book, held_any
+from issuebot.pairstate import book, held_any, in_wrapup
 from issuebot.plan import TRACKER, Plan
 
 triggers = frozenset({"sweep", "event"})
@@ -24,10 +22,6 @@ def end_pair(plan: Plan, reason: str, by: str) -> None:
     plan.after_tracker.append(ArchiveProject(pair=plan.pair.id, project=plan.view.project_path))
 
 
-def wrapup_starts(plan: Plan) -> date:
-    return plan.program.settings.wrapup_before.before(plan.ends)
-
-
 def open_wrapup(plan: Plan) -> None:
     """Inside `wrapup_before` of the end: the wrap-up issue and `pair::wrapping-up` (a stale pair
     that never met keeps `pair::stale`); an `/extend` that moves the end out of that window sets
@@ -35,7 +29,7 @@ def open_wrapup(plan: Plan) -> None:
     today = plan.ctx.today
     if plan.status in ("ended", "paused"):
         return
-    if today >= wrapup_starts(plan):
+    if in_wrapup(plan.program, plan.view, plan.state, today):
         plan.open_issue("wrapup", "wrapup", due=plan.ends)
         if plan.status == "stale" and not held_any(plan.state):
             return  # a pair that never met stays flagged for the coordinators through wrap-up

@@ -25,5 +25,6 @@ def decide(plan: Plan) -> None:
         manager = plan.ctx.person(person) if person else {"handle": plan.pair.mentee.manager, "name": plan.pair.mentee.manager}
     goals = [{"title": g.title, "due": g.due, "percent": g.percent, "done": g.done} for g in goal_progress(plan.view)]
     asked_privately = bool(policy.invite_managers and plan.pair.mentee.manager and manager is None)
-    plan.open_issue(f"review:{number}", "review", review={"number": number, "due": due}, manager=manager,
+    plan.open_issue(f"review:{number}", "review", due=plan.program.settings.nudges.respond_within.after(due),
+                    review={"number": number, "due": due}, manager=manager,
                     goal_progress=goals, manager_asked_privately=asked_privately)

@@ -441,3 +441,17 @@ def test_webhook_payload_becomes_an_event_without_calls(hub):
     assert event.comment_body == payload["comment"]["body"] and event.delivery_id == "d-1"
     assert hub.provider.parse_webhook({"X-GitHub-Event": "ping"}, b"{}") is None
     assert hub.fake.calls == []
+
+
+def test_a_post_whose_answer_timed_out_is_not_sent_again():
+    """GithubRetry retries POSTs; after a read timeout GitHub may be creating the comment already,
+    so the error goes to the caller, which looks for the marker (reads are still retried)."""
+    from urllib3.exceptions import ReadTimeoutError
+
+    from issuebot.providers.github import MeteredRetry
+
+    retry = MeteredRetry(None, total=5)
+    error = ReadTimeoutError(None, "/repos/o/r/issues/1/comments", "Read timed out. (read timeout=15)")
+    with pytest.raises(ReadTimeoutError):
+        retry.increment("POST", "/repos/o/r/issues/1/comments", error=error)
+    assert retry.increment("GET", "/repos/o/r/issues", error=error).total == 4

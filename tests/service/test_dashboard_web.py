@@ -350,3 +350,30 @@ def test_ended_pairs_have_no_next_due_and_paused_pairs_show_until_when(synced: A
     assert pairs["erin-dave"]["next_due"] == "-" and pairs["erin-dave"]["next_session_due"] is None
     html = client.get("/dashboard", headers=basic(TOKEN)).get_data(as_text=True)
     assert "paused until 2027-03-01" in html and "2027-01-25" not in html
+
+
+def test_an_overdue_feedback_round_shows_as_overdue_on_the_web_dashboard(tmp_path: Path, clock: Any,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime, timezone
+
+    from issuebot.sweep import sweep
+
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    path = write_program(tmp_path / "program.yml", program_data(
+        service={"webhook_secret_env": SECRET_ENV, "dashboard_token_env": TOKEN_ENV}, feedback={"first_after": "4w"}))
+    program = load_program(path)
+    provider = make_provider(program, clock)
+    reconcile_program(provider, program, Templates(), trigger="sync", now=clock())
+    clock.set(datetime(2027, 2, 8, 9, tzinfo=timezone.utc))  # round 1 opens, due 2027-02-22
+    sweep(provider, program, Templates(), now=clock())
+    clock.set(datetime(2027, 2, 25, 9, tzinfo=timezone.utc))
+    service = open_service(program, provider_factory=lambda _p: provider, clock=clock)
+    try:
+        client = create_app(service).test_client()
+        page = client.get("/dashboard", headers=basic(TOKEN)).get_data(as_text=True)
+        assert "<td>feedback:1</td>" in page
+        pairs = client.get("/api/pairs", headers=basic(TOKEN)).get_json()
+        assert [p["overdue"] for p in pairs] == [["feedback:1"], ["feedback:1"]]
+    finally:
+        service.close()

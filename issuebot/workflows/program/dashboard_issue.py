@@ -74,6 +74,7 @@ def rows(program: Program, views: dict[str, PairView], ctx: Context) -> list[dic
             continue
         row = report.pair_row(program, view)
         table.append({**row.as_dict(), "act": pairstate.who_acts(program, view, ctx.today),
+                      "overdue": pairstate.overdue_items(program, view, ctx.today),
                       "url": view.tracker.url if view.tracker is not None and view.tracker.number else row.url})
     return table
 
@@ -83,7 +84,7 @@ def render_body(templates: Templates, program: Program, table: list[dict[str, An
     """(title, body with marker, labels) of the dashboard; ticked boxes stay ticked.
 
     When every pair does not fit in one issue body, the pairs on track are counted instead of
-    listed (those where someone must act, or with a ticked box, always stay listed)."""
+    listed (those where someone must act, with an overdue item or a ticked box always stay listed)."""
     for row in table:
         row["ticked"] = sorted(ticked.get(row["pair"], frozenset()))
 
@@ -99,7 +100,7 @@ def render_body(templates: Templates, program: Program, table: list[dict[str, An
         result = render(table)
         if len(result[1]) <= max_chars:
             return result
-    shown = [r for r in table if r["act"] != "-" or r["ticked"]]
+    shown = [r for r in table if r["act"] != "-" or r["ticked"] or r.get("overdue")]
     result = render(shown)
     while len(result[1]) > max_chars and shown:
         per_row = max(1, len(result[1]) // max(1, len(shown)))
