@@ -106,6 +106,7 @@ class DeliveryQueue:
         self._held_guard = threading.Lock()
         self._renewer: threading.Thread | None = None
         self.process_task = huey.task(name="process_delivery")(self.process)
+        self.process_many_task = huey.task(name="process_deliveries")(self.process_many)
         huey.periodic_task(crontab(minute="*"), name="requeue_expired_deliveries")(self.requeue_expired)
         huey.periodic_task(crontab(minute="23"), name="prune_inbox")(self.prune)
 
@@ -113,6 +114,13 @@ class DeliveryQueue:
 
     def enqueue(self, row_id: int) -> None:
         self.process_task(row_id)
+
+    def enqueue_many(self, row_ids: list[int]) -> None:
+        """One task for rows stored together: the queue's own write is paid once per burst."""
+        if len(row_ids) == 1:
+            self.enqueue(row_ids[0])
+        elif row_ids:
+            self.process_many_task(list(row_ids))
 
     def pending(self) -> int:
         return self.huey.pending_count()
@@ -172,6 +180,18 @@ class DeliveryQueue:
             return self._drain_pair(delivery, event, provider, owner, now)
         finally:
             self._let_go(event.project, owner)
+
+    def process_many(self, row_ids: list[int]) -> list[str]:
+        """Handle deliveries stored together, each as `process` would; one the forge asks to wait for
+        comes back as a task of its own."""
+        statuses = []
+        for row_id in row_ids:
+            try:
+                statuses.append(self.process(row_id))
+            except RetryTask as retry:
+                self.process_task.schedule((row_id,), delay=retry.delay or 1.0)
+                statuses.append(RETRYING)
+        return statuses
 
     def _let_go(self, project: str, owner: str) -> None:
         """Unlock the pair; a delivery handed over after the holder's last look gets a task of its own."""
@@ -333,8 +353,7 @@ class DeliveryQueue:
         queue; Huey itself drops a task whose worker is killed."""
         moment = now or self.clock()
         taken = self.store.take_expired(moment, self.lease_seconds)
-        for row_id in taken:
-            self.enqueue(row_id)
+        self.enqueue_many(taken)
         self.store.drop_expired_locks(moment)
         if taken:
             logger.warning("re-enqueued %d deliveries whose lease expired", len(taken))

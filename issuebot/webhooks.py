@@ -93,13 +93,12 @@ def stored(service: Service, delivery: NewDelivery, row_id: int | StoreUnavailab
 def hand_to_queue(service: Service, row_ids: list[int], *, again: bool = False) -> list[int]:
     """Wake the worker for newly stored rows; the rows the queue did not take (it is down), which
     are safe in the inbox: handed over again later, or by the lease sweeper. `again`: a retry, logged quietly."""
-    for index, row_id in enumerate(row_ids):
-        try:
-            service.queue.enqueue(row_id)
-        except Exception as exc:  # redis.ConnectionError, sqlite3.Error...: the backend's own
-            logger.log(logging.DEBUG if again else logging.WARNING, "%d deliveries stored but not queued yet (%s)",
-                       len(row_ids) - index, exc.__class__.__name__)
-            return row_ids[index:]
+    try:
+        service.queue.enqueue_many(row_ids)
+    except Exception as exc:  # redis.ConnectionError, sqlite3.Error...: the backend's own
+        logger.log(logging.DEBUG if again else logging.WARNING, "%d deliveries stored but not queued yet (%s)",
+                   len(row_ids), exc.__class__.__name__)
+        return row_ids
     return []
 
 

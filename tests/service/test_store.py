@@ -165,3 +165,17 @@ def test_a_failed_group_commit_refuses_every_delivery_in_it(tmp_path: Path) -> N
     with pytest.raises(StoreUnavailable, match="inbox"):
         add(store)
     store.dispose()
+
+
+def test_a_batch_is_stored_in_one_go_and_reads_back_as_given(store: Store) -> None:
+    first = add(store, "old")
+    batch = [NewDelivery(provider="github", delivery_id=name, event="issue_comment", headers={"X-GitHub-Event": "issue_comment"},
+                         body=name.encode() * 1000, project="o/mentoring-bob-alice") for name in ("a", "old", "b", "a")]
+    ids = store.add_deliveries(batch, now=T0 + timedelta(microseconds=250), lease_seconds=60)
+    assert ids[1] is None and ids[3] is None  # already stored; the first copy in a batch takes the row
+    assert ids[0] is not None and ids[2] is not None and len({first, ids[0], ids[2]}) == 3
+    row = store.get(ids[2])
+    assert row is not None and row.body == b"b" * 1000 and row.headers == {"X-GitHub-Event": "issue_comment"}
+    assert row.received_at == T0 + timedelta(microseconds=250) and row.status == QUEUED and row.attempts == 0
+    assert row.lease_until == T0 + timedelta(seconds=60, microseconds=250)
+    assert store.counts()[QUEUED] == 3
