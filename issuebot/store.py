@@ -342,7 +342,7 @@ class Store:
                     # SQLite runs in-process: the statement, compiled once, on the driver's cursor
                     # within this transaction, skips SQLAlchemy's per-row work (the hottest write).
                     sql, columns, processors = self._add_raw
-                    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                    cursor = conn.connection.driver_connection.cursor()
                     new = {}
                     for key, row in firsts.items():
                         values = [processors[c](row[c]) if c in processors else row[c] for c in columns]
