@@ -282,9 +282,10 @@ def measured(process: subprocess.Popen[str], port: int, **load: Any) -> dict[str
     return figures
 
 
-def program_file(folder: Path, pairs: int = 2, **service: Any) -> Path:
-    starts = (date.today() - timedelta(days=3)).isoformat()
-    data = program_data(starts=starts, service={"webhook_secret_env": SECRET_ENV, **service})
+def program_file(folder: Path, pairs: int = 2, provider: dict[str, Any] | None = None, started_days_ago: int = 3,
+                 **service: Any) -> Path:
+    starts = (date.today() - timedelta(days=started_days_ago)).isoformat()
+    data = program_data(provider, starts=starts, service={"webhook_secret_env": SECRET_ENV, **service})
     if pairs > 2:
         people = [{"username": "carol", "name": "Carol Clark", "role": "both"}]
         for n in range(pairs):
@@ -371,8 +372,7 @@ def store_deliveries(program_path: Path, total: int, same_pair: bool = False) ->
     # As `serve` stores a burst: one transaction, then each row handed to the queue.
     ids = [row for row in service.store.add_deliveries(deliveries, now=now, lease_seconds=60) if row is not None]
     assert len(ids) == total
-    for row in ids:
-        service.queue.enqueue(row)
+    service.queue.enqueue_many(ids, [delivery.project for delivery in deliveries])
     service.close()
     return ids
 
@@ -390,14 +390,19 @@ def finished(program_path: Path) -> int:
     return sum(counts[s] for s in FINISHED)
 
 
-def drain(program_path: Path, total: int, processes: int, threads: int, limit: float = 120.0) -> float:
-    """Deliveries finished per second by `processes` worker processes of `threads` threads, once running."""
+def drain(program_path: Path, total: int, processes: int, threads: int, limit: float = 120.0,
+          store: Any = None) -> float:
+    """Deliveries finished per second by `processes` worker processes of `threads` threads, once running;
+    `store(n)` puts n deliveries in the inbox and the queue (default: comments on the embedded tracker)."""
+    store = store or (lambda n: store_deliveries(program_path, n))
     workers = [start_worker(program_path, threads) for _ in range(processes)]
     try:
-        wait_finished(program_path, finished(program_path) + len(store_deliveries(program_path, processes)), limit)
+        before = finished(program_path)
+        store(processes)  # one each to start on: the workers are up
+        wait_finished(program_path, before + processes, limit)
         before = finished(program_path)
         started = time.perf_counter()
-        store_deliveries(program_path, total)
+        store(total)
         wait_finished(program_path, before + total, limit)
         elapsed = time.perf_counter() - started
     finally:
@@ -451,7 +456,7 @@ def delivery_to_labels(folder: Path, args: argparse.Namespace) -> None:
     from issuebot.providers import make_provider
     from issuebot.providers.local_hooks import event_payload
 
-    program_path = program_file(folder / "labels")
+    program_path = program_file(folder / "labels", started_days_ago=args.sessions + 3)
     sync(program_path)
     program = load_program(program_path)
     tracker = make_provider(program)
@@ -463,9 +468,11 @@ def delivery_to_labels(folder: Path, args: argparse.Namespace) -> None:
     timings = []
     try:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        for _ in range(args.sessions):
+        for n in range(args.sessions):
             issue = next_session(tracker, project, session, held)
-            comment = mentee.create_comment(project, issue.number, "/session 45m")
+            # One meeting a day: the same day logged twice counts once (and labels nothing new).
+            held_on = program.settings.starts + timedelta(days=n)
+            comment = mentee.create_comment(project, issue.number, f"/session {held_on.isoformat()} 45m")
             event = Event(kind=EventKind.COMMENT_CREATED, provider="local", project=project, issue_number=issue.number,
                           actor=pair.mentee.username, comment_id=comment.id, comment_body=comment.body,
                           at=comment.created_at)
@@ -557,6 +564,66 @@ def postgres_redis(folder: Path, args: argparse.Namespace) -> None:
         drop_postgres()
 
 
+def forge_drain(folder: Path, args: argparse.Namespace) -> None:
+    """PostgreSQL + Redis with the GitHub fake over loopback HTTP, each call answered after a forge's
+    round trip: one worker process against two, deliveries spread over the pairs."""
+    from datetime import datetime, timezone
+
+    from issuebot.config import load_program
+    from issuebot.providers import make_provider
+    from issuebot.service import open_service
+    from issuebot.store import NewDelivery
+    from tests.fakes.github_server import BOT_TOKEN, GitHubServer
+    from tests.service.helpers import comment_body
+
+    if not (answers(5432) and answers(6379)):
+        print("\nPostgreSQL + Redis with a forge fake: not reachable on 127.0.0.1, skipped")
+        return
+    server = GitHubServer(lambda: datetime.now(timezone.utc)).start()
+    os.environ["GITHUB_TOKEN"] = BOT_TOKEN
+    fresh_postgres()
+    try:
+        program_path = program_file(folder / "forge", pairs=args.pairs, provider=server.provider_config(),
+                                    database_url=f"postgresql://postgres@127.0.0.1:5432/{BENCH_DB}", queue_url=BENCH_REDIS)
+        program = load_program(program_path)
+        for person in program.people.values():
+            server.fake.add_user(person.username)
+        sync(program_path)
+        server.latency_seconds = args.forge_latency_ms / 1000
+        tracker = make_provider(program)
+
+        def store(total: int) -> None:
+            service = open_service(program, need_secret=False)
+            now = datetime.now(timezone.utc)
+            deliveries = []
+            for n in range(total):
+                pair = program.pairs[n % len(program.pairs)]
+                project = tracker.project_path(program.project_name(pair))
+                body = comment_body(project=project, number=1, text="thanks, see you", comment_id=10**6 + n,
+                                    login=pair.mentee.username)
+                deliveries.append(NewDelivery(provider="github", delivery_id=str(uuid.uuid4()), event="issue_comment",
+                                              headers={"X-GitHub-Event": "issue_comment",
+                                                       "Content-Type": "application/json"},
+                                              body=body, project=project))
+            rows = service.store.add_deliveries(deliveries, now=now, lease_seconds=60)
+            service.queue.enqueue_many([row for row in rows if row], [d.project for d, row in zip(deliveries, rows) if row])
+            service.close()
+
+        print(f"\nPostgreSQL inbox + Redis queue, GitHub fake over loopback ({args.forge_latency_ms:.0f} ms per call),"
+              f" {args.drain} comments over {args.pairs} pairs")
+        rates = {}
+        for processes in (1, 2):
+            calls = len(server.fake.calls)
+            rates[processes] = drain(program_path, args.drain, processes, 1, store=store)
+            made = len(server.fake.calls) - calls
+            print(f"  {processes} worker process(es): {rates[processes]:7.0f} deliveries/s,"
+                  f" {made / (args.drain + processes):.2f} forge calls per delivery", flush=True)
+        print(f"  two workers / one: {rates[2] / rates[1]:.2f}x")
+    finally:
+        server.stop()
+        drop_postgres()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each measured wrk run")
@@ -570,6 +637,8 @@ def main() -> None:
     parser.add_argument("--skip-drain", action="store_true")
     parser.add_argument("--skip-labels", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--skip-forge", action="store_true", help="no PostgreSQL + Redis drain against the GitHub fake")
+    parser.add_argument("--forge-latency-ms", type=float, default=20.0, help="the fake forge's round trip per call")
     parser.add_argument("--wrk-only", nargs=2, metavar=("PORT", "SECONDS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -591,6 +660,8 @@ def main() -> None:
             delivery_to_labels(folder, args)
         if not args.skip_postgres:
             postgres_redis(folder, args)
+        if not args.skip_forge:
+            forge_drain(folder, args)
 
 
 if __name__ == "__main__":

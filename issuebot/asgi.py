@@ -67,7 +67,7 @@ class InboxWriter:
     def __init__(self, service: Service):
         self.service = service
         self._waiting: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._unqueued: list[int] = []  # stored rows the queue did not take: handed over once it is back
+        self._unqueued: list[tuple[int, str]] = []  # stored rows the queue did not take: handed over once it is back
         self._retry_at = 0.0
         self._thread = threading.Thread(target=self._run, name="inbox-writer", daemon=True)
         self._thread.start()
@@ -107,7 +107,7 @@ class InboxWriter:
             if stopping:
                 return
 
-    def _hand_over(self, rows: list[int]) -> None:
+    def _hand_over(self, rows: list[tuple[int, str]]) -> None:
         """Queue `rows`; while the queue is down, keep them and offer them again a second later."""
         had = bool(self._unqueued)
         self._unqueued = hand_to_queue(self.service, rows, again=had)
@@ -127,7 +127,7 @@ class InboxWriter:
         except Exception as exc:  # never leave a request waiting on a future nobody resolves
             logger.exception("inbox write failed")
             results = [StoreUnavailable(f"inbox write failed: {exc.__class__.__name__}")] * len(batch)
-        fresh = [row for row in results if isinstance(row, int)]
+        fresh = [(row, delivery.project) for (delivery, _, _), row in zip(batch, results) if isinstance(row, int)]
         # Woken before answering, as the Flask endpoint does: a 202 means stored and handed over (or,
         # while the queue is down, stored and offered again every second until it answers).
         if self._unqueued:

@@ -115,12 +115,17 @@ class DeliveryQueue:
     def enqueue(self, row_id: int) -> None:
         self.process_task(row_id)
 
-    def enqueue_many(self, row_ids: list[int]) -> None:
-        """One task for rows stored together: the queue's own write is paid once per burst."""
-        if len(row_ids) == 1:
-            self.enqueue(row_ids[0])
-        elif row_ids:
-            self.process_many_task(list(row_ids))
+    def enqueue_many(self, row_ids: list[int], projects: list[str] | None = None) -> None:
+        """One task per project among rows stored together (each row its own without `projects`): a
+        pair's deliveries go to one consumer together, different pairs' to consumers side by side."""
+        groups: dict[str, list[int]] = {}
+        for index, row_id in enumerate(row_ids):
+            groups.setdefault(projects[index] if projects is not None else str(row_id), []).append(row_id)
+        for rows in groups.values():
+            if len(rows) == 1:
+                self.enqueue(rows[0])
+            else:
+                self.process_many_task(rows)
 
     def pending(self) -> int:
         return self.huey.pending_count()
@@ -182,8 +187,8 @@ class DeliveryQueue:
             self._let_go(event.project, owner)
 
     def process_many(self, row_ids: list[int]) -> list[str]:
-        """Handle deliveries stored together, each as `process` would; one the forge asks to wait for
-        comes back as a task of its own."""
+        """Handle deliveries of one pair stored together, each as `process` would (the first takes the
+        others along); one the forge asks to wait for comes back as a task of its own."""
         statuses = []
         for row_id in row_ids:
             try:

@@ -90,15 +90,16 @@ def stored(service: Service, delivery: NewDelivery, row_id: int | StoreUnavailab
     return _answer(service, delivery.provider, "accepted", 202, delivery=delivery.delivery_id)
 
 
-def hand_to_queue(service: Service, row_ids: list[int], *, again: bool = False) -> list[int]:
-    """Wake the worker for newly stored rows; the rows the queue did not take (it is down), which
-    are safe in the inbox: handed over again later, or by the lease sweeper. `again`: a retry, logged quietly."""
+def hand_to_queue(service: Service, rows: list[tuple[int, str]], *, again: bool = False) -> list[tuple[int, str]]:
+    """Wake the worker for newly stored rows, each (row id, project); the rows the queue did not take
+    (it is down), which are safe in the inbox: handed over again later, or by the lease sweeper.
+    `again`: a retry, logged quietly."""
     try:
-        service.queue.enqueue_many(row_ids)
+        service.queue.enqueue_many([row for row, _ in rows], [project for _, project in rows])
     except Exception as exc:  # redis.ConnectionError, sqlite3.Error...: the backend's own
         logger.log(logging.DEBUG if again else logging.WARNING, "%d deliveries stored but not queued yet (%s)",
-                   len(row_ids), exc.__class__.__name__)
-        return row_ids
+                   len(rows), exc.__class__.__name__)
+        return rows
     return []
 
 
@@ -119,7 +120,7 @@ def receive(provider: str) -> Response:
             row_id = exc
         verdict_answer = stored(service, verdict, row_id)
         if isinstance(row_id, int):
-            hand_to_queue(service, [row_id])
+            hand_to_queue(service, [(row_id, verdict.project)])
     else:
         verdict_answer = verdict
     return Response(verdict_answer.body(), status=verdict_answer.code, mimetype="application/json")

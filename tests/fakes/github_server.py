@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,6 +49,7 @@ class GitHubServer:
         self.fake = FakeGitHub(clock, org=org, base=self.base)
         self.fake.add_user(BOT, token=BOT_TOKEN)
         self._one_at_a_time = threading.Lock()
+        self.latency_seconds = 0.0  # a forge's round trip, waited before each answer (benchmarks set it)
         self._gate = threading.Condition()
         self._listings = 0  # bulk reads of the organisation's issues since the gate was set
         self._runs = 0
@@ -72,6 +74,8 @@ class GitHubServer:
                 self._gate.wait_for(lambda: self._listings >= self._runs, timeout=HOLD_SECONDS)
         forwarded = _Forwarded(url=request.url, method=request.method, headers=request.headers,
                                body=request.get_data() or None)
+        if self.latency_seconds:
+            time.sleep(self.latency_seconds)  # requests wait side by side, as on a real forge
         with self._one_at_a_time:
             status, headers, text = self.fake._dispatch(forwarded)
         if request.method == "GET" and request.path.rstrip("/").endswith(f"/orgs/{self.fake.org}/issues"):

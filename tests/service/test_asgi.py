@@ -131,7 +131,7 @@ def test_deliveries_stored_while_the_queue_is_down_are_queued_once_it_answers(as
     down.set()
     all_queued = threading.Event()
 
-    def enqueue_many(row_ids: list[int]) -> None:
+    def enqueue_many(row_ids: list[int], projects: list[str] | None = None) -> None:
         if down.is_set():
             raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
         queued.extend(row_ids)
