@@ -361,3 +361,44 @@ def test_events_by_issuebot_in_the_cohort_space_and_sign_ups_in_the_intake_proje
     outcomes = handle_events(program, forge.provider, Templates(), events, now=clock())
     assert [o.ignored for o in outcomes] == ["made by issuebot itself", "sign-ups are read by `issuebot people import`"]
     assert forge.writes == writes
+
+
+def test_report_json_and_csv_carry_the_hosts_rows_that_the_table_counts(tmp_path, clock):
+    import csv
+    import io
+    import json
+
+    from issuebot.events import act_on_tracker
+    from tests.conftest import run_cli
+    from tests.fakes.local import LocalHarness
+
+    forge = LocalHarness(tmp_path, clock)
+    program = cohort_program(tmp_path, forge, **SPACE)
+    clock.set(datetime(2027, 2, 1, 8, tzinfo=timezone.utc))
+    sync(forge, program, clock)
+    path = forge.provider.project_path("cohort")
+    lunch = next(i for i in forge.provider.list_issues(path) if "lunch" in (markers.find_marker(i.body) or ""))
+    clock.set(datetime(2027, 2, 2, 12, tzinfo=timezone.utc))
+    act_on_tracker(program, forge.provider, Templates(), pair_id="bob-alice", issue="session:1", user="bob", now=clock())
+    act_on_tracker(program, forge.provider, Templates(), pair_id="cohort", issue=str(lunch.number), user="carol",
+                   now=clock())
+    now = "2027-02-03T09:00:00+00:00"
+
+    def report(fmt: str) -> str:
+        done = run_cli("report", "-c", str(program.path), "--now", now, "--format", fmt, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    total = next(line for line in report("table").splitlines() if line.startswith("total"))
+    assert total.split()[-1] == "1.75"  # a 45-minute session and the hour credited for the lunch and learn
+    rows = json.loads(report("json"))
+    assert [r["pair"] for r in rows] == ["bob-alice", "erin-dave", "cohort:alice"]
+    host = rows[-1]
+    assert (host["status"], host["mentor"], host["mentor_name"], host["activities_hosted"]) == (
+        "cohort host", "alice", "Alice Adams", 1)
+    assert (host["mentor_hours"], host["credited_hours"], host["project"], host["sessions_held"]) == (1.0, 1.0, path, 0)
+    assert sum(r["mentor_hours"] for r in rows) == 1.75
+    table = list(csv.DictReader(io.StringIO(report("csv"))))
+    assert [r["pair"] for r in table] == [r["pair"] for r in rows]
+    assert (table[-1]["status"], table[-1]["activities_hosted"], table[-1]["mentor_hours"]) == ("cohort host", "1", "1.0")
+    assert sum(float(r["mentor_hours"]) for r in table) == 1.75
