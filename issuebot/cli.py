@@ -738,7 +738,7 @@ def _tracker_act(config_path: Path | None, now_text: str | None, pair_id: str, i
     elif outcome.ignored:
         click.echo(f"ignored: {outcome.ignored}")
     else:
-        click.echo(f"{outcome.pair}: {outcome.writes} writes")
+        click.echo(f"{outcome.pair or event.project}: {outcome.writes} writes")  # a program-level project has no pair
         for action in outcome.actions:
             click.echo(f"  - {action}")
     for reply in done.replies:

@@ -402,3 +402,28 @@ def test_report_json_and_csv_carry_the_hosts_rows_that_the_table_counts(tmp_path
     assert [r["pair"] for r in table] == [r["pair"] for r in rows]
     assert (table[-1]["status"], table[-1]["activities_hosted"], table[-1]["mentor_hours"]) == ("cohort host", "1", "1.0")
     assert sum(float(r["mentor_hours"]) for r in table) == 1.75
+
+
+def test_events_of_the_cohort_space_that_waited_together_share_one_run(tmp_path, clock):
+    from issuebot.events import handle_events
+    from issuebot.models import Event, EventKind
+    from tests.fakes.local import LocalHarness
+
+    forge = LocalHarness(tmp_path, clock)
+    program = cohort_program(tmp_path, forge, **SPACE)
+    clock.set(datetime(2027, 2, 1, 8, tzinfo=timezone.utc))
+    sync(forge, program, clock)
+    path = forge.provider.project_path("cohort")
+    lunch = next(i for i in forge.provider.list_issues(path) if "lunch" in (markers.find_marker(i.body) or ""))
+    events = []
+    for person in ("bob", "erin"):
+        written = forge.as_user(person).create_comment(path, lunch.number, "/attended")
+        events.append(Event(kind=EventKind.COMMENT_CREATED, provider="local", project=path, issue_number=lunch.number,
+                            actor=person, comment_id=written.id, comment_body=written.body, at=clock()))
+    listed = forge.provider.meter.by_verb["list_issues"]
+    outcomes = handle_events(program, forge.provider, Templates(), events, now=clock())
+    assert [(o.writes, o.commands) for o in outcomes] == [(1, ["/attended"]), (0, ["/attended"])]
+    assert forge.provider.meter.by_verb["list_issues"] == listed + 1  # one read of the space for both
+    assert markers.read_state(forge.provider.get_issue(path, lunch.number).body)["attendees"] == ["bob", "erin"]
+    swept = sync(forge, program, clock, "sweep").outcome.actions
+    assert [a for a in swept if getattr(a, "project", None) == path] == []  # the sweep finds the record current
