@@ -114,7 +114,8 @@ class Applier:
         elif isinstance(action, EnsureBoard):
             provider.ensure_board(action.name, action.labels)
         elif isinstance(action, EnsureIssueForm):
-            provider.ensure_issue_form(action.project, action.name, action.title, action.about, action.labels, action.fields)
+            provider.ensure_issue_form(action.project, action.name, action.title, action.about, action.labels,
+                                       action.fields, opening=action.opening, confidential=action.confidential)
         elif isinstance(action, GrantAccess):
             self._within_budget(action.usernames, lambda chunk: provider.ensure_access(action.project, chunk, action.access))
         else:  # pragma: no cover - guarded by the meta test over Action subclasses

@@ -339,10 +339,12 @@ def report(config_path: Path | None, now: str | None, as_summary: bool, since: s
         rows = reporting.with_status(reporting.rows(program, views, today), statuses)
         space = observe_cohort(provider, program, with_comments=False)
     hosts = reporting.cohort_rows(program, cohort_credits(program, space.issues, provider.kind)) if space else []
+    # JSON and CSV carry the table's `cohort:<username>` rows after the pairs' (status "cohort host").
+    hosted = reporting.cohort_report_rows(hosts, space.path if space else "")
     if fmt == "json":
-        click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+        click.echo(json.dumps([r.as_dict() for r in [*rows, *hosted]], indent=2))
     elif fmt == "csv":
-        click.echo(reporting.to_csv(rows), nl=False)
+        click.echo(reporting.to_csv([*rows, *hosted]), nl=False)
     else:
         click.echo(reporting.table(rows, with_totals=True, cohort=hosts, cohort_project=space.path if space else ""))
 
@@ -740,7 +742,7 @@ def _tracker_act(config_path: Path | None, now_text: str | None, pair_id: str, i
     elif outcome.ignored:
         click.echo(f"ignored: {outcome.ignored}")
     else:
-        click.echo(f"{outcome.pair}: {outcome.writes} writes")
+        click.echo(f"{outcome.pair or event.project}: {outcome.writes} writes")  # a program-level project has no pair
         for action in outcome.actions:
             click.echo(f"  - {action}")
     for reply in done.replies:

@@ -75,9 +75,14 @@ def attendees(comments: Iterable[Comment], bot_username: str, host_handles: Sequ
     found: dict[str, None] = {}
     for comment in sorted(comments, key=lambda c: (c.created_at or datetime.min, c.id)):
         if comment.author and comment.author != bot_username and comment.author not in host_handles \
-                and _ATTENDED.search(comment.body or ""):
+                and says_attended(comment.body or ""):
             found[comment.author] = None
     return list(found)
+
+
+def says_attended(text: str) -> bool:
+    """Whether a comment's text holds the `/attended` command."""
+    return _ATTENDED.search(text or "") is not None
 
 
 def record(issue: Issue) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Handle one tracker event: find its pair, carry out its quick commands, reconcile that pair."""
+"""Handle one tracker event: find its pair or program-level project, carry out its quick commands, reconcile it."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from issuebot import commands, markers
+from issuebot import cohort, commands, markers
 from issuebot.config import Program
 from issuebot.locks import lock_folder, pair_lock
 from issuebot.models import COMMENT_EVENTS, Action, EditIssue, Event, EventKind, Pair, PostComment
 from issuebot.observe import observe_coordination, observe_pair, read_unlogged_sessions
 from issuebot.plan import PairView, channel_people, handle_of, index_issues, projected
 from issuebot.providers.base import ActsAsPerson, InvalidRequest, NotFound, Provider
-from issuebot.reconcile import context_for, reconcile_pair
+from issuebot.reconcile import context_for, reconcile_cohort_space, reconcile_pair
 from issuebot.sweep import sweep
 from issuebot.templates import Templates
 from issuebot.workflows.program.dashboard_issue import find_dashboard, tick_box, ticked_requests
@@ -74,6 +74,10 @@ def handle_events(program: Program, provider: Provider, templates: Templates, ev
     by_pair: dict[str, tuple[Pair, str, list[int]]] = {}
     shared = shared_paths(provider.private_channel_path(program.surveys.channel, handle_of(program, u, provider.kind))
                           for u in channel_people(program))
+    space = program.settings.cohort_space
+    cohort_path = provider.project_path(space.project) if space is not None else None
+    intake = program.settings.intake
+    in_cohort: list[int] = []
     for index, event in enumerate(events):
         if event.project == provider.project_path(program.settings.coordinator_project):
             outcomes[index] = _carry_out_dashboard_requests(program, provider, templates, event, now=now)
@@ -81,11 +85,23 @@ def handle_events(program: Program, provider: Provider, templates: Templates, ev
         if event.project in shared:
             outcomes[index] = _hide_request(program, provider, event, shared)
             continue
+        if event.project == cohort_path:
+            in_cohort.append(index)
+            continue
+        if intake is not None and event.project == provider.project_path(intake.project):
+            # The sweep does nothing there either: `issuebot people import` reads the sign-ups.
+            outcomes[index] = EventOutcome(pair=None, ignored="sign-ups are read by `issuebot people import`")
+            continue
         routed = _pair_of(program, provider, event)
         if isinstance(routed, EventOutcome):
             outcomes[index] = routed
             continue
         by_pair.setdefault(routed[1], (*routed, []))[2].append(index)
+    if in_cohort:
+        assert cohort_path is not None
+        for index, outcome in zip(in_cohort, _record_in_cohort_space(
+                program, provider, templates, [events[i] for i in in_cohort], cohort_path, now=now), strict=True):
+            outcomes[index] = outcome
     for pair, project_path, indexes in by_pair.values():
         threads = [events[i].issue_number for i in indexes if events[i].kind in COMMENT_EVENTS]
         with _pair_lock(provider, project_path), pair_lock(lock_folder(program.base_dir), provider.kind, pair.id), \
@@ -102,6 +118,30 @@ def handle_events(program: Program, provider: Provider, templates: Templates, ev
                 outcomes[index], applied = _reconcile_for(program, provider, templates, events[index], view, now=now)
                 previous = outcomes[index]
     return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _record_in_cohort_space(program: Program, provider: Provider, templates: Templates, events: Sequence[Event],
+                            path: str, *, now: datetime) -> list[EventOutcome]:
+    """People commented, closed or assigned an activity in the cohort space: run the cohort space's
+    step as the next sweep would (record hosts and attendees, credit the hosts of a closed one).
+    The events that waited together share one run: it reads the whole space, so the first event's
+    outcome carries its writes and the others find nothing more to do."""
+    outcomes = []
+    ran = False
+    for event in events:
+        said = [line.strip() for line in (event.comment_body or "").splitlines() if cohort.says_attended(line)]
+        if event.actor.casefold() == provider.bot_username.casefold():
+            outcomes.append(EventOutcome(pair=None, ignored="made by issuebot itself"))
+            continue
+        if ran:
+            outcomes.append(EventOutcome(pair=None, commands=said))
+            continue
+        with _pair_lock(provider, path), provider.exclusive():
+            actions, writes = reconcile_cohort_space(provider, program, templates, now=now, event=event)
+        ran = True
+        log.info("%s in the cohort space: %d writes", event.kind.value, writes)
+        outcomes.append(EventOutcome(pair=None, writes=writes, commands=said, actions=[a.describe() for a in actions]))
+    return outcomes
 
 
 def _adds_nothing(event: Event) -> bool:

@@ -284,9 +284,13 @@ class EnsureIssueForm(Action):
     about: str
     labels: tuple[str, ...]
     fields: tuple[FormField, ...]
+    opening: str = ""  # text each filed issue starts with
+    confidential: bool = False  # ask for a confidential issue (GitLab, the embedded tracker)
 
     def describe(self) -> str:
-        return f"ensure issue form {self.name!r} ({len(self.fields)} questions) in {self.project}"
+        kind = "confidential issue form" if self.confidential else "issue form"
+        questions = f" ({len(self.fields)} questions)" if self.fields else ""
+        return f"ensure {kind} {self.name!r}{questions} in {self.project}"
 
 
 @dataclass(frozen=True)

@@ -209,6 +209,21 @@ def reconcile_pair(provider: Provider, view: PairView, ctx: Context) -> tuple[li
 
 
 
+def reconcile_cohort_space(provider: Provider, program: Program, templates: Templates, *, now: datetime,
+                           event: Event | None = None) -> tuple[list[Action], int]:
+    """Decide and apply the program steps an event in the cohort space runs (those triggered by
+    `event`: the cohort space's own step, as the sweep runs it), on a fresh read of that project
+    alone: (their actions, writes made)."""
+    ctx = context_for(provider, program, templates, "event", now, event=event)
+    view = ProgramView(pairs={}, coordination_path=provider.project_path(program.settings.coordinator_project),
+                       cohort=observe_cohort(provider, program))
+    actions = decide_program(ProgramPlan(view, ctx), "before")
+    applier = Applier(provider)
+    for action in actions:
+        applier.apply(action)
+    return actions, applier.writes
+
+
 def _what(action: Action) -> str:
     """A program-level write's name in a run's errors: its marker key (e.g. `dashboard`)."""
     if isinstance(action, OpenIssue | EditIssue | PostComment):

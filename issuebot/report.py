@@ -54,6 +54,7 @@ class PairRow:
     kpis_done: int = 0
     credited_hours: float = 0.0  # credited activities (e.g. a lunch and learn), included in mentor_hours
     next_due: str = "-"  # what the "next due" column shows: the date, "paused until D", or "-" once ended
+    activities_hosted: int = 0  # a `cohort:<username>` row: closed cohort activities the person hosted
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -145,6 +146,19 @@ def cohort_rows(program: Program, credits: Iterable[Credit]) -> list[CohortRow]:
     return [CohortRow(username=name, name=program.people[name].name if name in program.people else name,
                       activities=len({c.key for c in given}), mentor_hours=round(sum(c.minutes for c in given) / 60, 2))
             for name, given in found.items()]
+
+
+COHORT_STATUS = "cohort host"  # the status of a `cohort:<username>` row in JSON and CSV
+
+
+def cohort_report_rows(cohort: Sequence[CohortRow], project: str) -> list[PairRow]:
+    """The hosts' rows as report rows (`cohort:<username>`, as in the table), for JSON and CSV: their
+    mentor hours are all credited, so a sum of the column gives the table's total."""
+    return [PairRow(pair=f"cohort:{c.username}", mentor=c.username, mentee="", project=project, status=COHORT_STATUS,
+                    sessions_held=0, sessions_skipped=0, last_session=None, next_session_due=None, goals_total=0,
+                    goals_done=0, url="", mentor_hours=c.mentor_hours, mentor_name=c.name, act="-",
+                    credited_hours=c.mentor_hours, activities_hosted=c.activities)
+            for c in cohort]
 
 
 def with_status(report_rows: list[PairRow], statuses: tuple[str, ...]) -> list[PairRow]:

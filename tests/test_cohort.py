@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -275,3 +275,155 @@ def test_validate_refuses_a_sign_up_form_whose_question_fills_no_person_field(tm
     done = run_cli("validate", "-c", str(program), cwd=tmp_path)
     assert done.returncode != 0
     assert "sign-up.md: question 5: id 'team' is no person field" in done.stderr
+
+
+def _cohort_run(name: str, tmp_path: Path, clock: Any, *, webhook: bool) -> dict[str, Any]:
+    """Two attend a lunch and learn, one chats, the coordinator closes it: delivered by webhook (and
+    every event delivered again), or found by one sweep. What the tracker holds afterwards."""
+    from issuebot.events import handle_event
+    from issuebot.models import Event, EventKind
+    from tests.fakes import harness
+
+    clock.set(START)
+    with harness(name, tmp_path, clock) as forge:
+        program = cohort_program(tmp_path, forge, **SPACE)
+        templates = Templates(program.templates_dir())
+        sync(forge, program, clock)
+        clock.set(datetime(2027, 2, 1, 8, tzinfo=timezone.utc))
+        sync(forge, program, clock, "sweep")
+        path = forge.provider.project_path("cohort")
+        lunch = next(i for i in forge.provider.list_issues(path) if "lunch" in (markers.find_marker(i.body) or ""))
+        events, outcomes = [], []
+
+        def acted(event: Event) -> None:
+            events.append(event)
+            if webhook:  # delivered as it happens
+                outcomes.append(handle_event(program, forge.provider, templates, event, now=clock()))
+
+        for person, text in (("bob", "/attended"), ("gus", "Sorry, could not make it"), ("erin", "Great talk!\n/attended")):
+            clock.set(clock() + timedelta(hours=1))
+            written = forge.as_user(person).create_comment(path, lunch.number, text)
+            acted(Event(kind=EventKind.COMMENT_CREATED, provider=forge.name, project=path, issue_number=lunch.number,
+                        actor=person, comment_id=written.id, comment_body=written.body, at=clock()))
+        clock.set(datetime(2027, 2, 2, 12, tzinfo=timezone.utc))
+        forge.as_user("carol").update_issue(path, lunch.number, state="closed")
+        acted(Event(kind=EventKind.ISSUE_CLOSED, provider=forge.name, project=path, issue_number=lunch.number,
+                    actor="carol", at=clock()))
+        if webhook:
+            assert [o.ignored for o in outcomes] == [None] * 4
+            assert [o.commands for o in outcomes] == [["/attended"], [], ["/attended"], []]
+            assert [o.writes for o in outcomes] == [1, 1, 1, 1]  # each brings the record up to date at once
+            writes = forge.writes
+            again = [handle_event(program, forge.provider, templates, e, now=clock()) for e in events]
+            assert [o.writes for o in again] == [0] * 4 and forge.writes == writes  # redelivery writes nothing
+        else:
+            assert sync(forge, program, clock, "sweep").outcome.writes == 1
+        writes = forge.writes
+        assert sync(forge, program, clock, "sweep").outcome.writes == 0 and forge.writes == writes
+        issues = list(forge.provider.list_issues(path, state="all"))
+        closed = forge.provider.get_issue(path, lunch.number)
+        return {
+            "record": markers.read_state(closed.body),
+            "body": markers.visible_text(closed.body),
+            "state": closed.state,
+            "credits": [(c.username, c.minutes, c.on, c.key) for c in cohort.credits(program, issues, forge.name)],
+            "replies": [c.body for c in forge.provider.list_comments(path, lunch.number)
+                        if c.author == forge.provider.bot_username],
+        }
+
+
+@pytest.mark.parametrize("name", ["local", "github", "gitlab"])
+def test_the_webhook_alone_and_the_sweep_alone_record_the_same_attendance_and_credit(name, tmp_path, clock):
+    by_webhook = _cohort_run(name, tmp_path / "webhook", clock, webhook=True)
+    by_sweep = _cohort_run(name, tmp_path / "sweep", clock, webhook=False)
+    assert by_webhook == by_sweep
+    assert by_webhook["record"] == {"hosts": ["alice"], "attendees": ["bob", "erin"], "seen": 3, "credited": 60}
+    assert by_webhook["credits"] == [("alice", 60, date(2027, 2, 2), "activity:lunch:2027-02-01")]
+    # As on the sweep, `/attended` is answered by the record in the issue, not by a comment per attendee.
+    assert by_webhook["replies"] == []
+
+
+def test_events_by_issuebot_in_the_cohort_space_and_sign_ups_in_the_intake_project_change_nothing(tmp_path, clock):
+    from issuebot.events import handle_events
+    from issuebot.models import Event, EventKind
+    from tests.fakes.local import LocalHarness
+
+    forge = LocalHarness(tmp_path, clock)
+    program = cohort_program(tmp_path, forge, **SPACE, **INTAKE)
+    clock.set(datetime(2027, 2, 1, 8, tzinfo=timezone.utc))
+    sync(forge, program, clock)
+    writes = forge.writes
+    cohort_path, intake_path = forge.provider.project_path("cohort"), forge.provider.project_path("join")
+    events = [Event(kind=EventKind.ISSUE_EDITED, provider="local", project=cohort_path, issue_number=1,
+                    actor=forge.provider.bot_username, at=clock()),
+              Event(kind=EventKind.ISSUE_OPENED, provider="local", project=intake_path, issue_number=2,
+                    actor="fay", at=clock())]
+    outcomes = handle_events(program, forge.provider, Templates(), events, now=clock())
+    assert [o.ignored for o in outcomes] == ["made by issuebot itself", "sign-ups are read by `issuebot people import`"]
+    assert forge.writes == writes
+
+
+def test_report_json_and_csv_carry_the_hosts_rows_that_the_table_counts(tmp_path, clock):
+    import csv
+    import io
+    import json
+
+    from issuebot.events import act_on_tracker
+    from tests.conftest import run_cli
+    from tests.fakes.local import LocalHarness
+
+    forge = LocalHarness(tmp_path, clock)
+    program = cohort_program(tmp_path, forge, **SPACE)
+    clock.set(datetime(2027, 2, 1, 8, tzinfo=timezone.utc))
+    sync(forge, program, clock)
+    path = forge.provider.project_path("cohort")
+    lunch = next(i for i in forge.provider.list_issues(path) if "lunch" in (markers.find_marker(i.body) or ""))
+    clock.set(datetime(2027, 2, 2, 12, tzinfo=timezone.utc))
+    act_on_tracker(program, forge.provider, Templates(), pair_id="bob-alice", issue="session:1", user="bob", now=clock())
+    act_on_tracker(program, forge.provider, Templates(), pair_id="cohort", issue=str(lunch.number), user="carol",
+                   now=clock())
+    now = "2027-02-03T09:00:00+00:00"
+
+    def report(fmt: str) -> str:
+        done = run_cli("report", "-c", str(program.path), "--now", now, "--format", fmt, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    total = next(line for line in report("table").splitlines() if line.startswith("total"))
+    assert total.split()[-1] == "1.75"  # a 45-minute session and the hour credited for the lunch and learn
+    rows = json.loads(report("json"))
+    assert [r["pair"] for r in rows] == ["bob-alice", "erin-dave", "cohort:alice"]
+    host = rows[-1]
+    assert (host["status"], host["mentor"], host["mentor_name"], host["activities_hosted"]) == (
+        "cohort host", "alice", "Alice Adams", 1)
+    assert (host["mentor_hours"], host["credited_hours"], host["project"], host["sessions_held"]) == (1.0, 1.0, path, 0)
+    assert sum(r["mentor_hours"] for r in rows) == 1.75
+    table = list(csv.DictReader(io.StringIO(report("csv"))))
+    assert [r["pair"] for r in table] == [r["pair"] for r in rows]
+    assert (table[-1]["status"], table[-1]["activities_hosted"], table[-1]["mentor_hours"]) == ("cohort host", "1", "1.0")
+    assert sum(float(r["mentor_hours"]) for r in table) == 1.75
+
+
+def test_events_of_the_cohort_space_that_waited_together_share_one_run(tmp_path, clock):
+    from issuebot.events import handle_events
+    from issuebot.models import Event, EventKind
+    from tests.fakes.local import LocalHarness
+
+    forge = LocalHarness(tmp_path, clock)
+    program = cohort_program(tmp_path, forge, **SPACE)
+    clock.set(datetime(2027, 2, 1, 8, tzinfo=timezone.utc))
+    sync(forge, program, clock)
+    path = forge.provider.project_path("cohort")
+    lunch = next(i for i in forge.provider.list_issues(path) if "lunch" in (markers.find_marker(i.body) or ""))
+    events = []
+    for person in ("bob", "erin"):
+        written = forge.as_user(person).create_comment(path, lunch.number, "/attended")
+        events.append(Event(kind=EventKind.COMMENT_CREATED, provider="local", project=path, issue_number=lunch.number,
+                            actor=person, comment_id=written.id, comment_body=written.body, at=clock()))
+    listed = forge.provider.meter.by_verb["list_issues"]
+    outcomes = handle_events(program, forge.provider, Templates(), events, now=clock())
+    assert [(o.writes, o.commands) for o in outcomes] == [(1, ["/attended"]), (0, ["/attended"])]
+    assert forge.provider.meter.by_verb["list_issues"] == listed + 1  # one read of the space for both
+    assert markers.read_state(forge.provider.get_issue(path, lunch.number).body)["attendees"] == ["bob", "erin"]
+    swept = sync(forge, program, clock, "sweep").outcome.actions
+    assert [a for a in swept if getattr(a, "project", None) == path] == []  # the sweep finds the record current

@@ -81,6 +81,14 @@ class ProgramRun:
     def bot_comments(self, pair: str, key: str, prefix: str) -> list[Comment]:
         return [c for c in self.comments(pair, key) if (markers.find_marker(c.body) or "").startswith(prefix)]
 
+    def space(self) -> dict[str, Issue]:
+        """The cohort space's issues by marker key (none when the program has no cohort space)."""
+        space = self.program.settings.cohort_space
+        if space is None:
+            return {}
+        path = f"{self.program.settings.provider.group}/{space.project}"
+        return {markers.find_marker(i.body) or f"#{i.number}": i for i in self.tracker.list_issues(path, state="all")}
+
     def status(self, pair: str) -> str:
         labels = self.issues(pair)["progress"].labels
         return next(l.split("::", 1)[1] for l in labels if l.startswith("pair::"))
@@ -136,6 +144,11 @@ class ProgramRun:
             for mark in ends:
                 if mark and mark.startswith("ended:"):
                     ended[pair.id] = date.fromisoformat(mark.split(":", 1)[1])
+        for key, issue in self.space().items():  # cohort activities: each host credited once closed
+            record = markers.read_state(issue.body)
+            if key.startswith("activity:") and issue.state == "closed" and record.get("credited"):
+                day = issue.closed_at.astimezone(zone).date()  # type: ignore[union-attr]
+                credits += [(day, record["credited"])] * len(record["hosts"])
         months = []
         month = settings.starts.replace(day=1)
         while month <= today:
@@ -292,21 +305,37 @@ def test_skills_exchange_bounded_coaching_lunch_and_learn_and_mentor_hours(tmp_p
     run.sync("2027-04-05T09:00:00-04:00")
     issues = run.issues("jade-ivan")
     assert issues["kickoff"].title == "Coaching: Jade Jones learns from Ivan Ilic"
-    lunch = issues["extra:lunch-and-learn"]
-    assert lunch.assignees == ("ivan",) and lunch.due == date(2027, 5, 3) and "**terraform**" in lunch.body
+    assert not any(k.startswith("extra:") for k in issues)  # the lunch and learn is the team's, not the pair's
+    assert run.space() == {}  # the team's space is there, its lunch and learn not due yet
     assert issues["session:1"].due == date(2027, 4, 12)
 
     for day in ("2027-04-12", "2027-04-19", "2027-04-26"):
         session = next(k for k, i in run.issues("jade-ivan").items() if k.startswith("session:") and i.state == "open")
         assert "logged as held" in run.say("jade-ivan", session, f"/session {day} 30m", "jade", f"{day}T12:00:00-04:00")
+    run.sweep_twice("2027-05-02T09:00:00-04:00")
+    assert run.space() == {}
+    run.sweep_twice("2027-05-03T09:00:00-04:00")  # its day
+    key = "activity:lunch-and-learn-terraform:2027-05-03"
+    assert list(run.space()) == [key]
+    lunch = run.space()[key]
+    assert lunch.title == "Lunch and learn: Terraform (2027-05-03)" and lunch.assignees == ("ivan",)
+    assert "@ivan, you are the team's expert here: you lead this session for everyone" in lunch.body
+    assert run.tracker.as_user("jade").list_issues(lunch.project)  # everyone in the team reads it
+    run.say("team", key, "Thanks, very clear!\n/attended", "jade", "2027-05-03T13:00:00-04:00")
+    assert markers.read_state(run.space()[key].body)["attendees"] == ["jade"]  # recorded at once
+
     run.sweep_twice("2027-05-10T09:00:00-04:00")  # a week before the stint ends
     assert "wrapup" in run.issues("jade-ivan") and run.status("jade-ivan") == "wrapping-up"
     row = run.report()["jade-ivan"]
     assert row["sessions_held"] == 3 and row["mentor_hours"] == 1.5
+    assert "cohort:ivan" not in run.report()  # credited once held, not before
     assert "mentor hours" in run.cli("report")
-    run.cli("tracker", "close", "jade-ivan", "extra:lunch-and-learn", "--as", "ivan", "--now", "2027-05-11T13:00:00-04:00")
-    assert run.report()["jade-ivan"]["mentor_hours"] == 2.5  # the lunch and learn is credited once held
-    summary = run.check_summary("2027-05-11T18:00:00-04:00")
+    run.cli("tracker", "close", "team", key, "--as", "ivan", "--now", "2027-05-11T13:00:00-04:00")
+    run.sweep_twice("2027-05-12T09:00:00-04:00")
+    host = run.report()["cohort:ivan"]
+    assert (host["mentor_hours"], host["activities_hosted"]) == (1.0, 1)  # the lunch and learn, credited once
+    assert run.report()["jade-ivan"]["mentor_hours"] == 1.5
+    summary = run.check_summary("2027-05-12T18:00:00-04:00")
     assert (summary["session_hours"], summary["credited_hours"]) == (1.5, 1.0)
 
 
@@ -324,20 +353,36 @@ def test_structured_programme_code_of_conduct_bios_monthly_feedback_and_sponsor_
     assert "feedback:1" in run.issues("dora-abe")
     run.sweep_twice("2027-03-18T09:00:00+01:00")  # monthly rounds
     assert "feedback:2" in run.issues("dora-abe")
-    run.sweep_twice("2027-04-19T09:00:00+02:00")  # quarterly review with the core group
+    assert run.space() == {}  # the core mentor group first meets in the week the reviews open
+    run.sweep_twice("2027-04-19T09:00:00+02:00")  # quarterly reviews, and the core group meets
     review = run.issues("dora-abe")["review:1"]
     assert review.title.startswith("Review 1") and "_Share a summary with your manager" in review.body  # not invited
+    key = "activity:core-group:2027-04-19"
+    assert list(run.space()) == [key]
+    meeting = run.space()[key]
+    assert meeting.title == "Core mentor group meeting: 2027-04-19" and meeting.assignees == ()
+    assert "never what a mentee or a pair told" in meeting.body and "assign this issue to yourself" in meeting.body
+    assert run.tracker.as_user("eli").list_issues(meeting.project)  # the whole programme reads it
+    run.tracker.as_user("zoe").update_issue(meeting.project, meeting.number, assignees=["abe"])  # abe chairs
+    run.say("community", key, "/attended", "cleo", "2027-04-21T11:00:00+02:00")
+    run.cli("tracker", "close", "community", key, "--as", "zoe", "--now", "2027-04-21T12:00:00+02:00")
+    run.sweep_twice("2027-04-22T09:00:00+02:00")
+    record = markers.read_state(run.space()[key].body)
+    assert (record["hosts"], record["attendees"], record["credited"]) == (["abe"], ["cleo"], 60)
 
     conduct = run.issues("dora-abe")["extra:code-of-conduct"]
     run.tracker.as_user("dora").update_issue(conduct.project, conduct.number, body=conduct.body.replace(
         "- [ ] @dora", "- [x] @dora"))
-    summary = run.check_summary("2027-04-19T12:00:00+02:00")
+    summary = run.check_summary("2027-04-22T12:00:00+02:00")
     assert (summary["signatures"], summary["signatures_expected"], summary["pairs_signed"]) == (1, 4, 0)
-    assert "Twenty years" not in run.cli("report", "--summary", "--format", "html", "--now", "2027-04-19T12:00:00+02:00")
+    assert summary["credited_hours"] == 1.0  # the chair of the core group meeting, once
+    assert "Twenty years" not in run.cli("report", "--summary", "--format", "html", "--now", "2027-04-22T12:00:00+02:00")
 
     report = run.cli("report", "--format", "json")
     assert "Twenty years" not in report and "What has helped you most" not in report  # metadata only
-    assert {r["pair"] for r in json.loads(report)} == {"dora-abe", "eli-cleo"}
+    rows = {r["pair"]: r for r in json.loads(report)}
+    assert set(rows) == {"dora-abe", "eli-cleo", "cohort:abe"}
+    assert (rows["cohort:abe"]["mentor_hours"], rows["cohort:abe"]["activities_hosted"]) == (1.0, 1)
 
     data = yaml.safe_load(run.path.read_text())
     data["pairs"] = []

@@ -245,3 +245,43 @@ def test_the_webhook_of_a_request_filed_without_confidential_hides_it_at_once(tm
         local.as_user("alice").get_issue(CHANNEL, filed.number)
     assert deliver(filed.number).writes == 0  # redelivered: already hidden
     assert deliver(survey_like.number).writes == 0 and not local.get_issue(CHANNEL, survey_like.number).confidential
+
+
+def test_on_gitlab_sync_keeps_a_confidential_request_form_and_a_request_filed_with_it_is_private_from_the_start(
+        tmp_path: Path) -> None:
+    from issuebot.providers import make_provider
+    from tests.conftest import Clock
+    from tests.fakes.gitlab import gitlab_harness
+
+    with gitlab_harness(tmp_path, Clock()) as forge:
+        path = gitlab_program(tmp_path, forge)
+        provider = make_provider(load_program(path))
+        channel = provider.private_channel_path("intake", "bob")
+        files = forge.fake.projects[forge.fake.project_ids[channel]]["_files"]
+        form = files[".gitlab/issue_templates/rematch.md"]
+        assert form.splitlines()[1:3] == ["/confidential", ""] and "\n/rematch\n" in form
+        assert "tick \"This issue is confidential\"" in form  # what a Guest, who cannot use the quick action, does
+        writes = forge.writes
+        again = CliRunner().invoke(main, ["sync", "-c", str(path), "--now", "2027-01-12T09:00:00+00:00"])
+        assert again.exit_code == 0 and forge.writes == writes, again.output
+
+        # bob picks the template in GitLab's form and ticks the box it asks for: private from the start.
+        ticked = provider.as_user("bob").create_issue(channel, "Re-match request", f"{form}\n{NOTE}", confidential=True)
+        assert "/confidential" not in provider.get_issue(channel, ticked.number).body  # carried out, the line dropped
+        with pytest.raises(NotFound):
+            provider.as_user("alice").get_issue(channel, ticked.number)
+        read = read_request(load_program(path), provider.get_issue(channel, ticked.number), "gitlab")
+        assert read is not None and read.pair is not None and read.pair.id == "bob-alice" and not read.problem
+        planned = CliRunner().invoke(main, ["rematch", "apply", "-c", str(path), "--now", "2027-02-16T10:00:00+00:00",
+                                            "--dry-run"])
+        assert "make confidential" not in planned.output  # nothing to hide
+
+        # A Guest's quick action alone does nothing on GitLab: the sweep and the service hide such a request.
+        unticked = provider.as_user("erin").create_issue(channel, "Re-match request", f"{form}\n{NOTE}")
+        assert not provider.get_issue(channel, unticked.number).confidential
+        planned = CliRunner().invoke(main, ["rematch", "apply", "-c", str(path), "--now", "2027-02-16T10:00:00+00:00",
+                                            "--dry-run"])
+        assert f"edit #{unticked.number} [rematch]: make confidential" in planned.output
+        # Someone with Reporter access or more (a coordinator) gets the quick action carried out.
+        by_coordinator = provider.as_user("carol").create_issue(channel, "Re-match request", form)
+        assert provider.get_issue(channel, by_coordinator.number).confidential

@@ -172,9 +172,11 @@ class Provider(Protocol):
     # -- cohort: sign-up forms and access beyond the pair
 
     def ensure_issue_form(self, project: str, name: str, title: str, about: str, labels: Sequence[str],
-                          fields: Sequence[FormField]) -> bool:
+                          fields: Sequence[FormField], *, opening: str = "", confidential: bool = False) -> bool:
         """A form people fill in to open an issue in `project`, in the forge's own convention;
-        returns whether it was written."""
+        returns whether it was written. `opening`: text each filed issue starts with (e.g. an
+        issuebot command); `confidential`: the form asks for a confidential issue where the
+        tracker has them. A form may have only an opening and no questions."""
 
     def ensure_access(self, project: str, usernames: Sequence[str], access: str) -> int:
         """Give each person at least `access` (guest, reporter, developer, maintainer) to `project`

@@ -787,12 +787,17 @@ class GitHubProvider:
     # ------------------------------------------------------------------ cohort: forms and access
 
     def ensure_issue_form(self, project: str, name: str, title: str, about: str, labels: Sequence[str],
-                          fields: Sequence[FormField]) -> bool:
+                          fields: Sequence[FormField], *, opening: str = "", confidential: bool = False) -> bool:
         """An issue form `.github/ISSUE_TEMPLATE/<name>.yml` (GitHub's convention:
         https://docs.github.com/en/communities/using-templates-to-encourage-useful-issues-and-pull-requests/syntax-for-issue-forms):
         GET /repos/{o}/{r}/contents/{path}, then PUT it when missing or different. A filled-in
-        form arrives as an issue with one `### <label>` section per question."""
-        body = []
+        form arrives as an issue with one `### <label>` section per question; the opening is a
+        first, prefilled question. GitHub has no confidential issues: `confidential` changes
+        nothing (a private channel there is the person's own private repository)."""
+        body: list[dict[str, Any]] = []
+        if opening.strip():
+            body.append({"type": "textarea", "id": "request", "attributes": {"label": title, "value": opening.strip()},
+                         "validations": {"required": True}})
         for item in fields:
             attributes: dict[str, Any] = {"label": item.label}
             if item.description:

@@ -669,7 +669,7 @@ class GitLabProvider:
     # ------------------------------------------------------------------ cohort: forms and access
 
     def ensure_issue_form(self, project: str, name: str, title: str, about: str, labels: Sequence[str],
-                          fields: Sequence[FormField]) -> bool:
+                          fields: Sequence[FormField], *, opening: str = "", confidential: bool = False) -> bool:
         """A description template `.gitlab/issue_templates/<name>.md` (GitLab's convention:
         https://docs.gitlab.com/ee/user/project/description_templates.html): GET the file on the
         default branch, then POST (new) or PUT (changed) it; nothing when it is current.
@@ -678,7 +678,15 @@ class GitLabProvider:
         # question it is never read as part of an answer. It labels nothing when a Guest files the
         # issue (Guests may not set labels: https://gitlab.com/gitlab-org/gitlab/-/issues/27800), so
         # `people import` reads every issue people opened in the intake project, labelled or not.
-        lines = [f"<!-- {about} -->", f'/label {" ".join("~" + json.dumps(label) for label in labels)}' if labels else "", ""]
+        actions = [f'/label {" ".join("~" + json.dumps(label) for label in labels)}'] if labels else []
+        if confidential:
+            # Carried out for Reporters and up; for a Guest GitLab drops the line and does nothing
+            # (https://gitlab.com/gitlab-org/gitlab/-/issues/276388), so the opening asks them to
+            # tick "This issue is confidential" too, which Guests may do when they create an issue.
+            actions.append("/confidential")
+        lines = [f"<!-- {about} -->", *(actions or [""]), ""]
+        if opening.strip():
+            lines += [opening.strip(), ""]
         for item in fields:
             hint = "; ".join(x for x in (item.description, " / ".join(item.options), "required" if item.required else "") if x)
             lines += [f"### {item.label}", "", f"<!-- {hint} -->" if hint else "", ""]

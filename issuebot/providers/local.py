@@ -524,11 +524,14 @@ class LocalProvider:
     # ------------------------------------------------------------------ cohort: forms and access
 
     def ensure_issue_form(self, project: str, name: str, title: str, about: str, labels: Sequence[str],
-                          fields: Sequence[FormField]) -> bool:
+                          fields: Sequence[FormField], *, opening: str = "", confidential: bool = False) -> bool:
         """One read; one write when the form differs. Kept as a Markdown issue template
-        (`issue_templates/<name>.md`) with one `### <label>` section per question."""
+        (`issue_templates/<name>.md`, `confidential: true` in its front matter when asked) with
+        the opening, then one `### <label>` section per question."""
         lines = ["---", f"name: {json.dumps(title)}", f"about: {json.dumps(about)}", f"title: {json.dumps(title)}",
-                 f"labels: {json.dumps(list(labels))}", "---"]
+                 f"labels: {json.dumps(list(labels))}", *(["confidential: true"] if confidential else []), "---"]
+        if opening.strip():
+            lines += [opening.strip(), ""]
         for item in fields:
             hint = "; ".join(x for x in (item.description, " / ".join(item.options), "required" if item.required else "") if x)
             lines += [f"### {item.label}", "", f"<!-- {hint} -->" if hint else "", ""]

@@ -604,12 +604,18 @@ class FakeGitLab:
         now = self.now()
         iid = project["_next_iid"]
         project["_next_iid"] += 1
+        # The `/confidential` quick action: GitLab drops the line and carries it out for Reporters
+        # and up only; a Guest's is dropped with no effect (https://gitlab.com/gitlab-org/gitlab/-/issues/276388),
+        # though a Guest may tick "confidential" (the API's `confidential`) when creating an issue.
+        lines = str(body.get("description") or "").split("\n")
+        asked = any(line.strip() == "/confidential" for line in lines)
+        description = "\n".join(line for line in lines if line.strip() != "/confidential")
         issue = {
             "id": self._next_id(), "iid": iid, "project_id": project["id"], "title": body["title"],
-            "description": body.get("description") or "", "state": "opened", "created_at": now, "updated_at": now,
+            "description": description, "state": "opened", "created_at": now, "updated_at": now,
             "closed_at": None, "closed_by": None, "labels": list(dict.fromkeys(labels)),
             "assignee_ids": self._assignees(body), "author_id": actor, "due_date": _due(body.get("due_date")),
-            "confidential": bool(body.get("confidential")),
+            "confidential": bool(body.get("confidential")) or (asked and self.level(project, actor) >= REPORTER),
         }
         self.issues[issue["id"]] = issue
         self.issue_ids[(project["id"], iid)] = issue["id"]

@@ -390,3 +390,15 @@ def test_access_given_for_a_space_never_lowers_a_members_access(forge):
     writes = forge.writes
     assert forge.provider.ensure_access(project, ["alice"], "guest") == 0
     assert forge.writes == writes
+
+
+def test_a_form_with_an_opening_that_asks_for_confidentiality_is_written_once(forge):
+    project = make_project(forge, "intake")
+    args = (project, "rematch", "Re-match request", "Tell the coordinators", [], ())
+    assert forge.provider.ensure_issue_form(*args, opening="/rematch", confidential=True)
+    writes = forge.writes
+    assert not forge.provider.ensure_issue_form(*args, opening="/rematch", confidential=True)
+    assert forge.writes == writes
+    assert forge.provider.ensure_issue_form(*args, opening="/rematch bob-alice", confidential=True)  # a new opening
+    if forge.name != "github":  # GitHub has no confidential issues: the flag changes nothing there
+        assert forge.provider.ensure_issue_form(*args, opening="/rematch bob-alice")

@@ -5,7 +5,8 @@ read on GitHub). `sync` and `sweep` open each activity's issue on its day (once:
 the activity and the day), and keep in it a section recording the hosts (the `host` the program
 names, else the issue's assignees) and the attendees (everyone who commented `/attended`). When the
 issue is closed, the record is completed once with the minutes credited to each host; `report`
-counts those minutes as mentor time.
+counts those minutes as mentor time. An event in the space (a webhook) runs this step at once, as
+the next sweep would.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from issuebot.models import CreateProject, EditIssue, GrantAccess, Issue, Member
 from issuebot.plan import COHORT_TOKEN, ProgramPlan, program_context
 from issuebot.workflows.program.intake import participants
 
-triggers = frozenset({"sync", "sweep"})
+# `event`: a comment, a close or an edit in the cohort space records at once what the sweep would.
+triggers = frozenset({"sync", "sweep", "event"})
 phase = "before"
 
 
