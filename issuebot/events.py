@@ -104,8 +104,10 @@ def handle_events(program: Program, provider: Provider, templates: Templates, ev
             outcomes[index] = outcome
     for pair, project_path, indexes in by_pair.values():
         threads = [events[i].issue_number for i in indexes if events[i].kind in COMMENT_EVENTS]
-        with _pair_lock(provider, project_path), pair_lock(lock_folder(program.base_dir), provider.kind, pair.id), \
-                provider.exclusive():
+        # The pair's locks alone (this process's threads, then this machine's processes), as on every
+        # tracker: handlers of other pairs run side by side, and a sweep meanwhile finds the marker
+        # of what was written right before it creates anything.
+        with _pair_lock(provider, project_path), pair_lock(lock_folder(program.base_dir), provider.kind, pair.id):
             view = read_unlogged_sessions(provider, observe_pair(provider, program, pair, threads_of=threads))
             applied: list[Action] = []
             previous: EventOutcome | None = None
