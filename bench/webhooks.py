@@ -377,16 +377,19 @@ def store_deliveries(program_path: Path, total: int, same_pair: bool = False) ->
     return ids
 
 
+_counting: dict[Path, Any] = {}
+
+
 def finished(program_path: Path) -> int:
+    """Inbox rows finished so far (one connection kept per program: the bench polls this)."""
     from issuebot.config import load_program
     from issuebot.store import FINISHED, Store
 
-    store = Store.for_program(load_program(program_path))
-    try:
+    store = _counting.get(program_path)
+    if store is None:
+        store = _counting[program_path] = Store.for_program(load_program(program_path))
         store.create_schema()
-        counts = store.counts()
-    finally:
-        store.dispose()
+    counts = store.counts()
     return sum(counts[s] for s in FINISHED)
 
 
@@ -521,6 +524,10 @@ def fresh_postgres() -> None:
 def drop_postgres() -> None:
     import psycopg
     from huey import RedisHuey
+
+    for store in _counting.values():  # connections to the database about to go
+        store.dispose()
+    _counting.clear()
 
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
