@@ -134,13 +134,17 @@ class InboxWriter:
             self._unqueued += fresh
         else:
             self._hand_over(fresh)
+        answers: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
         for (_, done, loop), result in zip(batch, results):
-            loop.call_soon_threadsafe(_resolve, done, result)
+            answers.setdefault(loop, []).append((done, result))
+        for loop, waiting in answers.items():  # one wake-up of the event loop per burst
+            loop.call_soon_threadsafe(_resolve, waiting)
 
 
-def _resolve(done: asyncio.Future[Any], result: Any) -> None:
-    if not done.cancelled():  # the client went away: its row is stored all the same
-        done.set_result(result)
+def _resolve(waiting: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for done, result in waiting:
+        if not done.cancelled():  # the client went away: its row is stored all the same
+            done.set_result(result)
 
 
 class WebApp:
