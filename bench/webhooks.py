@@ -12,11 +12,16 @@ Everything listens on 127.0.0.1 only and every run is bounded in time. Parts:
    connections, two alternating rounds. Accepted (`issue_comment`) and ignored (`push`) events.
    Printed: req/s, p50/p99, server CPU-seconds (from /proc, the whole process tree) and the ratio
    to Probot in the same round.
-2. Worker drain on the embedded tracker: N comments without commands spread over the pairs, stored
-   in the inbox, then `issuebot worker` started; deliveries finished per second, and forge observes.
+2. Worker drain on the embedded tracker: worker processes started and running, then N comments
+   without commands spread over the pairs stored in one burst; deliveries finished per second.
 3. Delivery to `session::held` on the embedded tracker, through `issuebot serve`.
 4. On PostgreSQL + Redis (when they answer): one worker process against two, and one `serve` process
-   against two.
+   against two; and one worker against two with the GitHub fake (tests/fakes/github_server.py)
+   answering each call after `--forge-latency-ms`.
+5. Server choice: `issuebot serve` (uvicorn) beside gunicorn running the Flask app and granian
+   running the ASGI app, each when installed.
+
+Needs `pip install -e '.[serve,redis,postgres,test]'` and Debian's wrk; Probot comes from npm.
 """
 
 from __future__ import annotations
