@@ -21,6 +21,7 @@ from issuebot.models import (
     CreateProject,
     EditIssue,
     Event,
+    GrantAccess,
     Issue,
     Member,
     OpenIssue,
@@ -28,6 +29,7 @@ from issuebot.models import (
     Person,
     PostComment,
     Project,
+    SetMembers,
 )
 from issuebot.templates import Templates
 
@@ -625,6 +627,23 @@ class ProgramPlan:
     def carried_out(self, pair_id: str) -> bool:
         """Whether this run decided the pair and applied all its writes."""
         return pair_id in self.results and pair_id not in self.failed
+
+    def create_space(self, name: str, template: str, token: str, **context: Any) -> None:
+        """Create program-level project `name`, described by `template` on one line that carries
+        `token` (how the project is recognised as issuebot's)."""
+        rendered = self.ctx.templates.render(template, program=program_context(self.program), token=token, **context)
+        description = " ".join(rendered.body.split())
+        if token not in description:
+            description = f"{description} {token}"
+        self.actions.append(CreateProject(pair="", name=name, title=rendered.title, description=description))
+
+    def coordinators_join(self, path: str, *, readers: tuple[str, ...] = ()) -> None:
+        """Make the coordinators members of program-level project `path`, and give `readers` Guest/read access."""
+        handles = self.program.coordinator_handles(self.ctx.provider_kind)
+        self.actions.append(SetMembers(pair="", project=path,
+                                       members=tuple(dict.fromkeys(Member(h, "coordinator") for h in handles))))
+        if readers:
+            self.actions.append(GrantAccess(pair="", project=path, usernames=readers, access="guest"))
 
     def pair_plan(self, pair_id: str) -> Plan:
         """A fresh plan of one pair, for the render context of a program-level text about it."""

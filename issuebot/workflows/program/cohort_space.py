@@ -15,7 +15,7 @@ from datetime import date
 
 from issuebot import cohort, markers
 from issuebot.config import CohortActivity
-from issuebot.models import CreateProject, EditIssue, GrantAccess, Issue, Member, OpenIssue, SetMembers
+from issuebot.models import EditIssue, Issue, OpenIssue
 from issuebot.plan import COHORT_TOKEN, ProgramPlan, program_context
 from issuebot.workflows.program.intake import participants
 
@@ -30,19 +30,10 @@ def decide(plan: ProgramPlan) -> None:
     settings = program.settings.cohort_space
     if settings is None or space is None or plan.view.partial:
         return
-    context = program_context(program)
     if ctx.trigger == "sync":
         if not space.exists:
-            rendered = ctx.templates.render("cohort-project", program=context, token=COHORT_TOKEN)
-            description = " ".join(rendered.body.split())
-            if COHORT_TOKEN not in description:
-                description = f"{description} {COHORT_TOKEN}"
-            plan.actions.append(CreateProject(pair="", name=settings.project, title=rendered.title, description=description))
-        coordinators = tuple(dict.fromkeys(Member(h, "coordinator") for h in program.coordinator_handles(ctx.provider_kind)))
-        plan.actions.append(SetMembers(pair="", project=space.path, members=coordinators))
-        readers = participants(plan, settings.readers)
-        if readers:
-            plan.actions.append(GrantAccess(pair="", project=space.path, usernames=readers, access="guest"))
+            plan.create_space(settings.project, "cohort-project", COHORT_TOKEN)
+        plan.coordinators_join(space.path, readers=participants(plan, settings.readers))
     elif not space.exists:
         return  # `sync` creates the space; the sweep opens nothing in a project that is not there
     items = space.items()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from issuebot import markers
 from issuebot.cohort import CALL_KEY
-from issuebot.models import CreateProject, EnsureIssueForm, GrantAccess, Member, OpenIssue, SetMembers
+from issuebot.models import EnsureIssueForm, OpenIssue
 from issuebot.people_import import SIGNUP_TEMPLATE, signup_form
 from issuebot.plan import CHANNEL_TOKEN, INTAKE_TOKEN, ProgramPlan, program_context
 
@@ -38,17 +38,9 @@ def decide(plan: ProgramPlan) -> None:
         # The private channels' project on GitLab and the embedded tracker when both have one
         # name: created as a channel, so either step finds it as its own.
         template, token = ("channel-project", CHANNEL_TOKEN) if space.shared_with_channels else ("intake-project", INTAKE_TOKEN)
-        rendered = ctx.templates.render(template, program=context, token=token)
-        description = " ".join(rendered.body.split())
-        if token not in description:
-            description = f"{description} {token}"
         if not (space.shared_with_channels and space.path in plan.view.channels.values()):
-            plan.actions.append(CreateProject(pair="", name=intake.project, title=rendered.title, description=description))
-    coordinators = tuple(dict.fromkeys(Member(h, "coordinator") for h in program.coordinator_handles(ctx.provider_kind)))
-    plan.actions.append(SetMembers(pair="", project=space.path, members=coordinators))
-    readers = participants(plan, intake.readers)
-    if readers:
-        plan.actions.append(GrantAccess(pair="", project=space.path, usernames=readers, access="guest"))
+            plan.create_space(intake.project, template, token)
+    plan.coordinators_join(space.path, readers=participants(plan, intake.readers))
     form = ctx.templates.render(SIGNUP_TEMPLATE, program=context)
     if CALL_KEY not in space.items():
         call = ctx.templates.render(intake.call_template, program=context, form=intake.form, form_title=form.title,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from issuebot.models import CreateProject, EnsureIssueForm, Member, SetMembers
+from issuebot.models import EnsureIssueForm, Member, SetMembers
 from issuebot.plan import CHANNEL_TOKEN, ProgramPlan, answers_by_form, handle_of, program_context
 from issuebot.workflows.program.rematch_requests import shared_paths
 
@@ -30,12 +30,7 @@ def decide(plan: ProgramPlan) -> None:
     for path, members in people.items():
         created = path not in view.channel_projects
         if created:
-            rendered = ctx.templates.render("channel-project", program=program_context(program), token=CHANNEL_TOKEN)
-            description = " ".join(rendered.body.split())
-            if CHANNEL_TOKEN not in description:
-                description = f"{description} {CHANNEL_TOKEN}"
-            plan.actions.append(CreateProject(pair="", name=path.rsplit("/", 1)[-1], title=rendered.title,
-                                              description=description))
+            plan.create_space(path.rsplit("/", 1)[-1], "channel-project", CHANNEL_TOKEN)
         if created or ctx.trigger == "sync":
             plan.actions.append(SetMembers(pair="", project=path, members=tuple(dict.fromkeys([*members, *coordinators]))))
     if ctx.trigger == "sync":
