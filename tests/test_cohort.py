@@ -40,6 +40,23 @@ SPACE = {"cohort_space": {"project": "cohort", "readers": ["gus"], "activities":
 ]}}
 
 
+def lunch_issue(forge: Any, path: str) -> Any:
+    """The lunch-and-learn activity issue open in the cohort space."""
+    return next(i for i in forge.provider.list_issues(path) if "lunch" in (markers.find_marker(i.body) or ""))
+
+
+def lunch_opened(tmp_path: Path, clock: Any) -> tuple[Any, Any, str, Any]:
+    """An embedded tracker synced on 2027-02-01, the day the lunch and learn opens: (forge, program, cohort path, lunch)."""
+    from tests.fakes.local import LocalHarness
+
+    forge = LocalHarness(tmp_path, clock)
+    program = cohort_program(tmp_path, forge, **SPACE)
+    clock.set(datetime(2027, 2, 1, 8, tzinfo=timezone.utc))
+    sync(forge, program, clock)
+    path = forge.provider.project_path("cohort")
+    return forge, program, path, lunch_issue(forge, path)
+
+
 def test_sync_keeps_the_intake_project_the_call_and_the_form_and_a_rerun_writes_nothing(forge, tmp_path, clock):
     program = cohort_program(tmp_path, forge, **INTAKE)
     planned = reconcile_program(forge.provider, program, Templates(), trigger="sync", now=clock(), dry_run=True)
@@ -97,7 +114,7 @@ def test_activities_open_on_their_days_once_and_the_host_is_credited_once_after_
     sync(forge, program, clock, "sweep")
     assert opened() == ["activity:core:2027-01-20", "activity:lunch:2027-02-01"]
     assert sync(forge, program, clock, "sweep").outcome.writes == 0
-    lunch = next(i for i in forge.provider.list_issues(path) if "lunch" in (markers.find_marker(i.body) or ""))
+    lunch = lunch_issue(forge, path)
     assert lunch.assignees == ("alice",)
     for person in ("bob", "erin"):
         forge.as_user(person).create_comment(path, lunch.number, "/attended - thanks!")
@@ -140,14 +157,8 @@ def test_occurrences_follow_every_or_dates_within_the_program(tmp_path):
 
 def test_report_and_summary_count_a_hosts_credited_minutes(tmp_path, clock):
     from tests.conftest import run_cli
-    from tests.fakes.local import LocalHarness
 
-    forge = LocalHarness(tmp_path, clock)
-    program = cohort_program(tmp_path, forge, **SPACE)
-    clock.set(datetime(2027, 2, 1, 8, tzinfo=timezone.utc))
-    sync(forge, program, clock)
-    path = forge.provider.project_path("cohort")
-    lunch = next(i for i in forge.provider.list_issues(path) if "lunch" in (markers.find_marker(i.body) or ""))
+    forge, program, path, lunch = lunch_opened(tmp_path, clock)
     clock.set(datetime(2027, 2, 2, 12, tzinfo=timezone.utc))
     forge.provider.update_issue(path, lunch.number, state="closed")
     sync(forge, program, clock, "sweep")
@@ -184,14 +195,8 @@ def test_the_intake_project_may_be_the_private_channels_project(forge, tmp_path,
 
 
 def test_a_reopened_and_closed_activity_credits_its_host_once(tmp_path, clock):
-    from tests.fakes.local import LocalHarness
 
-    forge = LocalHarness(tmp_path, clock)
-    program = cohort_program(tmp_path, forge, **SPACE)
-    clock.set(datetime(2027, 2, 1, 8, tzinfo=timezone.utc))
-    sync(forge, program, clock)
-    path = forge.provider.project_path("cohort")
-    lunch = next(i for i in forge.provider.list_issues(path) if "lunch" in (markers.find_marker(i.body) or ""))
+    forge, program, path, lunch = lunch_opened(tmp_path, clock)
     forge.provider.update_issue(path, lunch.number, state="closed")
     sync(forge, program, clock, "sweep")
     forge.provider.update_issue(path, lunch.number, state="open")
@@ -292,7 +297,7 @@ def _cohort_run(name: str, tmp_path: Path, clock: Any, *, webhook: bool) -> dict
         clock.set(datetime(2027, 2, 1, 8, tzinfo=timezone.utc))
         sync(forge, program, clock, "sweep")
         path = forge.provider.project_path("cohort")
-        lunch = next(i for i in forge.provider.list_issues(path) if "lunch" in (markers.find_marker(i.body) or ""))
+        lunch = lunch_issue(forge, path)
         events, outcomes = [], []
 
         def acted(event: Event) -> None:
@@ -370,14 +375,8 @@ def test_report_json_and_csv_carry_the_hosts_rows_that_the_table_counts(tmp_path
 
     from issuebot.events import act_on_tracker
     from tests.conftest import run_cli
-    from tests.fakes.local import LocalHarness
 
-    forge = LocalHarness(tmp_path, clock)
-    program = cohort_program(tmp_path, forge, **SPACE)
-    clock.set(datetime(2027, 2, 1, 8, tzinfo=timezone.utc))
-    sync(forge, program, clock)
-    path = forge.provider.project_path("cohort")
-    lunch = next(i for i in forge.provider.list_issues(path) if "lunch" in (markers.find_marker(i.body) or ""))
+    forge, program, path, lunch = lunch_opened(tmp_path, clock)
     clock.set(datetime(2027, 2, 2, 12, tzinfo=timezone.utc))
     act_on_tracker(program, forge.provider, Templates(), pair_id="bob-alice", issue="session:1", user="bob", now=clock())
     act_on_tracker(program, forge.provider, Templates(), pair_id="cohort", issue=str(lunch.number), user="carol",
@@ -407,14 +406,8 @@ def test_report_json_and_csv_carry_the_hosts_rows_that_the_table_counts(tmp_path
 def test_events_of_the_cohort_space_that_waited_together_share_one_run(tmp_path, clock):
     from issuebot.events import handle_events
     from issuebot.models import Event, EventKind
-    from tests.fakes.local import LocalHarness
 
-    forge = LocalHarness(tmp_path, clock)
-    program = cohort_program(tmp_path, forge, **SPACE)
-    clock.set(datetime(2027, 2, 1, 8, tzinfo=timezone.utc))
-    sync(forge, program, clock)
-    path = forge.provider.project_path("cohort")
-    lunch = next(i for i in forge.provider.list_issues(path) if "lunch" in (markers.find_marker(i.body) or ""))
+    forge, program, path, lunch = lunch_opened(tmp_path, clock)
     events = []
     for person in ("bob", "erin"):
         written = forge.as_user(person).create_comment(path, lunch.number, "/attended")
