@@ -30,6 +30,7 @@ JSON_HEADERS = [(b"content-type", b"application/json")]
 CONFIG_ENV = "ISSUEBOT_CONFIG"  # the program file, for server processes started by `issuebot serve`
 INSECURE_ENV = "ISSUEBOT_INSECURE_NO_VERIFY"
 THREADS_ENV = "ISSUEBOT_WEB_THREADS"
+LOG_LEVEL_ENV = "ISSUEBOT_LOG_LEVEL"  # the level `issuebot -v serve` logs at, for the server processes
 
 
 class RequestHeaders(Mapping[str, str]):
@@ -229,6 +230,10 @@ async def _send(send: Send, answer: Answer) -> None:
 
 def app_from_environment() -> WebApp:
     """The app for the program file in $ISSUEBOT_CONFIG: what each `issuebot serve` process builds."""
+    # A server process is started afresh, not forked: it logs as the `issuebot` command does (cli.main).
+    level = os.environ.get(LOG_LEVEL_ENV, "")
+    logging.basicConfig(level=int(level) if level.isdigit() else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
     program = load_program(os.environ[CONFIG_ENV])
     service = open_service(program, insecure_no_verify=os.environ.get(INSECURE_ENV) == "1", need_queue=False)
     return WebApp(service, threads=int(os.environ.get(THREADS_ENV, "16")))

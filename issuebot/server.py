@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -14,7 +15,7 @@ from flask import Flask
 from uvicorn.supervisors import Multiprocess
 
 from issuebot.app import create_app
-from issuebot.asgi import CONFIG_ENV, INSECURE_ENV, THREADS_ENV
+from issuebot.asgi import CONFIG_ENV, INSECURE_ENV, LOG_LEVEL_ENV, THREADS_ENV
 from issuebot.config import Program, load_program
 from issuebot.service import ServiceError, open_service
 
@@ -83,7 +84,8 @@ def serve(
     processes = processes or web_processes()
     # Each server process builds its own service from these (no engine or file shared across a fork).
     os.environ.update({CONFIG_ENV: str(program.path), THREADS_ENV: str(threads),
-                       INSECURE_ENV: "1" if insecure_no_verify else "0"})
+                       INSECURE_ENV: "1" if insecure_no_verify else "0",
+                       LOG_LEVEL_ENV: str(logging.getLogger().getEffectiveLevel())})
     config = uvicorn.Config(
         "issuebot.asgi:app_from_environment", factory=True, workers=processes, loop="auto", http="auto",
         lifespan="on", log_level="warning", access_log=False, timeout_keep_alive=5, backlog=2048,
