@@ -476,10 +476,7 @@ class CohortSpaceSettings(Strict):
     @field_validator("activities")
     @classmethod
     def _unique_keys(cls, value: list[CohortActivity]) -> list[CohortActivity]:
-        keys = [a.key for a in value]
-        duplicate = next((k for k in keys if keys.count(k) > 1), None)
-        if duplicate:
-            raise ValueError(f"two activities have the key {duplicate!r}")
+        _refuse_twice([a.key for a in value], "two activities have the key")
         return value
 
 
@@ -653,10 +650,7 @@ class Survey(Strict):
             raise ValueError(f"'every' applies only to when: every (this survey is sent at {self.when})")
         if self.remind_after.approx_days() >= self.closes_after.approx_days():
             raise ValueError("remind_after must come before closes_after")
-        ids = [q.id or f"q{n}" for n, q in enumerate(self.questions, 1)]
-        duplicate = next((i for i in ids if ids.count(i) > 1), None)
-        if duplicate:
-            raise ValueError(f"two questions have the id {duplicate!r}")
+        _refuse_twice([q.id or f"q{n}" for n, q in enumerate(self.questions, 1)], "two questions have the id")
         return self
 
     def question_ids(self) -> list[str]:
@@ -681,10 +675,7 @@ class SurveySettings(Strict):
     @field_validator("items")
     @classmethod
     def _unique_ids(cls, value: list[Survey]) -> list[Survey]:
-        ids = [s.id for s in value]
-        duplicate = next((i for i in ids if ids.count(i) > 1), None)
-        if duplicate:
-            raise ValueError(f"two surveys have the id {duplicate!r}")
+        _refuse_twice([s.id for s in value], "two surveys have the id")
         return value
 
 
@@ -1038,6 +1029,15 @@ def _yaml_kind(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     return "empty" if value is None else f"the {type(value).__name__} {value!r}"
+
+
+def _refuse_twice(names: list[str], message: str) -> None:
+    """ValueError "<message> 'x'" for the first name given twice."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{message} {name!r}")
+        seen.add(name)
 
 
 def _did_you_mean(word: str, choices: Any) -> str:

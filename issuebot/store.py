@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -198,9 +199,6 @@ class Store:
         # The hot statements, built once: every delivery and every task runs them.
         t = self.inbox
         self._audit_insert = sa.insert(self.audit_log)
-        self._add_statement = (
-            self._insert(t).on_conflict_do_nothing(index_elements=["provider", "delivery_id"]).returning(t.c.id)
-        )
         self._claim_statement = (
             sa.update(t)
             .where(t.c.id == sa.bindparam("b_id"))
@@ -209,7 +207,7 @@ class Store:
             .values(status=PROCESSING, attempts=t.c.attempts + 1, lease_until=sa.bindparam("b_until"))
             .returning(*t.c)
         )
-        self._add_many_statement = (
+        self._add_statement = (
             self._insert(t).on_conflict_do_nothing(index_elements=["provider", "delivery_id"])
             .returning(t.c.id, t.c.provider, t.c.delivery_id)
         )
@@ -332,9 +330,6 @@ class Store:
         trip and one commit on PostgreSQL); the first of two copies in a batch gets the row."""
         try:
             with self._writing() as conn:
-                if len(batch) == 1:
-                    batch[0].row_id = conn.execute(self._add_statement, batch[0].row).scalar()
-                    return
                 firsts: dict[tuple[str, str], dict[str, Any]] = {}
                 for item in batch:
                     firsts.setdefault((item.row["provider"], item.row["delivery_id"]), item.row)
@@ -352,11 +347,11 @@ class Store:
                 else:
                     # An executemany with RETURNING: SQLAlchemy sends it as one multi-row statement
                     # ("insertmanyvalues"), compiled once: one round trip.
-                    returned = conn.execute(self._add_many_statement, list(firsts.values()))
+                    returned = conn.execute(self._add_statement, list(firsts.values()))
                     new = {(provider, delivery_id): row_id for row_id, provider, delivery_id in returned}
                 for item in batch:
                     item.row_id = new.pop((item.row["provider"], item.row["delivery_id"]), None)
-        except sa.exc.SQLAlchemyError as exc:
+        except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:  # sqlite3: the driver's cursor, used directly
             error = StoreUnavailable(f"database {self.shown_url}: {_reason(exc)}")
             for item in batch:
                 item.row_id, item.error = None, error
@@ -586,7 +581,7 @@ def _delivery(row: Any) -> Delivery:
     )
 
 
-def _reason(exc: sa.exc.SQLAlchemyError) -> str:
+def _reason(exc: Exception) -> str:
     """The driver's first line, which names the problem without echoing the URL's password."""
     original = getattr(exc, "orig", None) or exc
     return str(original).strip().splitlines()[0] if str(original).strip() else exc.__class__.__name__

@@ -179,3 +179,21 @@ def test_a_batch_is_stored_in_one_go_and_reads_back_as_given(store: Store) -> No
     assert row.received_at == T0 + timedelta(microseconds=250) and row.status == QUEUED and row.attempts == 0
     assert row.lease_until == T0 + timedelta(seconds=60, microseconds=250)
     assert store.counts()[QUEUED] == 3
+
+
+def test_a_driver_error_while_storing_a_batch_is_store_unavailable(tmp_path: Path) -> None:
+    import sqlite3
+
+    import pytest
+
+    from issuebot.store import StoreUnavailable
+
+    store = Store(f"sqlite:///{tmp_path / 'inbox.db'}")
+    store.create_schema()
+    with sqlite3.connect(tmp_path / "inbox.db") as raw:
+        raw.execute("DROP TABLE inbox")  # what a broken or replaced file looks like to the writer
+    batch = [NewDelivery(provider="github", delivery_id=name, event="issue_comment", headers={}, body=b"{}",
+                         project="o/p") for name in ("a", "b")]
+    with pytest.raises(StoreUnavailable, match="no such table"):
+        store.add_deliveries(batch, now=T0, lease_seconds=60)
+    store.dispose()
