@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from huey import RedisHuey, SqliteHuey, crontab
-from huey.api import Huey
+from huey.api import Huey, Task
 from huey.consumer import Consumer
 from huey.exceptions import RetryTask
+from huey.storage import SqliteStorage
 
 from issuebot.config import Program
 from issuebot.events import handle_events
@@ -43,11 +44,34 @@ class QueueUnavailable(Exception):
     """The queue backend cannot be reached; the message names it (never a password)."""
 
 
-def make_huey(program: Program, *, name: str = "issuebot") -> Huey:
-    """RedisHuey when `service.queue_url` is redis://..., else SqliteHuey under .issuebot/."""
+class _InboxTaskStorage(SqliteStorage):
+    """Huey's SQLite storage in the inbox's own file: a delivery's task is written in the transaction that
+    stores the delivery, and Huey's own writes wait on the inbox writers' lock, not in SQLite's busy loop."""
+
+    def __init__(self, *args: Any, writers: contextlib.AbstractContextManager[None], **kwargs: Any):
+        self._writers = writers
+        super().__init__(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def db(self, commit: bool = False, close: bool = False) -> Iterator[Any]:
+        with self._writers if commit else contextlib.nullcontext(), super().db(commit, close) as cursor:
+            yield cursor
+
+    def enqueue_on(self, cursor: Any, data: bytes, priority: float = 0) -> None:
+        """SqliteStorage.enqueue, on the cursor of a transaction already open on this file."""
+        cursor.execute("insert into task (queue, data, priority) values (?, ?, ?)", (self.name, data, priority))
+
+
+def make_huey(program: Program, *, name: str = "issuebot", store: Store | None = None) -> Huey:
+    """RedisHuey when `service.queue_url` is redis://..., SqliteHuey in the file it names; without one,
+    Huey in `store`'s own SQLite file (tasks written with their deliveries), else in .issuebot/queue.db."""
     url = program.service.queue_url
     if url and url.startswith(("redis://", "rediss://", "unix://")):
         return RedisHuey(name, url=url, results=False, utc=True)
+    inbox_file = store.sqlite_file() if store is not None and not url else None
+    if inbox_file is not None and store is not None:
+        return Huey(name, results=False, utc=True, storage_class=_InboxTaskStorage, filename=str(inbox_file),
+                    timeout=30, fsync=False, writers=store.writers)
     if url:
         path = Path(url.removeprefix("sqlite:///"))
         path = path if path.is_absolute() else program.base_dir / path
@@ -109,6 +133,11 @@ class DeliveryQueue:
         self.process_many_task = huey.task(name="process_deliveries")(self.process_many)
         huey.periodic_task(crontab(minute="*"), name="requeue_expired_deliveries")(self.requeue_expired)
         huey.periodic_task(crontab(minute="23"), name="prune_inbox")(self.prune)
+        # True when the inbox writes each delivery's task in the transaction that stores it: nothing
+        # is left to hand over once a delivery is stored.
+        self.queued_with_inbox = isinstance(huey.storage, _InboxTaskStorage)
+        if self.queued_with_inbox:
+            store.also_in_insert = self._enqueue_in_transaction
 
     # ------------------------------------------------------------------ producer side
 
@@ -118,14 +147,21 @@ class DeliveryQueue:
     def enqueue_many(self, row_ids: list[int], projects: list[str] | None = None) -> None:
         """One task per project among rows stored together (each row its own without `projects`): a
         pair's deliveries go to one consumer together, different pairs' to consumers side by side."""
+        for task in self._tasks_for(row_ids, projects):
+            self.huey.enqueue(task)
+
+    def _enqueue_in_transaction(self, cursor: Any, rows: list[tuple[int, str]]) -> None:
+        storage = self.huey.storage
+        assert isinstance(storage, _InboxTaskStorage)
+        for task in self._tasks_for([row for row, _ in rows], [project for _, project in rows]):
+            storage.enqueue_on(cursor, self.huey.serialize_task(task), task.priority or 0)
+
+    def _tasks_for(self, row_ids: list[int], projects: list[str] | None) -> list[Task]:
         groups: dict[str, list[int]] = {}
         for index, row_id in enumerate(row_ids):
             groups.setdefault(projects[index] if projects is not None else str(row_id), []).append(row_id)
-        for rows in groups.values():
-            if len(rows) == 1:
-                self.enqueue(rows[0])
-            else:
-                self.process_many_task(rows)
+        return [self.process_task.s(rows[0]) if len(rows) == 1 else self.process_many_task.s(rows)
+                for rows in groups.values()]
 
     def pending(self) -> int:
         return self.huey.pending_count()

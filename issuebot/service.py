@@ -86,7 +86,7 @@ def open_service(
         raise ServiceError(f"cannot open the inbox: {exc}") from None
     metrics = Metrics()
     queue = DeliveryQueue(
-        huey if huey is not None else make_huey(program), store, program,
+        huey if huey is not None else make_huey(program, store=store), store, program,
         handler=handler, provider_factory=provider_factory, clock=clock, metrics=metrics,
     )
     try:

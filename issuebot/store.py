@@ -6,7 +6,7 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -137,6 +137,9 @@ class Store:
         # 100 ms each); queueing every writer, of this process and the others, on a lock instead
         # wakes the next one at once (better p99).
         self._write_lock = (_WriterQueue(parsed.database) if self.dialect == "sqlite" else None)
+        # Writes made in each inbox insert's own transaction, given the driver's cursor and the new
+        # rows (id, project): the queue's tasks when the queue lives in this SQLite file.
+        self.also_in_insert: Callable[[Any, list[tuple[int, str]]], None] | None = None
         # Group commit: deliveries that arrive while a commit runs wait for it, then go in one together.
         self._commit_lock = threading.Lock()
         self._pending_guard = threading.Lock()
@@ -274,6 +277,16 @@ class Store:
         if self._write_lock is not None:
             self._write_lock.close()
 
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database file, or None (PostgreSQL, or SQLite in memory)."""
+        database = make_url(self.url).database
+        return Path(database) if self.dialect == "sqlite" and database and database != ":memory:" else None
+
+    @property
+    def writers(self) -> contextlib.AbstractContextManager[None]:
+        """The lock every writer of this SQLite file holds (this process's threads, other processes)."""
+        return self._write_lock or contextlib.nullcontext()
+
     @contextlib.contextmanager
     def _writing(self) -> Iterator[Any]:
         """A write transaction (one statement or a few), serialised in-process on SQLite."""
@@ -344,6 +357,8 @@ class Store:
                         found = cursor.execute(sql, values).fetchone()
                         if found is not None:
                             new[key] = found[0]
+                    if new and self.also_in_insert is not None:
+                        self.also_in_insert(cursor, [(row_id, firsts[key]["project"]) for key, row_id in new.items()])
                 else:
                     # An executemany with RETURNING: SQLAlchemy sends it as one multi-row statement
                     # ("insertmanyvalues"), compiled once: one round trip.

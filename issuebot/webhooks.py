@@ -94,6 +94,8 @@ def hand_to_queue(service: Service, rows: list[tuple[int, str]], *, again: bool 
     """Wake the worker for newly stored rows, each (row id, project); the rows the queue did not take
     (it is down), which are safe in the inbox: handed over again later, or by the lease sweeper.
     `again`: a retry, logged quietly."""
+    if service.queue.queued_with_inbox:  # the inbox wrote their tasks in the transaction that stored them
+        return []
     try:
         service.queue.enqueue_many([row for row, _ in rows], [project for _, project in rows])
     except Exception as exc:  # redis.ConnectionError, sqlite3.Error...: the backend's own

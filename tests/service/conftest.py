@@ -41,9 +41,14 @@ def provider() -> StandInProvider:
 
 @pytest.fixture
 def service(program: Any, handler: RecordingHandler, provider: StandInProvider, clock: Any,
-            monkeypatch: pytest.MonkeyPatch) -> Iterator[Service]:
+            monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]:
+    """The default service: the queue's tasks in the inbox's SQLite file, written with the deliveries.
+    A test marked `queue_apart` gets its queue in a file of its own, which can be down on its own."""
     monkeypatch.setenv(SECRET_ENV, SECRET)
-    made = open_service(program, handler=handler, provider_factory=lambda _program: provider, clock=clock)
+    huey = None
+    if request.node.get_closest_marker("queue_apart"):
+        huey = SqliteHuey("issuebot-apart", filename=str(tmp_path / "queue.db"), results=False, utc=True)
+    made = open_service(program, handler=handler, provider_factory=lambda _program: provider, clock=clock, huey=huey)
     yield made
     made.close()
 
@@ -79,10 +84,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     made.dispose()
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["inbox", "sqlite", "redis"])
 def huey(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    """The queue on a SQLite file, and on the shared Redis under a queue name of its own."""
-    if request.param == "sqlite":
+    """The queue in the inbox's own SQLite file (None: what open_service makes without a queue_url), on
+    a SQLite file of its own, and on the shared Redis under a queue name of its own."""
+    if request.param == "inbox":
+        yield None
+    elif request.param == "sqlite":
         made = SqliteHuey("issuebot-test", filename=str(tmp_path / "queue.db"), results=False, utc=True)
         yield made
     else:

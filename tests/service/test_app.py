@@ -223,3 +223,28 @@ def test_logs_carry_neither_the_secret_nor_pair_text(client: Any, caplog: pytest
     client.post("/hooks/github", data=body, headers=github_headers("issue_comment", body, secret="wrong"))
     assert caplog.records
     assert SECRET not in caplog.text and "private worry" not in caplog.text
+
+
+def test_a_delivery_and_its_task_are_written_in_one_transaction(client: Any, service: Any,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    assert service.queue.queued_with_inbox  # the default: no queue_url, the inbox on SQLite
+
+    def no_hand_over(*_: Any) -> None:
+        raise AssertionError("a stored delivery was handed to the queue a second time")
+
+    monkeypatch.setattr(service.queue, "enqueue_many", no_hand_over)
+    body = comment_body()
+    assert client.post("/hooks/github", data=body, headers=github_headers("issue_comment", body)).status_code == 202
+    assert inbox_total(service) == 1 and service.queue.pending() == 1
+    task = service.queue.huey.dequeue()
+    assert task.name == "process_delivery" and task.args == (1,)
+
+    def task_write_fails(*_: Any) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    # A task that cannot be written takes its delivery with it: refused, nothing stored, the forge redelivers.
+    monkeypatch.setattr(service.queue.huey.storage, "enqueue_on", task_write_fails)
+    answer = client.post("/hooks/github", data=body, headers=github_headers("issue_comment", body))
+    assert answer.status_code == 503 and inbox_total(service) == 1 and service.queue.pending() == 0

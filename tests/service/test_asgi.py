@@ -122,6 +122,7 @@ def test_request_headers_are_read_whatever_their_case() -> None:
     assert headers.get("X-Missing") is None and len(headers) == 2 and set(headers) == {"x-github-event", "content-type"}
 
 
+@pytest.mark.queue_apart
 def test_deliveries_stored_while_the_queue_is_down_are_queued_once_it_answers(asgi: AsgiClient, service: Service,
                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     import threading

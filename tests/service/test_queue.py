@@ -182,14 +182,16 @@ def test_sweeper_reenqueues_expired_leases_and_prunes(service: Service, client: 
 def test_a_delivery_stored_while_the_queue_was_down_is_enqueued_by_the_sweeper(
         service: Service, client: Any, handler: Any, clock: Any) -> None:
     queue = service.queue
+    if queue.queued_with_inbox:
+        pytest.skip("the queue in the inbox's file is written in the delivery's own transaction: never down alone")
 
-    def broken(row_id: int) -> None:
+    def broken(row_ids: list[int], projects: list[str] | None = None) -> None:
         raise ConnectionError("queue down")
 
-    queue.enqueue = broken  # type: ignore[method-assign]
+    queue.enqueue_many = broken  # type: ignore[method-assign]
     deliver(client)
     assert service.store.get(1).status == QUEUED
-    del queue.enqueue
+    del queue.enqueue_many
     assert queue.pending() == 0
     clock.advance(seconds=queue.lease_seconds + 1)
     assert queue.requeue_expired() == [1]
