@@ -24,6 +24,7 @@ class Metrics:
             "issuebot_webhook_deliveries", "Webhook deliveries received, by provider and outcome",
             ["provider", "outcome"], registry=self.registry,
         )
+        self._delivery_counters: dict[tuple[str, str], Any] = {}
         self.processed = Counter(
             "issuebot_deliveries_processed", "Inbox deliveries the worker finished, by outcome",
             ["outcome"], registry=self.registry,
@@ -44,6 +45,14 @@ class Metrics:
             "issuebot_forge_api_calls_per_delivery", "Forge API calls spent per finished delivery (a batch's "
             "calls shared among its deliveries)", ["provider"], buckets=_CALL_BUCKETS, registry=self.registry,
         )
+
+    def count_delivery(self, provider: str, outcome: str) -> None:
+        """One delivery received and answered with `outcome` (its labelled counter found once, then kept)."""
+        counter = self._delivery_counters.get((provider, outcome))
+        if counter is None:
+            counter = self._delivery_counters[(provider, outcome)] = self.deliveries.labels(provider=provider,
+                                                                                            outcome=outcome)
+        counter.inc()
 
     def count_forge_calls(self, provider: str, status: str, calls: int, deliveries: int) -> None:
         """Record `calls` forge calls made for `deliveries` deliveries handled together."""

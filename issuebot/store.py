@@ -140,6 +140,7 @@ class Store:
         # Writes made in each inbox insert's own transaction, given the driver's cursor and the new
         # rows (id, project): the queue's tasks when the queue lives in this SQLite file.
         self.also_in_insert: Callable[[Any, list[tuple[int, str]]], None] | None = None
+        self._inserter: sqlite3.Connection | None = None  # the SQLite file's inbox inserts (_insert_on_driver)
         # Group commit: deliveries that arrive while a commit runs wait for it, then go in one together.
         self._commit_lock = threading.Lock()
         self._pending_guard = threading.Lock()
@@ -273,6 +274,10 @@ class Store:
             raise StoreUnavailable(f"database {self.shown_url}: {_reason(exc)}") from None
 
     def dispose(self) -> None:
+        with self.writers:
+            if self._inserter is not None:
+                self._inserter.close()
+                self._inserter = None
         self.engine.dispose()
         if self._write_lock is not None:
             self._write_lock.close()
@@ -341,38 +346,58 @@ class Store:
     def _commit_together(self, batch: list[_PendingDelivery]) -> None:
         """One INSERT ... ON CONFLICT DO NOTHING RETURNING for the batch, in one transaction (one round
         trip and one commit on PostgreSQL); the first of two copies in a batch gets the row."""
+        firsts: dict[tuple[str, str], dict[str, Any]] = {}
+        for item in batch:
+            firsts.setdefault((item.row["provider"], item.row["delivery_id"]), item.row)
         try:
-            with self._writing() as conn:
-                firsts: dict[tuple[str, str], dict[str, Any]] = {}
-                for item in batch:
-                    firsts.setdefault((item.row["provider"], item.row["delivery_id"]), item.row)
-                if self.dialect == "sqlite":
-                    # SQLite runs in-process: the statement, compiled once, on the driver's cursor
-                    # within this transaction, skips SQLAlchemy's per-row work (the hottest write).
-                    sql, columns, processors = self._add_raw
-                    cursor = conn.connection.driver_connection.cursor()
-                    new = {}
-                    for key, row in firsts.items():
-                        values = [processors[c](row[c]) if c in processors else row[c] for c in columns]
-                        found = cursor.execute(sql, values).fetchone()
-                        if found is not None:
-                            new[key] = found[0]
-                    if new and self.also_in_insert is not None:
-                        self.also_in_insert(cursor, [(row_id, firsts[key]["project"]) for key, row_id in new.items()])
-                else:
+            if self.sqlite_file() is not None:
+                new = self._insert_on_driver(firsts)
+            else:
+                with self._writing() as conn:
                     # An executemany with RETURNING: SQLAlchemy sends it as one multi-row statement
                     # ("insertmanyvalues"), compiled once: one round trip.
                     returned = conn.execute(self._add_statement, list(firsts.values()))
                     new = {(provider, delivery_id): row_id for row_id, provider, delivery_id in returned}
-                for item in batch:
-                    item.row_id = new.pop((item.row["provider"], item.row["delivery_id"]), None)
-        except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:  # sqlite3: the driver's cursor, used directly
+            for item in batch:
+                item.row_id = new.pop((item.row["provider"], item.row["delivery_id"]), None)
+        except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:  # sqlite3: the driver's connection, used directly
             error = StoreUnavailable(f"database {self.shown_url}: {_reason(exc)}")
             for item in batch:
                 item.row_id, item.error = None, error
         finally:
             for item in batch:
                 item.done = True
+
+    def _insert_on_driver(self, firsts: dict[tuple[str, str], dict[str, Any]]) -> dict[tuple[str, str], int]:
+        """A SQLite file's inbox inserts (the hottest write): the statement compiled once, run on a
+        driver connection kept for them, with no pool or SQLAlchemy transaction around each batch."""
+        sql, columns, processors = self._add_raw
+        with self.writers:
+            if self._inserter is None:
+                self._inserter = sqlite3.connect(str(self.sqlite_file()), timeout=30, isolation_level=None,
+                                                 check_same_thread=False)  # used under the writers' lock only
+                _sqlite_pragmas(self._inserter, None)
+            connection = self._inserter
+            cursor = connection.cursor()
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                new = {}
+                for key, row in firsts.items():
+                    values = [processors[c](row[c]) if c in processors else row[c] for c in columns]
+                    found = cursor.execute(sql, values).fetchone()
+                    if found is not None:
+                        new[key] = found[0]
+                if new and self.also_in_insert is not None:
+                    self.also_in_insert(cursor, [(row_id, firsts[key]["project"]) for key, row_id in new.items()])
+                cursor.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        connection.execute("ROLLBACK")
+                raise
+            finally:
+                cursor.close()
+        return new
 
     def get(self, row_id: int) -> Delivery | None:
         with self.engine.connect() as conn:

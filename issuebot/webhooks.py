@@ -33,7 +33,7 @@ class Answer:
 
 
 def _answer(service: Service, provider: str, outcome: str, code: int, **extra: object) -> Answer:
-    service.metrics.deliveries.labels(provider=provider, outcome=outcome).inc()
+    service.metrics.count_delivery(provider, outcome)
     return Answer(code, {"status": outcome, **extra})
 
 

@@ -248,3 +248,6 @@ def test_a_delivery_and_its_task_are_written_in_one_transaction(client: Any, ser
     monkeypatch.setattr(service.queue.huey.storage, "enqueue_on", task_write_fails)
     answer = client.post("/hooks/github", data=body, headers=github_headers("issue_comment", body))
     assert answer.status_code == 503 and inbox_total(service) == 1 and service.queue.pending() == 0
+    monkeypatch.undo()  # the write works again: the refused transaction left nothing open behind it
+    answer = client.post("/hooks/github", data=body, headers=github_headers("issue_comment", body))
+    assert answer.status_code == 202 and inbox_total(service) == 2 and service.queue.pending() == 1

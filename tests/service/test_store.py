@@ -134,11 +134,15 @@ def test_database_urls_pick_psycopg_and_hide_passwords(tmp_path: Path) -> None:
     assert "pw" not in Store("postgresql+psycopg://u:pw@db/x").shown_url
 
 
-def test_deliveries_arriving_during_a_commit_share_the_next_one(store: Store) -> None:
-    import sqlalchemy as sa
+def test_deliveries_arriving_during_a_commit_share_the_next_one(store: Store, monkeypatch: Any) -> None:
+    commits: list[int] = []  # transactions, each with how many deliveries
+    commit_together = store._commit_together
 
-    commits: list[int] = []
-    sa.event.listen(store.engine, "commit", lambda conn: commits.append(1))
+    def counted(batch: list[Any]) -> None:
+        commits.append(len(batch))
+        commit_together(batch)
+
+    monkeypatch.setattr(store, "_commit_together", counted)
     results: dict[str, int | None] = {}
     store._commit_lock.acquire()  # a commit is running: the arrivals below queue up behind it
     threads = [threading.Thread(target=lambda i=i: results.update({f"d-{i}": add(store, f"d-{i}")})) for i in range(6)]
@@ -151,7 +155,7 @@ def test_deliveries_arriving_during_a_commit_share_the_next_one(store: Store) ->
     store._commit_lock.release()
     for thread in threads:
         thread.join()
-    assert len(commits) == 1
+    assert commits == [6]
     assert sorted(results) == [f"d-{i}" for i in range(6)] and len(set(results.values())) == 6
     assert store.counts()[QUEUED] == 6 and None not in results.values()
 
