@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import queue
@@ -236,4 +237,9 @@ def app_from_environment() -> WebApp:
                         format="%(levelname)s %(name)s: %(message)s")
     program = load_program(os.environ[CONFIG_ENV])
     service = open_service(program, insecure_no_verify=os.environ.get(INSECURE_ENV) == "1", need_queue=False)
-    return WebApp(service, threads=int(os.environ.get(THREADS_ENV, "16")))
+    app = WebApp(service, threads=int(os.environ.get(THREADS_ENV, "16")))
+    # What start-up built lives as long as the process: out of the collector's sight, a full collection
+    # walks only what requests made (with it in sight, one took tens of milliseconds: the p99 of a burst).
+    gc.collect()
+    gc.freeze()
+    return app
