@@ -12,48 +12,29 @@ from collections.abc import Callable
 
 import uvicorn
 from flask import Flask
-from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
-from uvicorn.supervisors.multiprocess import Process
 
 from issuebot.app import create_app
 from issuebot.asgi import CONFIG_ENV, INSECURE_ENV, LOG_LEVEL_ENV, THREADS_ENV
 from issuebot.config import Program, load_program
 from issuebot.service import ServiceError, open_service
 
-logger = logging.getLogger(__name__)
-
 GRACEFUL_SECONDS = 30  # a request in flight gets this long to commit its delivery after SIGTERM
 STARTUP_SECONDS = 60  # a server process gets this long to open its service and answer
 
 
-def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
-    """`count` bound, listening sockets on one address, one per web process (SO_REUSEPORT), so that
-    the kernel spreads new connections over the processes' own accept queues: with one shared queue,
-    the first process awake took a whole burst (16 keep-alive connections of 16, measured), and
-    the other idled. One socket where SO_REUSEPORT is missing. ServiceError when the address is taken."""
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The bound, listening socket the server processes share; ServiceError when the address is taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    spread = count > 1 and hasattr(socket, "SO_REUSEPORT")
-    sockets: list[socket.socket] = []
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        if spread:  # a port another server holds, even with SO_REUSEPORT, is refused, not shared with it
-            with socket.socket(family, socket.SOCK_STREAM) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                probe.bind((host, port))
-                port = probe.getsockname()[1]
-        for _ in range(count if spread else 1):
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            sockets.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if spread:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.bind((host, port))
-            sock.listen(2048)
+        sock.bind((host, port))
+        sock.listen(2048)
     except OSError as exc:
-        for sock in sockets:
-            sock.close()
+        sock.close()
         raise ServiceError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    return sockets
+    return sock
 
 
 def web_processes() -> int:
@@ -65,62 +46,21 @@ def web_processes() -> int:
 
 
 class _Supervisor(Multiprocess):
-    """uvicorn's supervisor of the server processes, each on its own listening socket (the one socket
-    for all where there is only one), telling when all of them answer (or one failed)."""
+    """uvicorn's supervisor of the server processes, telling when all of them answer (or one failed)."""
 
     def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], on_ready: Callable[[], None]):
         super().__init__(config, sockets)
         self.on_ready = on_ready
         self.failed = False
 
-    def _start(self, slot: int) -> Process:
-        process = Process(self.config, [self.sockets[slot % len(self.sockets)]])
-        process.start()
-        return process
-
     def init_processes(self) -> None:
-        self.processes = [self._start(slot) for slot in range(self.processes_num)]
+        super().init_processes()
         wait = self.config.timeout_worker_healthcheck
         if all(process.wait_until_ready(wait, self.should_exit) for process in self.processes):
             self.on_ready()
         elif not self.should_exit.is_set():
             self.failed = True
             self.should_exit.set()
-
-    def keep_subprocess_alive(self) -> None:
-        """uvicorn's: a hung process is killed and a dead one replaced, here on the dead one's socket."""
-        for slot, process in enumerate(self.processes):
-            if self.should_exit.is_set() or process.is_alive(timeout=self.config.timeout_worker_healthcheck):
-                continue
-            process.kill()
-            process.join()
-            if process.exitcode == STARTUP_FAILURE:  # it would fail the same way again
-                logger.error("web process [%s] failed to start; stopping", process.pid)
-                self.should_exit.set()
-                return
-            logger.warning("web process [%s] died; starting another", process.pid)
-            self.processes[slot] = self._start(slot)
-
-    def restart_all(self) -> None:
-        """SIGHUP: each process replaced in turn, its successor on its socket and ready before it stops."""
-        for slot, old in enumerate(self.processes):
-            if self.should_exit.is_set():
-                return
-            new = self._start(slot)
-            if not new.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
-                new.kill()
-                new.join()
-                logger.error("web process [%s] was not ready in time; the restart stops", new.pid)
-                return
-            old.terminate()
-            old.join()
-            self.processes[slot] = new
-
-    def handle_ttin(self) -> None:
-        logger.warning("the number of web processes is set at start (--processes); SIGTTIN ignored")
-
-    def handle_ttou(self) -> None:
-        logger.warning("the number of web processes is set at start (--processes); SIGTTOU ignored")
 
 
 def serve(
@@ -139,9 +79,9 @@ def serve(
     committed or refused), then the queue worker stops after its running tasks."""
     # Checked once here so that a missing secret, database or queue is one clear error at start.
     open_service(program, insecure_no_verify=insecure_no_verify, need_queue=False).close()
+    sock = listening_socket(host, port)
+    effective_port = sock.getsockname()[1]
     processes = processes or web_processes()
-    sockets = listening_sockets(host, port, processes)
-    effective_port = sockets[0].getsockname()[1]
     # Each server process builds its own service from these (no engine or file shared across a fork).
     os.environ.update({CONFIG_ENV: str(program.path), THREADS_ENV: str(threads),
                        INSECURE_ENV: "1" if insecure_no_verify else "0",
@@ -163,13 +103,12 @@ def serve(
     try:
         # The supervisor restarts a server process that dies and, on SIGTERM or SIGINT, lets each
         # finish its requests in flight; it then returns (exit status 0).
-        supervisor = _Supervisor(config, sockets, ready)
+        supervisor = _Supervisor(config, [sock], ready)
         supervisor.run()
         if supervisor.failed:
             raise ServiceError("a web process did not start; its error is above")
     finally:
-        for sock in sockets:
-            sock.close()
+        sock.close()
         if worker is not None:
             worker.send_signal(signal.SIGINT)  # Huey's graceful stop: running tasks finish
             try:
