@@ -359,6 +359,7 @@ def store_deliveries(program_path: Path, total: int, same_pair: bool = False) ->
     from issuebot.providers.local_hooks import event_payload
     from issuebot.service import open_service
     from issuebot.store import NewDelivery
+    from issuebot.webhooks import hand_to_queue
 
     program = load_program(program_path)
     tracker = make_provider(program)
@@ -374,10 +375,11 @@ def store_deliveries(program_path: Path, total: int, same_pair: bool = False) ->
         deliveries.append(NewDelivery(provider="local", delivery_id=f"drain-{uuid.uuid4()}", event="event",
                                       headers={"Content-Type": "application/json"},
                                       body=json.dumps(event_payload(event)).encode(), project=project))
-    # As `serve` stores a burst: one transaction, then each row handed to the queue.
+    # As `serve` stores a burst: one transaction (with the queue's tasks, when the queue lives in the
+    # inbox's file), else each pair's rows handed to the queue after it.
     ids = [row for row in service.store.add_deliveries(deliveries, now=now, lease_seconds=60) if row is not None]
     assert len(ids) == total
-    service.queue.enqueue_many(ids, [delivery.project for delivery in deliveries])
+    assert not hand_to_queue(service, [(row, delivery.project) for row, delivery in zip(ids, deliveries)])
     service.close()
     return ids
 

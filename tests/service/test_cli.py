@@ -45,13 +45,17 @@ def test_worker_names_an_unreachable_queue(tmp_path: Path) -> None:
     assert "cannot reach the queue" in result.output and "Redis" in result.output
 
 
-def test_serve_answers_deliveries_and_stops_on_sigterm(tmp_path: Path) -> None:
-    program = service_program(tmp_path)
+def start_serve(program: Path, *extra: str) -> subprocess.Popen[str]:
+    """A real `issuebot serve --no-worker` on a free port, its messages on stderr."""
     env = {**os.environ, SECRET_ENV: SECRET, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "issuebot.cli", "serve", "-c", str(program), "--port", "0", "--no-worker"],
+    return subprocess.Popen(
+        [sys.executable, "-m", "issuebot.cli", "serve", "-c", str(program), "--port", "0", "--no-worker", *extra],
         cwd=REPO, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
     )
+
+
+def test_serve_answers_deliveries_and_stops_on_sigterm(tmp_path: Path) -> None:
+    process = start_serve(service_program(tmp_path))
     try:
         assert process.stderr is not None
         line = process.stderr.readline()
@@ -91,12 +95,7 @@ def test_insecure_mode_warns_loudly_and_a_busy_port_is_a_clear_error(
 
 
 def test_serve_starts_and_takes_deliveries_while_the_queue_is_down(tmp_path: Path) -> None:
-    program = service_program(tmp_path, queue_url="redis://127.0.0.1:1/0")
-    env = {**os.environ, SECRET_ENV: SECRET, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "issuebot.cli", "serve", "-c", str(program), "--port", "0", "--no-worker",
-         "--processes", "1"], cwd=REPO, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-    )
+    process = start_serve(service_program(tmp_path, queue_url="redis://127.0.0.1:1/0"), "--processes", "1")
     try:
         assert process.stderr is not None
         lines = [process.stderr.readline()]
@@ -135,12 +134,7 @@ def _web_processes(serve_pid: int) -> set[int]:
 def test_a_web_process_that_dies_is_replaced(tmp_path: Path) -> None:
     import time
 
-    program = service_program(tmp_path)
-    env = {**os.environ, SECRET_ENV: SECRET, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "issuebot.cli", "serve", "-c", str(program), "--port", "0", "--no-worker",
-         "--processes", "2"], cwd=REPO, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-    )
+    process = start_serve(service_program(tmp_path), "--processes", "2")
     try:
         assert process.stderr is not None
         port = int(re.search(r"listening on http://127\.0\.0\.1:(\d+)",  # type: ignore[union-attr]
