@@ -141,6 +141,8 @@ class Store:
         # rows (id, project): the queue's tasks when the queue lives in this SQLite file.
         self.also_in_insert: Callable[[Any, list[tuple[int, str]]], None] | None = None
         self._inserter: sqlite3.Connection | None = None  # the SQLite file's inbox inserts (_insert_on_driver)
+        database = parsed.database
+        self._sqlite_file = Path(database) if self.dialect == "sqlite" and database and database != ":memory:" else None
         # Group commit: deliveries that arrive while a commit runs wait for it, then go in one together.
         self._commit_lock = threading.Lock()
         self._pending_guard = threading.Lock()
@@ -284,8 +286,7 @@ class Store:
 
     def sqlite_file(self) -> Path | None:
         """The SQLite database file, or None (PostgreSQL, or SQLite in memory)."""
-        database = make_url(self.url).database
-        return Path(database) if self.dialect == "sqlite" and database and database != ":memory:" else None
+        return self._sqlite_file
 
     @property
     def writers(self) -> contextlib.AbstractContextManager[None]:
@@ -350,7 +351,7 @@ class Store:
         for item in batch:
             firsts.setdefault((item.row["provider"], item.row["delivery_id"]), item.row)
         try:
-            if self.sqlite_file() is not None:
+            if self._sqlite_file is not None:
                 new = self._insert_on_driver(firsts)
             else:
                 with self._writing() as conn:
@@ -374,7 +375,7 @@ class Store:
         sql, columns, processors = self._add_raw
         with self.writers:
             if self._inserter is None:
-                self._inserter = sqlite3.connect(str(self.sqlite_file()), timeout=30, isolation_level=None,
+                self._inserter = sqlite3.connect(str(self._sqlite_file), timeout=30, isolation_level=None,
                                                  check_same_thread=False)  # used under the writers' lock only
                 _sqlite_pragmas(self._inserter, None)
             connection = self._inserter
