@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+from array import array
 from collections.abc import Callable
+from multiprocessing import shared_memory
 
 import uvicorn
 from flask import Flask
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
 
 from issuebot.app import create_app
@@ -43,6 +49,92 @@ def web_processes() -> int:
         return max(len(os.sched_getaffinity(0)), 1)
     except AttributeError:  # not Linux
         return max(os.cpu_count() or 1, 1)
+
+
+class ConnectionShares:
+    """Each web process's open connections, in memory the processes share, so that a process holding
+    more than its share closes a keep-alive connection after answering on it: the client reconnects,
+    and the accept goes to whichever process is free. Without this, the process that woke first kept
+    a burst of keep-alive connections for good (16 of 16, measured) while the other idled."""
+
+    SLOTS = 64  # (pid, connections) pairs of int64; --processes allows 64
+    ENV = "ISSUEBOT_CONNECTION_SHARES"
+
+    def __init__(self, memory: shared_memory.SharedMemory, slot: int | None = None):
+        self.memory = memory
+        assert memory.buf is not None  # None only once closed
+        self.numbers = memory.buf.cast("q")
+        self.slot = slot
+
+    @classmethod
+    def create(cls) -> ConnectionShares:
+        """The table, made by `issuebot serve` before its web processes start (all slots free)."""
+        shares = cls(shared_memory.SharedMemory(create=True, size=cls.SLOTS * 16))
+        shares.numbers[:] = array("q", bytes(cls.SLOTS * 16))
+        return shares
+
+    @classmethod
+    def join(cls, name: str) -> ConnectionShares:
+        """A web process's seat at the table: the first slot free, or left by a process that died."""
+        # (Attaching registers the segment with the resource tracker the processes share with
+        # `issuebot serve`, once more: the tracker keeps a set, and serve removes the segment.)
+        shares = cls(shared_memory.SharedMemory(name=name))
+        with open(os.path.join(tempfile.gettempdir(), f"{name}.lock"), "a") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            for slot in range(cls.SLOTS):
+                pid = shares.numbers[2 * slot]
+                if pid == 0 or not _alive(pid):
+                    shares.numbers[2 * slot], shares.numbers[2 * slot + 1] = os.getpid(), 0
+                    shares.slot = slot
+                    break
+        return shares
+
+    def crowded(self, connections: int) -> bool:
+        """Record this process's `connections`; whether it holds more than an even share of all."""
+        if self.slot is None:
+            return False
+        numbers = self.numbers
+        numbers[2 * self.slot + 1] = connections
+        processes = total = 0
+        for slot in range(self.SLOTS):
+            if numbers[2 * slot]:
+                processes += 1
+                total += numbers[2 * slot + 1]
+        return processes > 1 and connections > -(-total // processes)
+
+    def close(self, *, remove: bool = False) -> None:
+        self.numbers.release()
+        self.memory.close()
+        if remove:
+            self.memory.unlink()
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(tempfile.gettempdir(), f"{self.memory.name}.lock"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process took the number
+        return False
+    return True
+
+
+class HttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol; a keep-alive connection of a process over its share is closed
+    after its answer (the client opens another, which a less busy process may take)."""
+
+    shares: ConnectionShares | None = None
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        shares = HttpProtocol.shares
+        if shares is None and ConnectionShares.ENV in os.environ:
+            shares = HttpProtocol.shares = ConnectionShares.join(os.environ.pop(ConnectionShares.ENV))
+        if shares is not None and self.cycle is not None and self.cycle.keep_alive \
+                and shares.crowded(len(self.connections)):
+            self.cycle.keep_alive = False
 
 
 class _Supervisor(Multiprocess):
@@ -86,8 +178,11 @@ def serve(
     os.environ.update({CONFIG_ENV: str(program.path), THREADS_ENV: str(threads),
                        INSECURE_ENV: "1" if insecure_no_verify else "0",
                        LOG_LEVEL_ENV: str(logging.getLogger().getEffectiveLevel())})
+    shares = ConnectionShares.create() if processes > 1 else None
+    if shares is not None:
+        os.environ[ConnectionShares.ENV] = shares.memory.name
     config = uvicorn.Config(
-        "issuebot.asgi:app_from_environment", factory=True, workers=processes, loop="auto", http="auto",
+        "issuebot.asgi:app_from_environment", factory=True, workers=processes, loop="auto", http=HttpProtocol,
         lifespan="on", log_level="warning", access_log=False, timeout_keep_alive=5, backlog=2048,
         timeout_graceful_shutdown=GRACEFUL_SECONDS, server_header=False, date_header=False,
         timeout_worker_healthcheck=STARTUP_SECONDS,
@@ -109,6 +204,9 @@ def serve(
             raise ServiceError("a web process did not start; its error is above")
     finally:
         sock.close()
+        if shares is not None:
+            shares.close(remove=True)
+            os.environ.pop(ConnectionShares.ENV, None)
         if worker is not None:
             worker.send_signal(signal.SIGINT)  # Huey's graceful stop: running tasks finish
             try:

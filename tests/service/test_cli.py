@@ -161,3 +161,32 @@ def test_a_web_process_that_dies_is_replaced(tmp_path: Path) -> None:
         assert process.wait(30) == 0
     finally:
         process.kill()
+
+
+def test_a_web_process_over_its_share_of_connections_sheds_one() -> None:
+    from issuebot.server import ConnectionShares
+
+    table = ConnectionShares.create()
+    seats: list[ConnectionShares] = []
+    try:
+        first = ConnectionShares.join(table.memory.name)
+        seats.append(first)
+        assert first.slot == 0 and not first.crowded(16)  # alone at the table: nobody to share with
+        second = ConnectionShares.join(table.memory.name)
+        seats.append(second)
+        assert second.slot == 1
+        # Each call records the caller's count, then compares it with an even share of all.
+        assert not second.crowded(0) and first.crowded(16)  # 16 against 0: the first sheds
+        assert not second.crowded(8) and not first.crowded(8)  # even
+        assert not second.crowded(7) and first.crowded(9)
+        # A slot whose process died is taken by its successor, which starts with no connections.
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        table.numbers[0] = dead.pid
+        successor = ConnectionShares.join(table.memory.name)
+        seats.append(successor)
+        assert successor.slot == 0 and table.numbers[1] == 0
+    finally:
+        for seat in seats:
+            seat.close()
+        table.close(remove=True)
