@@ -90,7 +90,7 @@ class ConnectionShares:
         return shares
 
     def crowded(self, connections: int) -> bool:
-        """Record this process's `connections`; whether it holds more than an even share of all."""
+        """Record this process's `connections`; whether it holds clearly more than an even share of all."""
         if self.slot is None:
             return False
         numbers = self.numbers
@@ -100,7 +100,10 @@ class ConnectionShares:
             if numbers[2 * slot]:
                 processes += 1
                 total += numbers[2 * slot + 1]
-        return processes > 1 and connections > -(-total // processes)
+        share = -(-total // processes)  # rounded up
+        # A margin of a quarter (at least 2): a process a connection or two over its share keeps it,
+        # or the connections would move back and forth as the counts change.
+        return processes > 1 and connections > share + max(2, share // 4)
 
     def close(self, *, remove: bool = False) -> None:
         self.numbers.release()
