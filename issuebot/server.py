@@ -25,6 +25,8 @@ from issuebot.asgi import CONFIG_ENV, INSECURE_ENV, LOG_LEVEL_ENV, THREADS_ENV
 from issuebot.config import Program, load_program
 from issuebot.service import ServiceError, open_service
 
+logger = logging.getLogger(__name__)
+
 GRACEFUL_SECONDS = 30  # a request in flight gets this long to commit its delivery after SIGTERM
 STARTUP_SECONDS = 60  # a server process gets this long to open its service and answer
 
@@ -117,9 +119,7 @@ class ConnectionShares:
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process took the number
+    except (ProcessLookupError, PermissionError):  # gone, or the number now names someone else's process
         return False
     return True
 
@@ -134,7 +134,11 @@ class HttpProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         shares = HttpProtocol.shares
         if shares is None and ConnectionShares.ENV in os.environ:
-            shares = HttpProtocol.shares = ConnectionShares.join(os.environ.pop(ConnectionShares.ENV))
+            name = os.environ.pop(ConnectionShares.ENV)
+            try:
+                shares = HttpProtocol.shares = ConnectionShares.join(name)
+            except OSError as exc:  # the table is gone or the lock file cannot be made: no shedding
+                logger.warning("web process %s keeps all its connections: %s", os.getpid(), exc)
         if shares is not None and self.cycle is not None and self.cycle.keep_alive \
                 and shares.crowded(len(self.connections)):
             self.cycle.keep_alive = False
