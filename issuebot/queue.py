@@ -68,7 +68,7 @@ def make_huey(program: Program, *, name: str = "issuebot", store: Store | None =
     url = program.service.queue_url
     if url and url.startswith(("redis://", "rediss://", "unix://")):
         return RedisHuey(name, url=url, results=False, utc=True)
-    inbox_file = store.sqlite_file() if store is not None and not url else None
+    inbox_file = store.sqlite_file if store is not None and not url else None
     if inbox_file is not None and store is not None:
         return Huey(name, results=False, utc=True, storage_class=_InboxTaskStorage, filename=str(inbox_file),
                     timeout=30, fsync=False, writers=store.writers)

@@ -141,8 +141,9 @@ class Store:
         # rows (id, project): the queue's tasks when the queue lives in this SQLite file.
         self.also_in_insert: Callable[[Any, list[tuple[int, str]]], None] | None = None
         self._inserter: sqlite3.Connection | None = None  # the SQLite file's inbox inserts (_insert_on_driver)
+        # The SQLite database file, or None (PostgreSQL, or SQLite in memory).
         database = parsed.database
-        self._sqlite_file = Path(database) if self.dialect == "sqlite" and database and database != ":memory:" else None
+        self.sqlite_file = Path(database) if self.dialect == "sqlite" and database and database != ":memory:" else None
         # Group commit: deliveries that arrive while a commit runs wait for it, then go in one together.
         self._commit_lock = threading.Lock()
         self._pending_guard = threading.Lock()
@@ -284,10 +285,6 @@ class Store:
         if self._write_lock is not None:
             self._write_lock.close()
 
-    def sqlite_file(self) -> Path | None:
-        """The SQLite database file, or None (PostgreSQL, or SQLite in memory)."""
-        return self._sqlite_file
-
     @property
     def writers(self) -> contextlib.AbstractContextManager[None]:
         """The lock every writer of this SQLite file holds (this process's threads, other processes)."""
@@ -296,8 +293,7 @@ class Store:
     @contextlib.contextmanager
     def _writing(self) -> Iterator[Any]:
         """A write transaction (one statement or a few), serialised in-process on SQLite."""
-        lock = self._write_lock or contextlib.nullcontext()
-        with lock, self.engine.begin() as conn:
+        with self.writers, self.engine.begin() as conn:
             yield conn
 
     def _insert(self, table: sa.Table) -> Any:
@@ -351,7 +347,7 @@ class Store:
         for item in batch:
             firsts.setdefault((item.row["provider"], item.row["delivery_id"]), item.row)
         try:
-            if self._sqlite_file is not None:
+            if self.sqlite_file is not None:
                 new = self._insert_on_driver(firsts)
             else:
                 with self._writing() as conn:
@@ -375,7 +371,7 @@ class Store:
         sql, columns, processors = self._add_raw
         with self.writers:
             if self._inserter is None:
-                self._inserter = sqlite3.connect(str(self._sqlite_file), timeout=30, isolation_level=None,
+                self._inserter = sqlite3.connect(str(self.sqlite_file), timeout=30, isolation_level=None,
                                                  check_same_thread=False)  # used under the writers' lock only
                 _sqlite_pragmas(self._inserter, None)
             connection = self._inserter
