@@ -57,6 +57,11 @@ class _InboxTaskStorage(SqliteStorage):
         with self._writers if commit else contextlib.nullcontext(), super().db(commit, close) as cursor:
             yield cursor
 
+    def _create_connection(self) -> Any:
+        connection = super()._create_connection()
+        connection.execute("PRAGMA wal_autocheckpoint=0")  # the inbox's checkpointer does it (store._Checkpointer)
+        return connection
+
     def enqueue_on(self, cursor: Any, data: bytes, priority: float = 0) -> None:
         """SqliteStorage.enqueue, on the cursor of a transaction already open on this file."""
         cursor.execute("insert into task (queue, data, priority) values (?, ?, ?)", (self.name, data, priority))

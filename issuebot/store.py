@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -22,6 +24,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 
 from issuebot.survey_results import FormAnswer
+
+logger = logging.getLogger(__name__)
 
 QUEUED, PROCESSING, DONE, FAILED, IGNORED = "queued", "processing", "done", "failed", "ignored"
 STATUSES = (QUEUED, PROCESSING, DONE, FAILED, IGNORED)
@@ -137,6 +141,11 @@ class Store:
         # 100 ms each); queueing every writer, of this process and the others, on a lock instead
         # wakes the next one at once (better p99).
         self._write_lock = (_WriterQueue(parsed.database) if self.dialect == "sqlite" else None)
+        # The WAL is copied back into the database file by a thread of its own, never inside a
+        # writer's commit: there it held every writer of the file up for its fsyncs.
+        self.checkpoints = (_Checkpointer(Path(parsed.database))
+                            if self.dialect == "sqlite" and parsed.database and parsed.database != ":memory:"
+                            else None)
         # Writes made in each inbox insert's own transaction, given the driver's cursor and the new
         # rows (id, project): the queue's tasks when the queue lives in this SQLite file.
         self.also_in_insert: Callable[[Any, list[tuple[int, str]]], None] | None = None
@@ -277,6 +286,8 @@ class Store:
             raise StoreUnavailable(f"database {self.shown_url}: {_reason(exc)}") from None
 
     def dispose(self) -> None:
+        if self.checkpoints is not None:
+            self.checkpoints.stop()
         with self.writers:
             if self._inserter is not None:
                 self._inserter.close()
@@ -295,6 +306,8 @@ class Store:
         """A write transaction (one statement or a few), serialised in-process on SQLite."""
         with self.writers, self.engine.begin() as conn:
             yield conn
+        if self.checkpoints is not None:
+            self.checkpoints.wrote(_PAGE)
 
     def _insert(self, table: sa.Table) -> Any:
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
@@ -394,6 +407,8 @@ class Store:
                 raise
             finally:
                 cursor.close()
+        if self.checkpoints is not None:
+            self.checkpoints.wrote(sum(len(row["body"]) + _PAGE for row in firsts.values()))
         return new
 
     def get(self, row_id: int) -> Delivery | None:
@@ -609,6 +624,84 @@ class _WriterQueue:
                 self._file = None
 
 
+_PAGE = 4096
+_WAL_KEPT_BYTES = 64 * 1024 * 1024  # a log grown in a burst is cut back to this once checkpointed
+
+
+class _Checkpointer:
+    """Copies a SQLite file's write-ahead log back into the database from a thread of its own, once
+    some megabytes were written or a second after the last write, so no commit waits for it.
+
+    Every connection of the file turns SQLite's own checkpoint off (`_sqlite_pragmas`); a PASSIVE
+    checkpoint runs beside writers and readers, and two processes' checkpoints simply take turns.
+    """
+
+    EVERY_BYTES = 16 * 1024 * 1024  # four times SQLite's own 1000 pages: fewer copies of pages written again
+    AFTER_SECONDS = 1.0
+
+    def __init__(self, database: Path):
+        self.database = database
+        self._written = 0  # bytes committed since the last checkpoint began
+        self._changed = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def wrote(self, size: int) -> None:
+        """A commit of about `size` bytes went into the log."""
+        with self._changed:
+            first = self._written == 0
+            self._written += size
+            if self._thread is None and not self._stopping:
+                self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+                self._thread.start()
+            if first or self._written >= self.EVERY_BYTES:
+                self._changed.notify()
+
+    def stop(self) -> None:
+        """Checkpoint what is left and end the thread."""
+        with self._changed:
+            self._stopping, thread = True, self._thread
+            self._changed.notify()
+        if thread is not None:
+            thread.join()
+
+    def _due(self) -> bool:
+        """Wait until the log is due a checkpoint; False once stopping with nothing written."""
+        with self._changed:
+            while not self._written and not self._stopping:
+                self._changed.wait()
+            deadline = time.monotonic() + self.AFTER_SECONDS
+            while self._written < self.EVERY_BYTES and not self._stopping:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(left)
+            due, self._written = self._written > 0, 0
+            return due
+
+    def _run(self) -> None:
+        connection: sqlite3.Connection | None = None
+        try:
+            while True:
+                if self._due():
+                    try:
+                        if connection is None:
+                            connection = sqlite3.connect(str(self.database), timeout=30, isolation_level=None)
+                            _sqlite_pragmas(connection, None)
+                        connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    except sqlite3.Error as exc:  # a full disk, a locked file: tried again a second later
+                        logger.warning("the inbox's log was not copied into %s (tried again): %s",
+                                       self.database.name, exc)
+                        if not self._stopping:
+                            self.wrote(1)
+                with self._changed:
+                    if self._stopping and not self._written:
+                        return
+        finally:
+            if connection is not None:
+                connection.close()
+
+
 def _delivery(row: Any) -> Delivery:
     return Delivery(
         id=row.id, provider=row.provider, delivery_id=row.delivery_id, event=row.event,
@@ -631,4 +724,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA wal_autocheckpoint=0")  # the file's _Checkpointer does it, outside every commit
+    cursor.execute(f"PRAGMA journal_size_limit={_WAL_KEPT_BYTES}")
     cursor.close()

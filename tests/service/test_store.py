@@ -201,3 +201,24 @@ def test_a_driver_error_while_storing_a_batch_is_store_unavailable(tmp_path: Pat
     with pytest.raises(StoreUnavailable, match="no such table"):
         store.add_deliveries(batch, now=T0, lease_seconds=60)
     store.dispose()
+
+
+def test_no_commit_copies_the_log_back_the_checkpointer_does(tmp_path: Path) -> None:
+    """Past SQLite's own threshold (1000 pages) a commit would copy the log into the file and fsync it,
+    holding every writer up; here the writes stay in the log until the store's checkpointer runs."""
+    database = tmp_path / "inbox.db"
+    store = Store(f"sqlite:///{database}")
+    store.create_schema()
+    assert store.checkpoints is not None
+    store.checkpoints.AFTER_SECONDS = 3600.0  # only the bytes written or stop() bring a checkpoint
+    store.checkpoints.EVERY_BYTES = 1 << 40
+    body = b"x" * 12_000
+    for burst in range(50):
+        batch = [NewDelivery(provider="github", delivery_id=f"d-{burst}-{n}", event="issue_comment", headers={},
+                             body=body, project="o/p") for n in range(10)]
+        store.add_deliveries(batch, now=T0, lease_seconds=60)
+    assert database.stat().st_size < 1_000_000 < Path(f"{database}-wal").stat().st_size
+    store.checkpoints.stop()  # the store's connections are still open: only the checkpointer wrote the file
+    assert database.stat().st_size > 500 * len(body)
+    assert store.counts()[QUEUED] == 500
+    store.dispose()
