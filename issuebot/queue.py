@@ -48,14 +48,16 @@ class _InboxTaskStorage(SqliteStorage):
     """Huey's SQLite storage in the inbox's own file: a delivery's task is written in the transaction that
     stores the delivery, and Huey's own writes wait on the inbox writers' lock, not in SQLite's busy loop."""
 
-    def __init__(self, *args: Any, writers: contextlib.AbstractContextManager[None], **kwargs: Any):
-        self._writers = writers
+    def __init__(self, *args: Any, store: Store, **kwargs: Any):
+        self._store = store
         super().__init__(*args, **kwargs)
 
     @contextlib.contextmanager
     def db(self, commit: bool = False, close: bool = False) -> Iterator[Any]:
-        with self._writers if commit else contextlib.nullcontext(), super().db(commit, close) as cursor:
+        with self._store.writers if commit else contextlib.nullcontext(), super().db(commit, close) as cursor:
             yield cursor
+        if commit and self._store.checkpoints is not None:
+            self._store.checkpoints.wrote()
 
     def _create_connection(self) -> Any:
         connection = super()._create_connection()
@@ -76,7 +78,7 @@ def make_huey(program: Program, *, name: str = "issuebot", store: Store | None =
     inbox_file = store.sqlite_file if store is not None and not url else None
     if inbox_file is not None and store is not None:
         return Huey(name, results=False, utc=True, storage_class=_InboxTaskStorage, filename=str(inbox_file),
-                    timeout=30, fsync=False, writers=store.writers)
+                    timeout=30, fsync=False, store=store)
     if url:
         path = Path(url.removeprefix("sqlite:///"))
         path = path if path.is_absolute() else program.base_dir / path

@@ -307,7 +307,7 @@ class Store:
         with self.writers, self.engine.begin() as conn:
             yield conn
         if self.checkpoints is not None:
-            self.checkpoints.wrote(_PAGE)
+            self.checkpoints.wrote()
 
     def _insert(self, table: sa.Table) -> Any:
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
@@ -646,8 +646,8 @@ class _Checkpointer:
         self._stopping = False
         self._thread: threading.Thread | None = None
 
-    def wrote(self, size: int) -> None:
-        """A commit of about `size` bytes went into the log."""
+    def wrote(self, size: int = _PAGE) -> None:
+        """A commit of about `size` bytes (a page or so by default) went into the log."""
         with self._changed:
             first = self._written == 0
             self._written += size
@@ -693,7 +693,7 @@ class _Checkpointer:
                         logger.warning("the inbox's log was not copied into %s (tried again): %s",
                                        self.database.name, exc)
                         if not self._stopping:
-                            self.wrote(1)
+                            self.wrote()
                 with self._changed:
                     if self._stopping and not self._written:
                         return
