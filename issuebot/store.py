@@ -123,10 +123,13 @@ class Store:
         self.prefix = prefix
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
+        database = parsed.database
+        # The SQLite database file, or None (PostgreSQL, or SQLite in memory).
+        self.sqlite_file = Path(database) if self.dialect == "sqlite" and database and database != ":memory:" else None
         options: dict[str, Any] = {}
         if self.dialect == "sqlite":
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            if self.sqlite_file is not None:
+                self.sqlite_file.parent.mkdir(parents=True, exist_ok=True)
             options["connect_args"] = {"timeout": 30, "check_same_thread": False}
             options["pool_size"] = pool_size
         else:
@@ -141,18 +144,13 @@ class Store:
         # 100 ms each); queueing every writer, of this process and the others, on a lock instead
         # wakes the next one at once (better p99).
         self._write_lock = (_WriterQueue(parsed.database) if self.dialect == "sqlite" else None)
-        # The WAL is copied back into the database file by a thread of its own, never inside a
-        # writer's commit: there it held every writer of the file up for its fsyncs.
-        self.checkpoints = (_Checkpointer(Path(parsed.database))
-                            if self.dialect == "sqlite" and parsed.database and parsed.database != ":memory:"
-                            else None)
         # Writes made in each inbox insert's own transaction, given the driver's cursor and the new
         # rows (id, project): the queue's tasks when the queue lives in this SQLite file.
         self.also_in_insert: Callable[[Any, list[tuple[int, str]]], None] | None = None
         self._inserter: sqlite3.Connection | None = None  # the SQLite file's inbox inserts (_insert_on_driver)
-        # The SQLite database file, or None (PostgreSQL, or SQLite in memory).
-        database = parsed.database
-        self.sqlite_file = Path(database) if self.dialect == "sqlite" and database and database != ":memory:" else None
+        # The WAL is copied back into the database file by a thread of its own, never inside a
+        # writer's commit: there it held every writer of the file up for its fsyncs.
+        self.checkpoints = _Checkpointer(self.sqlite_file) if self.sqlite_file is not None else None
         # Group commit: deliveries that arrive while a commit runs wait for it, then go in one together.
         self._commit_lock = threading.Lock()
         self._pending_guard = threading.Lock()
