@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -349,21 +350,20 @@ def sync(program_path: Path) -> None:
                    check=True, stdout=subprocess.DEVNULL, timeout=600)
 
 
-def store_deliveries(program_path: Path, total: int, same_pair: bool = False) -> list[int]:
-    """`total` plain comments (no command: they change nothing) spread over the pairs, in the inbox and queue."""
+def comment_burst(program_path: Path, total: int, same_pair: bool = False) -> Callable[[], float]:
+    """`total` plain comments (no command: they change nothing) spread over the pairs, built ahead; the
+    returned call stores them in the inbox and queue as `serve` stores a burst, and gives the moment
+    they were committed (time.perf_counter())."""
     from datetime import datetime, timezone
 
     from issuebot.config import load_program
     from issuebot.models import Event, EventKind
     from issuebot.providers import make_provider
     from issuebot.providers.local_hooks import event_payload
-    from issuebot.service import open_service
     from issuebot.store import NewDelivery
-    from issuebot.webhooks import hand_to_queue
 
     program = load_program(program_path)
     tracker = make_provider(program)
-    service = open_service(program, need_secret=False)
     now = datetime.now(timezone.utc)
     pairs = program.pairs[:1] if same_pair else program.pairs
     deliveries = []
@@ -375,45 +375,66 @@ def store_deliveries(program_path: Path, total: int, same_pair: bool = False) ->
         deliveries.append(NewDelivery(provider="local", delivery_id=f"drain-{uuid.uuid4()}", event="event",
                                       headers={"Content-Type": "application/json"},
                                       body=json.dumps(event_payload(event)).encode(), project=project))
-    # As `serve` stores a burst: one transaction (with the queue's tasks, when the queue lives in the
-    # inbox's file), else each pair's rows handed to the queue after it.
-    ids = [row for row in service.store.add_deliveries(deliveries, now=now, lease_seconds=60) if row is not None]
-    assert len(ids) == total
-    assert not hand_to_queue(service, [(row, delivery.project) for row, delivery in zip(ids, deliveries)])
-    service.close()
-    return ids
+    return burst_of(program, deliveries)
+
+
+def burst_of(program: Any, deliveries: list[Any]) -> Callable[[], float]:
+    """A call that stores `deliveries` in one burst, as `serve` does: one transaction (with the queue's
+    tasks, when the queue lives in the inbox's file), else each pair's rows handed to the queue after
+    it; it gives the moment they were committed."""
+    from datetime import datetime, timezone
+
+    from issuebot.service import open_service
+    from issuebot.webhooks import hand_to_queue
+
+    service = open_service(program, need_secret=False)
+    service.store.ping()  # connected before the clock starts
+
+    def store() -> float:
+        rows = service.store.add_deliveries(deliveries, now=datetime.now(timezone.utc), lease_seconds=60)
+        committed = time.perf_counter()
+        stored = [(row, delivery.project) for row, delivery in zip(rows, deliveries) if row is not None]
+        assert len(stored) == len(deliveries)
+        assert not hand_to_queue(service, stored)
+        service.close()
+        return committed
+
+    return store
 
 
 _counting: dict[Path, Any] = {}
 
 
-def finished(program_path: Path) -> int:
-    """Inbox rows finished so far (one connection kept per program: the bench polls this)."""
+def unfinished(program_path: Path) -> int:
+    """Inbox rows waiting or being handled (one connection kept per program: the bench polls this, through
+    the status index, so that polling costs the database next to nothing)."""
+    import sqlalchemy as sa
+
     from issuebot.config import load_program
-    from issuebot.store import FINISHED, Store
+    from issuebot.store import PROCESSING, QUEUED, Store
 
     store = _counting.get(program_path)
     if store is None:
         store = _counting[program_path] = Store.for_program(load_program(program_path))
         store.create_schema()
-    counts = store.counts()
-    return sum(counts[s] for s in FINISHED)
+    with store.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(store.inbox)
+                                .where(store.inbox.c.status.in_((QUEUED, PROCESSING)))).scalar_one())
 
 
 def drain(program_path: Path, total: int, processes: int, threads: int, limit: float = 120.0,
-          store: Any = None) -> float:
-    """Deliveries finished per second by `processes` worker processes of `threads` threads, once running;
-    `store(n)` puts n deliveries in the inbox and the queue (default: comments on the embedded tracker)."""
-    store = store or (lambda n: store_deliveries(program_path, n))
+          burst: Callable[[Path, int], Callable[[], float]] | None = None) -> float:
+    """Deliveries finished per second by `processes` worker processes of `threads` threads, once running:
+    from the commit of a burst of `total` to the last one finished. `burst(program, n)` builds n deliveries
+    and gives the call that stores them (default: comments on the embedded tracker)."""
+    burst = burst or comment_burst
     workers = [start_worker(program_path, threads) for _ in range(processes)]
     try:
-        before = finished(program_path)
-        store(processes)  # one each to start on: the workers are up
-        wait_finished(program_path, before + processes, limit)
-        before = finished(program_path)
-        started = time.perf_counter()
-        store(total)
-        wait_finished(program_path, before + total, limit)
+        burst(program_path, processes)()  # one each to start on: the workers are up
+        wait_finished(program_path, limit)
+        store = burst(program_path, total)
+        started = store()
+        wait_finished(program_path, limit)
         elapsed = time.perf_counter() - started
     finally:
         for worker in workers:
@@ -426,12 +447,13 @@ def drain(program_path: Path, total: int, processes: int, threads: int, limit: f
     return total / elapsed
 
 
-def wait_finished(program_path: Path, wanted: int, limit: float) -> None:
+def wait_finished(program_path: Path, limit: float) -> None:
+    """Until no delivery waits or is being handled."""
     started = time.perf_counter()
-    while finished(program_path) < wanted:
+    while unfinished(program_path):
         if time.perf_counter() - started > limit:
-            raise SystemExit(f"the workers did not finish {wanted} deliveries within {limit:.0f} s")
-        time.sleep(0.02)
+            raise SystemExit(f"the workers did not finish within {limit:.0f} s")
+        time.sleep(0.01)
 
 
 def worker_drain(folder: Path, args: argparse.Namespace) -> None:
@@ -585,7 +607,6 @@ def forge_drain(folder: Path, args: argparse.Namespace) -> None:
 
     from issuebot.config import load_program
     from issuebot.providers import make_provider
-    from issuebot.service import open_service
     from issuebot.store import NewDelivery
     from tests.fakes.github_server import BOT_TOKEN, GitHubServer
     from tests.service.helpers import comment_body
@@ -606,9 +627,7 @@ def forge_drain(folder: Path, args: argparse.Namespace) -> None:
         server.latency_seconds = args.forge_latency_ms / 1000
         tracker = make_provider(program)
 
-        def store(total: int) -> None:
-            service = open_service(program, need_secret=False)
-            now = datetime.now(timezone.utc)
+        def burst(_: Path, total: int) -> Callable[[], float]:
             deliveries = []
             for n in range(total):
                 pair = program.pairs[n % len(program.pairs)]
@@ -619,16 +638,14 @@ def forge_drain(folder: Path, args: argparse.Namespace) -> None:
                                               headers={"X-GitHub-Event": "issue_comment",
                                                        "Content-Type": "application/json"},
                                               body=body, project=project))
-            rows = service.store.add_deliveries(deliveries, now=now, lease_seconds=60)
-            service.queue.enqueue_many([row for row in rows if row], [d.project for d, row in zip(deliveries, rows) if row])
-            service.close()
+            return burst_of(program, deliveries)
 
         print(f"\nPostgreSQL inbox + Redis queue, GitHub fake over loopback ({args.forge_latency_ms:.0f} ms per call),"
               f" {args.drain} comments over {args.pairs} pairs")
         rates = {}
         for processes in (1, 2):
             calls = len(server.fake.calls)
-            rates[processes] = drain(program_path, args.drain, processes, 1, store=store)
+            rates[processes] = drain(program_path, args.drain, processes, 1, burst=burst)
             made = len(server.fake.calls) - calls
             print(f"  {processes} worker process(es): {rates[processes]:7.0f} deliveries/s,"
                   f" {made / (args.drain + processes):.2f} forge calls per delivery", flush=True)

@@ -203,6 +203,11 @@ class DeliveryQueue:
     def process(self, row_id: int) -> str:
         """Handle one inbox delivery, and every other one of its pair waiting meanwhile; returns its
         final status, or raises RetryTask to come back."""
+        return self._process(row_id, set())
+
+    def _process(self, row_id: int, finished: set[int]) -> str:
+        """`process`, adding to `finished` the id of every delivery it finished (its own and those
+        of the pair it took along)."""
         now = self.clock()
         delivery = self.store.claim(row_id, now, self.lease_seconds)
         if delivery is None:
@@ -225,7 +230,7 @@ class DeliveryQueue:
                 return SKIPPED
             delivery = claimed
         try:
-            return self._drain_pair(delivery, event, provider, owner, now)
+            return self._drain_pair(delivery, event, provider, owner, now, finished)
         finally:
             self._let_go(event.project, owner)
 
@@ -233,9 +238,13 @@ class DeliveryQueue:
         """Handle deliveries of one pair stored together, each as `process` would (the first takes the
         others along); one the forge asks to wait for comes back as a task of its own."""
         statuses = []
+        finished: set[int] = set()
         for row_id in row_ids:
+            if row_id in finished:  # taken along by an earlier one: no need to look it up again
+                statuses.append(SKIPPED)
+                continue
             try:
-                statuses.append(self.process(row_id))
+                statuses.append(self._process(row_id, finished))
             except RetryTask as retry:
                 self.process_task.schedule((row_id,), delay=retry.delay or 1.0)
                 statuses.append(RETRYING)
@@ -267,31 +276,40 @@ class DeliveryQueue:
             return self._finish(delivery, IGNORED, reason)
         return event, provider
 
-    def _drain_pair(self, first: Any, event: Event, provider: Provider, owner: str, now: datetime) -> str:
+    def _drain_pair(self, first: Any, event: Event, provider: Provider, owner: str, now: datetime,
+                    finished: set[int]) -> str:
         """With the pair locked: handle `first` with every delivery of the pair waiting, then again
         with those that arrived meanwhile, until none waits. Returns the status of `first`."""
         held = [first.id]
         with self._lease_kept(held, event.project, owner):
-            batch = [(first, event)] + self._events_of(self.store.claim_pair(event.project, now, self.lease_seconds))
+            batch = [(first, event)] + self._events_of(self.store.claim_pair(event.project, now, self.lease_seconds),
+                                                       finished)
             held[:] = [delivery.id for delivery, _ in batch]
             statuses = self._run_batch(batch, provider, now)
+            finished.update(row for row, status in statuses.items() if status != RETRYING)
             status = statuses[first.id]
             if status == RETRYING:
                 raise RetryTask("the forge asked to wait", delay=self._retry_delays.pop(first.id, 1.0))
             while True:
                 now = self.clock()
-                batch = self._events_of(self.store.claim_pair(event.project, now, self.lease_seconds))
+                batch = self._events_of(self.store.claim_pair(event.project, now, self.lease_seconds), finished)
                 if not batch:
                     return status
                 held[:] = [delivery.id for delivery, _ in batch]
-                if RETRYING in self._run_batch(batch, provider, now).values():
+                statuses = self._run_batch(batch, provider, now)
+                finished.update(row for row, status_ in statuses.items() if status_ != RETRYING)
+                if RETRYING in statuses.values():
                     return status  # the forge is rate limiting: the retried rows have their own tasks
 
-    def _events_of(self, deliveries: list[Any]) -> list[tuple[Any, Event]]:
+    def _events_of(self, deliveries: list[Any], finished: set[int]) -> list[tuple[Any, Event]]:
+        """The events of `deliveries`; one without an event issuebot acts on is finished here (and
+        added to `finished`)."""
         batch = []
         for delivery in deliveries:
             read = self._event_of(delivery)
-            if not isinstance(read, str):
+            if isinstance(read, str):
+                finished.add(delivery.id)
+            else:
                 batch.append((delivery, read[0]))
         return batch
 

@@ -109,6 +109,12 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=timezone.utc) if moment is not None else None
 
 
+# A pooled PostgreSQL connection idle this long is checked before use (_ping_after_idle).
+IDLE_PING_SECONDS = 1.0
+# The PostgreSQL advisory lock processes take turns on while they make the tables (any fixed number).
+SCHEMA_LOCK_KEY = 0x15_5E_B0_7D
+
+
 class Store:
     """Inbox, pair locks and audit log over one SQLAlchemy engine (SQLite or PostgreSQL).
 
@@ -127,19 +133,22 @@ class Store:
         # The SQLite database file, or None (PostgreSQL, or SQLite in memory).
         self.sqlite_file = Path(database) if self.dialect == "sqlite" and database and database != ":memory:" else None
         options: dict[str, Any] = {}
+        self.idle_ping_seconds = IDLE_PING_SECONDS
         if self.dialect == "sqlite":
             if self.sqlite_file is not None:
                 self.sqlite_file.parent.mkdir(parents=True, exist_ok=True)
             options["connect_args"] = {"timeout": 30, "check_same_thread": False}
             options["pool_size"] = pool_size
         else:
-            options.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            options.update(pool_size=pool_size, max_overflow=pool_size)
         try:
             self.engine: Engine = sa.create_engine(url, **options)
         except (sa.exc.ArgumentError, ImportError) as exc:
             raise StoreUnavailable(f"database {self.shown_url}: {exc}") from None
         if self.dialect == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            _ping_after_idle(self)
         # SQLite takes one writer at a time and a blocked writer polls with growing sleeps (up to
         # 100 ms each); queueing every writer, of this process and the others, on a lock instead
         # wakes the next one at once (better p99).
@@ -250,7 +259,7 @@ class Store:
         self._unlock_statement = sa.delete(locks).where(locks.c.key == sa.bindparam("b_key"),
                                                         locks.c.owner == sa.bindparam("b_owner"))
         self._finish_statement = (
-            sa.update(t).where(t.c.id == sa.bindparam("b_id"))
+            sa.update(t).where(t.c.id.in_(sa.bindparam("b_ids", expanding=True)))
             .values(status=sa.bindparam("b_status"), error=sa.bindparam("b_error"),
                     done_at=sa.bindparam("b_done"), lease_until=None)
         )
@@ -264,10 +273,15 @@ class Store:
     # ------------------------------------------------------------------ lifecycle
 
     def create_schema(self) -> None:
+        """Make the tables and indexes that are missing. Processes starting together (a serve and its
+        worker on a new database) take turns: each looks for a table and makes it in one transaction
+        under a lock, else the slower one fails on a name the faster one took in between."""
         try:
-            self.metadata.create_all(self.engine)
-            with self.engine.begin() as conn:  # an index added since the tables were made
-                for index in self.inbox.indexes:
+            with self.writers, self.engine.begin() as conn:
+                if self.dialect == "postgresql":
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+                self.metadata.create_all(conn)
+                for index in self.inbox.indexes:  # an index added since the tables were made
                     index.create(conn, checkfirst=True)
         except sa.exc.SQLAlchemyError as exc:
             raise StoreUnavailable(f"database {self.shown_url}: {_reason(exc)}") from None
@@ -469,10 +483,15 @@ class Store:
             return
         at = _naive_utc(now)
         assert all(status in FINISHED for _, status, _, _, _ in finished), finished
+        # One update per outcome, not one per delivery (each a round trip and a plan on PostgreSQL); the
+        # audit lines go in as one batch of the statement compiled once.
+        alike: dict[tuple[str, str | None], list[int]] = {}
+        for row_id, status, error, _, _ in finished:
+            alike.setdefault((status, error), []).append(row_id)
         with self._writing() as conn:
-            conn.execute(self._finish_statement, [
-                {"b_id": row_id, "b_status": status, "b_error": error, "b_done": at}
-                for row_id, status, error, _, _ in finished])
+            for (status, error), row_ids in alike.items():
+                conn.execute(self._finish_statement, {"b_ids": row_ids, "b_status": status, "b_error": error,
+                                                      "b_done": at})
             conn.execute(self._audit_insert, [
                 {"at": at, "delivery": row_id, "pair": pair, "outcome": status, "writes": writes, "detail": error or ""}
                 for row_id, status, error, pair, writes in finished])
@@ -713,6 +732,30 @@ def _reason(exc: Exception) -> str:
     """The driver's first line, which names the problem without echoing the URL's password."""
     original = getattr(exc, "orig", None) or exc
     return str(original).strip().splitlines()[0] if str(original).strip() else exc.__class__.__name__
+
+
+def _ping_after_idle(store: Store) -> None:
+    """Check a pooled server connection before use when it sat idle `store.idle_ping_seconds` or more:
+    a server restarted meanwhile costs a reconnect, not a failed write. A connection in steady use is
+    not pinged (SQLAlchemy's pool_pre_ping pings at every checkout: a round trip per statement)."""
+    engine = store.engine
+
+    def connected(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("idle_since", 0.0) < store.idle_ping_seconds:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception:  # the driver's own error for a closed socket or a terminated backend
+            alive = False
+        if not alive:
+            raise sa.exc.DisconnectionError("the database closed this connection")  # the pool connects anew
+
+    sa.event.listen(engine, "connect", connected)
+    sa.event.listen(engine, "checkin", connected)
+    sa.event.listen(engine, "checkout", checked_out)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -15,7 +15,8 @@ from issuebot.models import EventKind
 from issuebot.providers.base import NotFound, ProviderUnavailable, RateLimited
 from issuebot.queue import BACKOFF_BASE_SECONDS, HANDED_OVER, MAX_ATTEMPTS, SKIPPED
 from issuebot.service import Service, open_service
-from issuebot.store import DONE, FAILED, IGNORED, PROCESSING, QUEUED
+from issuebot.store import DONE, FAILED, IGNORED, PROCESSING, QUEUED, NewDelivery
+from issuebot.webhooks import hand_to_queue
 from tests.service.helpers import SECRET, SECRET_ENV, comment_body, github_headers, local_headers
 
 
@@ -150,6 +151,26 @@ def test_a_burst_for_one_pair_is_taken_by_its_first_task(service: Service, clien
     assert [e.comment_id for e in handler.events] == [100, 101, 102, 103, 104, 200]
     metrics = create_app(service).test_client().get("/metrics").get_data(as_text=True)
     assert 'issuebot_forge_api_calls_per_delivery_count{provider="github"} 6.0' in metrics
+
+
+def test_a_burst_stored_together_is_one_task_per_pair_and_one_look_up(service: Service, handler: Any,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # As `serve` stores concurrent deliveries: one commit, one task per pair. The pair's first row takes
+    # the others along, and the task does not look each of those up again to find it finished.
+    projects = ["octo/mentoring-bob-alice"] * 5 + ["octo/mentoring-erin-dave"]
+    burst = [NewDelivery(provider="github", delivery_id=f"burst-{n}", event="issue_comment",
+                         headers=github_headers("issue_comment", b"{}"),
+                         body=comment_body(project=project, comment_id=300 + n), project=project)
+             for n, project in enumerate(projects)]
+    rows = service.store.add_deliveries(burst, now=service.clock(), lease_seconds=60)
+    assert not hand_to_queue(service, [(row, project) for row, project in zip(rows, projects) if row is not None])
+    looked_up: list[int] = []
+    claim = service.store.claim
+    monkeypatch.setattr(service.store, "claim", lambda row, *args: looked_up.append(row) or claim(row, *args))
+    assert sorted(map(str, run_queued(service))) == sorted(map(str, [[DONE] + [SKIPPED] * 4, DONE]))
+    assert sorted(e.comment_id for e in handler.events) == list(range(300, 306))
+    assert sorted(looked_up) == [rows[0], rows[5]]
+    assert service.store.counts()[DONE] == 6
 
 
 def test_ignored_outcomes(service: Service, client: Any, handler: Any, provider: Any) -> None:

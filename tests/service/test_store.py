@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+
+import pytest
+import sqlalchemy as sa
 
 from issuebot.store import DONE, FAILED, PROCESSING, QUEUED, NewDelivery, Store, database_url, shown_url
 
@@ -222,3 +226,58 @@ def test_no_commit_copies_the_log_back_the_checkpointer_does(tmp_path: Path) -> 
     assert database.stat().st_size > 500 * len(body)
     assert store.counts()[QUEUED] == 500
     store.dispose()
+
+
+def test_stores_starting_together_make_one_schema(store: Store, tmp_path: Path) -> None:
+    # A serve and its workers started at once on a new database: each makes the tables it misses.
+    prefix = store.prefix + "fresh_"
+    url = store.url if store.dialect != "sqlite" else f"sqlite:///{tmp_path / 'fresh.db'}"
+    stores = [Store(url, prefix=prefix) for _ in range(6)]
+    barrier = threading.Barrier(len(stores))
+    errors: list[Exception] = []
+
+    def start(made: Store) -> None:
+        barrier.wait()
+        try:
+            made.create_schema()
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(made,)) for made in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == []
+        assert add(stores[0]) is not None and stores[-1].counts()[QUEUED] == 1
+    finally:
+        if store.dialect != "sqlite":
+            stores[0].drop_schema()
+        for made in stores:
+            made.dispose()
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced_before_use(postgres_url: str) -> None:
+    import psycopg  # the postgres extra: only this test talks to the server beside the store
+
+    store = Store(postgres_url, prefix=f"t{uuid.uuid4().hex[:10]}_", pool_size=1)
+    store.create_schema()
+
+    def backend_closed() -> None:  # as a server restart does to a pooled connection
+        with store.engine.connect() as conn:
+            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        with psycopg.connect(postgres_url.replace("+psycopg", ""), autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+    try:
+        store.idle_ping_seconds = 0.0  # every checkout counts as after an idle spell
+        backend_closed()
+        assert add(store) is not None and store.counts()[QUEUED] == 1
+        store.idle_ping_seconds = 3600.0  # in steady use: not checked, and the closed connection fails
+        backend_closed()
+        with pytest.raises(sa.exc.OperationalError):
+            store.counts()
+    finally:
+        store.drop_schema()
+        store.dispose()
