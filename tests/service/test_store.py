@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -278,6 +279,22 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_before_use(postgr
         backend_closed()
         with pytest.raises(sa.exc.OperationalError):
             store.counts()
+    finally:
+        store.drop_schema()
+        store.dispose()
+
+
+def test_bodies_are_compressed_with_lz4_on_postgresql(postgres_url: str) -> None:
+    store = Store(postgres_url, prefix=f"t{uuid.uuid4().hex[:10]}_")
+    try:
+        store.create_schema()
+        store.create_schema()  # again, as every process start does: nothing left to change
+        body = json.dumps({"comment": {"body": "see you next week " * 700}}).encode()
+        row = store.add_delivery(NewDelivery(provider="github", delivery_id="big", event="issue_comment", headers={},
+                                             body=body, project="o/p"), now=T0, lease_seconds=60)
+        with store.engine.connect() as conn:
+            method = conn.execute(sa.text(f"SELECT pg_column_compression(body) FROM {store.inbox.name}")).scalar()
+        assert method == "lz4" and store.get(row).body == body
     finally:
         store.drop_schema()
         store.dispose()
