@@ -288,7 +288,7 @@ class DeliveryQueue:
                                                        finished)
             held[:] = [delivery.id for delivery, _ in batch]
             statuses = self._run_batch(batch, provider, now)
-            finished.update(row for row, status in statuses.items() if status != RETRYING)
+            finished.update(row for row, outcome in statuses.items() if outcome != RETRYING)
             status = statuses[first.id]
             if status == RETRYING:
                 raise RetryTask("the forge asked to wait", delay=self._retry_delays.pop(first.id, 1.0))
@@ -299,7 +299,7 @@ class DeliveryQueue:
                     return status
                 held[:] = [delivery.id for delivery, _ in batch]
                 statuses = self._run_batch(batch, provider, now)
-                finished.update(row for row, status_ in statuses.items() if status_ != RETRYING)
+                finished.update(row for row, outcome in statuses.items() if outcome != RETRYING)
                 if RETRYING in statuses.values():
                     return status  # the forge is rate limiting: the retried rows have their own tasks
 
