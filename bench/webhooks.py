@@ -13,11 +13,14 @@ Everything listens on 127.0.0.1 only and every run is bounded in time. Parts:
    Printed: req/s, p50/p99, server CPU-seconds (from /proc, the whole process tree) and the ratio
    to Probot in the same round.
 2. Worker drain on the embedded tracker: worker processes started and running, then N comments
-   without commands spread over the pairs stored in one burst; deliveries finished per second.
+   without commands spread over the pairs, built beforehand and stored in one burst; deliveries
+   finished per second from the burst's commit.
 3. Delivery to `session::held` on the embedded tracker, through `issuebot serve`.
-4. On PostgreSQL + Redis (when they answer): one worker process against two, and one `serve` process
-   against two; and one worker against two with the GitHub fake (tests/fakes/github_server.py)
-   answering each call after `--forge-latency-ms`.
+4. On PostgreSQL + Redis (when they answer): one worker process against two (three alternating
+   rounds, the median ratio), and one `serve` process against two (two rounds); and one worker
+   against two with the GitHub fake (tests/fakes/github_server.py) answering each call after
+   `--forge-latency-ms`. Printed beside them: how much more work two CPU-bound processes get done
+   than one on this machine, the most any of these ratios can show here.
 5. Server choice: `issuebot serve` (uvicorn) beside gunicorn running the Flask app and granian
    running the ASGI app, each when installed.
 

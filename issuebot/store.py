@@ -133,7 +133,6 @@ class Store:
         # The SQLite database file, or None (PostgreSQL, or SQLite in memory).
         self.sqlite_file = Path(database) if self.dialect == "sqlite" and database and database != ":memory:" else None
         options: dict[str, Any] = {}
-        self.idle_ping_seconds = IDLE_PING_SECONDS
         if self.dialect == "sqlite":
             if self.sqlite_file is not None:
                 self.sqlite_file.parent.mkdir(parents=True, exist_ok=True)
@@ -145,6 +144,7 @@ class Store:
             self.engine: Engine = sa.create_engine(url, **options)
         except (sa.exc.ArgumentError, ImportError) as exc:
             raise StoreUnavailable(f"database {self.shown_url}: {exc}") from None
+        self.idle_ping_seconds = IDLE_PING_SECONDS  # PostgreSQL: how long idle before a check (tests set it)
         if self.dialect == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
