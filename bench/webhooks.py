@@ -17,9 +17,9 @@ Everything listens on 127.0.0.1 only and every run is bounded in time. Parts:
    finished per second from the burst's commit.
 3. Delivery to `session::held` on the embedded tracker, through `issuebot serve`.
 4. On PostgreSQL + Redis (when they answer): one worker process against two (three alternating
-   rounds, the median ratio), and one `serve` process against two (two rounds); and one worker
-   against two with the GitHub fake (tests/fakes/github_server.py) answering each call after
-   `--forge-latency-ms`. Printed beside them: how much more work two CPU-bound processes get done
+   rounds, the median ratio), and one `serve` process against two (three rounds, the median); and
+   one worker against two with the GitHub fake (tests/fakes/github_server.py) answering each call
+   after `--forge-latency-ms`. Workers count from the line saying they run, after a warm-up. Printed beside them: how much more work two CPU-bound processes get done
    than one on this machine, the most any of these ratios can show here.
 5. Server choice: `issuebot serve` (uvicorn) beside gunicorn running the Flask app and granian
    running the ASGI app, each when installed.
@@ -169,10 +169,19 @@ def start_issuebot(program: Path, *extra: str) -> tuple[subprocess.Popen[str], i
 
 
 def start_worker(program: Path, threads: int) -> subprocess.Popen[str]:
+    """An `issuebot worker` process, returned once it says it is running (its consumer starts then)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "issuebot.cli", "worker", "-c", str(program), "--workers",
-                             str(threads)], cwd=REPO, env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            text=True)
+    log = program.parent / f"worker-{uuid.uuid4().hex[:8]}.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "issuebot.cli", "worker", "-c", str(program), "--workers",
+                                    str(threads)], cwd=REPO, env=env, stderr=stderr, stdout=subprocess.DEVNULL,
+                                   text=True)
+    started = time.perf_counter()
+    while "worker running" not in log.read_text():
+        if process.poll() is not None or time.perf_counter() - started > 60:
+            raise SystemExit(f"issuebot worker did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.01)
+    return process
 
 
 def start_server(program: Path, command: list[str], name: str) -> tuple[subprocess.Popen[str], int]:
@@ -434,7 +443,7 @@ def drain(program_path: Path, total: int, processes: int, threads: int, limit: f
     burst = burst or comment_burst
     workers = [start_worker(program_path, threads) for _ in range(processes)]
     try:
-        burst(program_path, processes)()  # one each to start on: the workers are up
+        burst(program_path, 4 * processes)()  # a few each to warm up on (templates, the tracker, connections)
         wait_finished(program_path, limit)
         store = burst(program_path, total)
         started = store()
@@ -587,7 +596,7 @@ def scale_out(program_path: Path, args: argparse.Namespace, burst: Any = None, c
             rates[processes] = drain(program_path, args.drain, processes, 1, burst=burst)
             line += f" {processes} worker process(es) {rates[processes]:6.0f}/s"
             if calls:
-                line += f" ({(calls() - before) / (args.drain + processes):.2f} forge calls per delivery)"
+                line += f" ({(calls() - before) / (args.drain + 4 * processes):.2f} forge calls per delivery)"
         ratios.append(rates[2] / rates[1])
         print(f"{line}; two / one {ratios[-1]:.2f}x", flush=True)
     print(f"  two workers / one, median of the rounds: {statistics.median(ratios):.2f}x")
@@ -624,7 +633,7 @@ def postgres_redis(folder: Path, args: argparse.Namespace) -> None:
         scale_out(program_path, args)
         print("  receive, keep-alive, 16 connections per serve (--no-worker --processes 1):")
         ratios = []
-        for round_ in (1, 2):
+        for round_ in (1, 2, 3):
             serves = []
             try:
                 for _ in range(2):
@@ -643,7 +652,7 @@ def postgres_redis(folder: Path, args: argparse.Namespace) -> None:
             ratios.append(both / single["rps"])
             print(f"  round {round_}: one serve {single['rps']:7.0f} req/s (p99 {single['p99_ms']:.1f} ms);"
                   f" two serves {both:7.0f} req/s; ratio {ratios[-1]:.2f}x", flush=True)
-        print(f"  two serves / one, mean of the rounds: {statistics.mean(ratios):.2f}x")
+        print(f"  two serves / one, median of the rounds: {statistics.median(ratios):.2f}x")
     finally:
         drop_postgres()
 

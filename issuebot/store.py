@@ -149,6 +149,11 @@ class Store:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             _ping_after_idle(self)
+        # A single statement needs no transaction around it. On PostgreSQL it runs in autocommit:
+        # a transaction costs two more round trips (psycopg sends BEGIN on its own, then COMMIT or
+        # ROLLBACK), and a pair's task runs about ten such statements. The same pool either way.
+        self._single: Engine = (self.engine.execution_options(isolation_level="AUTOCOMMIT")
+                                if self.dialect == "postgresql" else self.engine)
         # SQLite takes one writer at a time and a blocked writer polls with growing sleeps (up to
         # 100 ms each); queueing every writer, of this process and the others, on a lock instead
         # wakes the next one at once (better p99).
@@ -309,7 +314,7 @@ class Store:
     def ping(self) -> None:
         """Raise StoreUnavailable unless the database answers."""
         try:
-            with self.engine.connect() as conn:
+            with self._reading() as conn:
                 conn.execute(sa.select(sa.func.count()).select_from(self.locks))
         except sa.exc.SQLAlchemyError as exc:
             raise StoreUnavailable(f"database {self.shown_url}: {_reason(exc)}") from None
@@ -331,12 +336,17 @@ class Store:
         return self._write_lock or contextlib.nullcontext()
 
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[Any]:
-        """A write transaction (one statement or a few), serialised in-process on SQLite."""
-        with self.writers, self.engine.begin() as conn:
+    def _writing(self, *, one_statement: bool = False) -> Iterator[Any]:
+        """A write transaction, serialised in-process on SQLite; `one_statement`: a write made of a
+        single statement, atomic by itself (see _single)."""
+        with self.writers, (self._single if one_statement else self.engine).begin() as conn:
             yield conn
         if self.checkpoints is not None:
             self.checkpoints.wrote()
+
+    def _reading(self) -> contextlib.AbstractContextManager[Any]:
+        """A connection for one read statement (see _single)."""
+        return self._single.connect()
 
     def _insert(self, table: sa.Table) -> Any:
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
@@ -392,9 +402,11 @@ class Store:
             if self.sqlite_file is not None:
                 new = self._insert_on_driver(firsts)
             else:
-                with self._writing() as conn:
-                    # An executemany with RETURNING: SQLAlchemy sends it as one multi-row statement
-                    # ("insertmanyvalues"), compiled once: one round trip.
+                # An executemany with RETURNING: SQLAlchemy sends it as one multi-row statement per
+                # page of rows ("insertmanyvalues"), compiled once; a burst within one page is one
+                # statement, atomic without a transaction around it: one round trip.
+                one_statement = len(firsts) <= self.engine.dialect.insertmanyvalues_page_size
+                with self._writing(one_statement=one_statement) as conn:
                     returned = conn.execute(self._add_statement, list(firsts.values()))
                     new = {(provider, delivery_id): row_id for row_id, provider, delivery_id in returned}
             for item in batch:
@@ -441,19 +453,19 @@ class Store:
         return new
 
     def get(self, row_id: int) -> Delivery | None:
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             row = conn.execute(sa.select(self.inbox).where(self.inbox.c.id == row_id)).first()
         return _delivery(row) if row is not None else None
 
     def claim(self, row_id: int, now: datetime, lease_seconds: int) -> Delivery | None:
         """Take the delivery for processing under a lease; None when it is finished or leased."""
         at = _naive_utc(now)
-        with self.engine.connect() as conn:  # a read first: the task of a row its pair's worker took along
+        with self._reading() as conn:  # a read first: the task of a row its pair's worker took along
             seen = conn.execute(self._seen_statement, {"b_id": row_id}).first()
         if seen is None or not (seen.status == QUEUED or (seen.status == PROCESSING and seen.lease_until < at)):
             return None
         params = {"b_id": row_id, "b_now": at, "b_until": at + timedelta(seconds=lease_seconds)}
-        with self._writing() as conn:
+        with self._writing(one_statement=True) as conn:
             row = conn.execute(self._claim_statement, params).first()
         return _delivery(row) if row is not None else None
 
@@ -463,17 +475,17 @@ class Store:
         at = _naive_utc(now)
         until = at + timedelta(seconds=lease_seconds)
         params = {"b_project": project, "b_due": until}
-        with self.engine.connect() as conn:  # a read first: most looks find nothing new
+        with self._reading() as conn:  # a read first: most looks find nothing new
             if conn.execute(self._waiting_statement.limit(1), params).first() is None:
                 return []
-        with self._writing() as conn:
+        with self._writing(one_statement=True) as conn:
             rows = conn.execute(self._claim_pair_statement, {**params, "b_limit": limit, "b_until": until}).all()
         return sorted((_delivery(row) for row in rows), key=lambda delivery: delivery.id)
 
     def waiting_for_pair(self, project: str, now: datetime, lease_seconds: int) -> list[int]:
         """Ids of the deliveries of `project` that wait and are due."""
         params = {"b_project": project, "b_due": _naive_utc(now) + timedelta(seconds=lease_seconds)}
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return list(conn.execute(self._waiting_statement, params).scalars())
 
     def release(self, row_id: int, *, retry_at: datetime, lease_seconds: int, error: str | None = None,
@@ -486,7 +498,7 @@ class Store:
         }
         if not count_attempt:
             values["attempts"] = t.c.attempts - 1
-        with self._writing() as conn:
+        with self._writing(one_statement=True) as conn:
             conn.execute(sa.update(t).where(t.c.id == row_id, t.c.status == PROCESSING).values(**values))
 
     def finish(self, row_id: int, status: str, now: datetime, *, error: str | None = None,
@@ -541,7 +553,7 @@ class Store:
             .values(status=QUEUED, lease_until=at + timedelta(seconds=lease_seconds))
             .returning(t.c.id)
         )
-        with self._writing() as conn:
+        with self._writing(one_statement=True) as conn:
             return sorted(conn.execute(statement).scalars())
 
     def prune(self, older_than: datetime) -> int:
@@ -556,7 +568,7 @@ class Store:
     def counts(self) -> dict[str, int]:
         """Inbox rows by status."""
         t = self.inbox
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             rows = conn.execute(sa.select(t.c.status, sa.func.count()).group_by(t.c.status)).all()
         counts = dict.fromkeys(STATUSES, 0)
         counts.update({status: total for status, total in rows})
@@ -569,15 +581,15 @@ class Store:
         of the same delivery after its worker died), anyone else only once the lease expired."""
         at = _naive_utc(now)
         params = {"b_key": key, "b_owner": owner, "b_now": at, "b_until": at + timedelta(seconds=lease_seconds)}
-        with self._writing() as conn:
+        with self._writing(one_statement=True) as conn:
             return conn.execute(self._lock_statement, params).first() is not None
 
     def unlock_pair(self, key: str, owner: str) -> None:
-        with self._writing() as conn:
+        with self._writing(one_statement=True) as conn:
             conn.execute(self._unlock_statement, {"b_key": key, "b_owner": owner})
 
     def drop_expired_locks(self, now: datetime) -> int:
-        with self._writing() as conn:
+        with self._writing(one_statement=True) as conn:
             return conn.execute(sa.delete(self.locks).where(self.locks.c.lease_until < _naive_utc(now))).rowcount
 
     # ------------------------------------------------------------------ survey answers from the form
@@ -590,20 +602,20 @@ class Store:
             survey=answer.survey, round=answer.round, pair=answer.pair, person=answer.person,
             answers=json.dumps(answer.answers, sort_keys=True), answered_at=_naive_utc(answer.answered_at),
         ).on_conflict_do_nothing(index_elements=["survey", "round", "pair", "person"]).returning(t.c.id)
-        with self._writing() as conn:
+        with self._writing(one_statement=True) as conn:
             return conn.execute(statement).first() is not None
 
     def has_survey_answer(self, survey: str, round_number: int, pair: str, person: str) -> bool:
         t = self.survey_answers
         query = sa.select(t.c.id).where(t.c.survey == survey, t.c.round == round_number, t.c.pair == pair,
                                         t.c.person == person)
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return conn.execute(query).first() is not None
 
     def survey_answer_rows(self) -> list[FormAnswer]:
         """Every answer given through the form, oldest first."""
         t = self.survey_answers
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             rows = conn.execute(sa.select(t).order_by(t.c.id)).all()
         return [FormAnswer(survey=r.survey, round=r.round, pair=r.pair, person=r.person, answers=json.loads(r.answers),
                            answered_at=_aware(r.answered_at) or r.answered_at) for r in rows]
@@ -613,7 +625,7 @@ class Store:
     def audit(self, *, now: datetime, delivery: int | None, pair: str | None, outcome: str, writes: int = 0,
               detail: str = "") -> None:
         """One line of what the service did (metadata only: never pair text)."""
-        with self._writing() as conn:
+        with self._writing(one_statement=True) as conn:
             conn.execute(self._audit_insert, {"at": _naive_utc(now), "delivery": delivery, "pair": pair,
                                               "outcome": outcome, "writes": writes, "detail": detail})
 
@@ -621,7 +633,7 @@ class Store:
         query = sa.select(self.audit_log).order_by(self.audit_log.c.id)
         if delivery is not None:
             query = query.where(self.audit_log.c.delivery == delivery)
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
 

@@ -298,3 +298,20 @@ def test_bodies_are_compressed_with_lz4_on_postgresql(postgres_url: str) -> None
     finally:
         store.drop_schema()
         store.dispose()
+
+
+def test_a_connection_back_from_a_single_statement_still_writes_whole_transactions(postgres_url: str) -> None:
+    # Single statements run in autocommit on PostgreSQL; the pool's one connection must come back to
+    # transactions for the writes made of several statements, or a failure would leave half of one.
+    store = Store(postgres_url, prefix=f"t{uuid.uuid4().hex[:10]}_", pool_size=1)
+    try:
+        store.create_schema()
+        row = add(store)
+        assert store.claim(row, T0, 60) is not None and store.lock_pair("o/p", "w", T0, 60)
+        with pytest.raises(RuntimeError), store._writing() as conn:
+            conn.execute(sa.update(store.inbox).where(store.inbox.c.id == row).values(status=DONE))
+            raise RuntimeError("the second statement of the transaction fails")
+        assert store.get(row).status == PROCESSING
+    finally:
+        store.drop_schema()
+        store.dispose()
