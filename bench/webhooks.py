@@ -19,8 +19,9 @@ Everything listens on 127.0.0.1 only and every run is bounded in time. Parts:
 4. On PostgreSQL + Redis (when they answer): one worker process against two (three alternating
    rounds, the median ratio), and one `serve` process against two (three rounds, the median); and
    one worker against two with the GitHub fake (tests/fakes/github_server.py) answering each call
-   after `--forge-latency-ms`. Workers count from the line saying they run, after a warm-up. Printed beside them: how much more work two CPU-bound processes get done
-   than one on this machine, the most any of these ratios can show here.
+   after `--forge-latency-ms`. Workers count from the line saying they run, after a warm-up.
+   Printed beside them: how much more work two CPU-bound processes get done than one on this
+   machine, the ceiling for any two-process ratio of work bound by CPU.
 5. Server choice: `issuebot serve` (uvicorn) beside gunicorn running the Flask app and granian
    running the ASGI app, each when installed.
 
@@ -363,7 +364,7 @@ def sync(program_path: Path) -> None:
                    check=True, stdout=subprocess.DEVNULL, timeout=600)
 
 
-def comment_burst(program_path: Path, total: int, same_pair: bool = False) -> Callable[[], float]:
+def comment_burst(program_path: Path, total: int) -> Callable[[], float]:
     """`total` plain comments (no command: they change nothing) spread over the pairs, built ahead; the
     returned call stores them in the inbox and queue as `serve` stores a burst, and gives the moment
     they were committed (time.perf_counter())."""
@@ -378,7 +379,7 @@ def comment_burst(program_path: Path, total: int, same_pair: bool = False) -> Ca
     program = load_program(program_path)
     tracker = make_provider(program)
     now = datetime.now(timezone.utc)
-    pairs = program.pairs[:1] if same_pair else program.pairs
+    pairs = program.pairs
     deliveries = []
     for n in range(total):
         pair = pairs[n % len(pairs)]
@@ -576,14 +577,6 @@ def drop_postgres() -> None:
     RedisHuey("issuebot", url=BENCH_REDIS).flush()
 
 
-def _spin(loops: int) -> float:
-    started = time.perf_counter()
-    total = 0
-    for n in range(loops):
-        total += n
-    return time.perf_counter() - started
-
-
 def scale_out(program_path: Path, args: argparse.Namespace, burst: Any = None, calls: Any = None) -> None:
     """One worker process against two, three alternating rounds of `args.drain` deliveries each; the
     median ratio (a round on this machine varies by a fifth)."""
@@ -602,9 +595,17 @@ def scale_out(program_path: Path, args: argparse.Namespace, burst: Any = None, c
     print(f"  two workers / one, median of the rounds: {statistics.median(ratios):.2f}x")
 
 
+def _spin(loops: int) -> float:
+    started = time.perf_counter()
+    total = 0
+    for n in range(loops):
+        total += n
+    return time.perf_counter() - started
+
+
 def parallel_ceiling(loops: int = 10_000_000) -> float:
-    """How much more two CPU-bound processes get done on this machine than one: the most any
-    two-process ratio here can show (two cores that slow each other down give less than 2)."""
+    """How much more two CPU-bound processes get done on this machine than one: the ceiling for a
+    two-process ratio of work bound by CPU (two cores that slow each other down give less than 2)."""
     import multiprocessing
 
     ratios = []
@@ -629,7 +630,7 @@ def postgres_redis(folder: Path, args: argparse.Namespace) -> None:
         sync(program_path)
         print(f"\nPostgreSQL inbox + Redis queue, embedded tracker, {args.drain} comments over {args.pairs} pairs")
         print(f"  this machine: two CPU-bound processes do {parallel_ceiling():.2f}x the work of one"
-              " (the most a two-process ratio can show here)")
+              " (the ceiling for work bound by CPU)")
         scale_out(program_path, args)
         print("  receive, keep-alive, 16 connections per serve (--no-worker --processes 1):")
         ratios = []
