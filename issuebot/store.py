@@ -227,6 +227,9 @@ class Store:
         # The hot statements, built once: every delivery and every task runs them.
         t = self.inbox
         self._audit_insert = sa.insert(self.audit_log)
+        # Many audit lines at once: with RETURNING, SQLAlchemy sends them as one multi-row INSERT
+        # ("insertmanyvalues"), not one INSERT per line as the driver's executemany does.
+        self._audit_lines_insert = sa.insert(self.audit_log).returning(self.audit_log.c.id)
         self._claim_statement = (
             sa.update(t)
             .where(t.c.id == sa.bindparam("b_id"))
@@ -512,8 +515,8 @@ class Store:
             return
         at = _naive_utc(now)
         assert all(status in FINISHED for _, status, _, _, _ in finished), finished
-        # One update per outcome, not one per delivery (each a round trip and a plan on PostgreSQL); the
-        # audit lines go in as one batch of the statement compiled once.
+        # One update per outcome, not one per delivery (each a round trip and a plan on PostgreSQL), and
+        # one insert of the audit lines.
         alike: dict[tuple[str, str | None], list[int]] = {}
         for row_id, status, error, _, _ in finished:
             alike.setdefault((status, error), []).append(row_id)
@@ -521,7 +524,7 @@ class Store:
             for (status, error), row_ids in alike.items():
                 conn.execute(self._finish_statement, {"b_ids": row_ids, "b_status": status, "b_error": error,
                                                       "b_done": at})
-            conn.execute(self._audit_insert, [
+            conn.execute(self._audit_lines_insert, [
                 {"at": at, "delivery": row_id, "pair": pair, "outcome": status, "writes": writes, "detail": error or ""}
                 for row_id, status, error, pair, writes in finished])
 
