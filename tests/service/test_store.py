@@ -294,6 +294,10 @@ def test_bodies_are_compressed_with_lz4_on_postgresql(postgres_url: str) -> None
                                              body=body, project="o/p"), now=T0, lease_seconds=60)
         with store.engine.connect() as conn:
             method = conn.execute(sa.text(f"SELECT pg_column_compression(body) FROM {store.inbox.name}")).scalar()
+            try:
+                conn.execute(sa.text("SET default_toast_compression = lz4"))
+            except sa.exc.DBAPIError:
+                pytest.skip("this PostgreSQL server was built without lz4 (its bodies stay pglz)")
         assert method == "lz4" and store.get(row).body == body
     finally:
         store.drop_schema()
