@@ -287,9 +287,7 @@ class DeliveryQueue:
             batch = [(first, event)] + self._events_of(self.store.claim_pair(event.project, now, self.lease_seconds),
                                                        finished)
             held[:] = [delivery.id for delivery, _ in batch]
-            statuses = self._run_batch(batch, provider, now)
-            finished.update(row for row, outcome in statuses.items() if outcome != RETRYING)
-            status = statuses[first.id]
+            status = self._run_batch(batch, provider, now, finished)[first.id]
             if status == RETRYING:
                 raise RetryTask("the forge asked to wait", delay=self._retry_delays.pop(first.id, 1.0))
             while True:
@@ -298,9 +296,7 @@ class DeliveryQueue:
                 if not batch:
                     return status
                 held[:] = [delivery.id for delivery, _ in batch]
-                statuses = self._run_batch(batch, provider, now)
-                finished.update(row for row, outcome in statuses.items() if outcome != RETRYING)
-                if RETRYING in statuses.values():
+                if RETRYING in self._run_batch(batch, provider, now, finished).values():
                     return status  # the forge is rate limiting: the retried rows have their own tasks
 
     def _events_of(self, deliveries: list[Any], finished: set[int]) -> list[tuple[Any, Event]]:
@@ -350,8 +346,16 @@ class DeliveryQueue:
             return handle_events(self.program, provider, self._templates(), events, now=now)
         return [self.handler(self.program, provider, self._templates(), event, now=now) for event in events]
 
-    def _run_batch(self, batch: list[tuple[Any, Event]], provider: Provider, now: datetime) -> dict[int, str]:
-        """Handle a pair's deliveries together; the status of each by row id."""
+    def _run_batch(self, batch: list[tuple[Any, Event]], provider: Provider, now: datetime,
+                   finished: set[int]) -> dict[int, str]:
+        """Handle a pair's deliveries together; the status of each by row id (those finished are
+        added to `finished`, those coming back later are not)."""
+        statuses = self._handle_batch(batch, provider, now)
+        finished.update(row for row, status in statuses.items() if status != RETRYING)
+        return statuses
+
+    def _handle_batch(self, batch: list[tuple[Any, Event]], provider: Provider, now: datetime) -> dict[int, str]:
+        """Handle the deliveries, then finish each or put it back for a retry; the status of each."""
         reads, writes = provider.meter.reads, provider.meter.writes
         started = time.perf_counter()
         deliveries = [delivery for delivery, _ in batch]

@@ -226,10 +226,9 @@ class Store:
 
         # The hot statements, built once: every delivery and every task runs them.
         t = self.inbox
-        self._audit_insert = sa.insert(self.audit_log)
-        # Many audit lines at once: with RETURNING, SQLAlchemy sends them as one multi-row INSERT
-        # ("insertmanyvalues"), not one INSERT per line as the driver's executemany does.
-        self._audit_lines_insert = sa.insert(self.audit_log).returning(self.audit_log.c.id)
+        # With RETURNING, SQLAlchemy sends many audit lines as one multi-row INSERT ("insertmanyvalues"),
+        # not one INSERT per line as the driver's executemany does.
+        self._audit_insert = sa.insert(self.audit_log).returning(self.audit_log.c.id)
         self._claim_statement = (
             sa.update(t)
             .where(t.c.id == sa.bindparam("b_id"))
@@ -524,7 +523,7 @@ class Store:
             for (status, error), row_ids in alike.items():
                 conn.execute(self._finish_statement, {"b_ids": row_ids, "b_status": status, "b_error": error,
                                                       "b_done": at})
-            conn.execute(self._audit_lines_insert, [
+            conn.execute(self._audit_insert, [
                 {"at": at, "delivery": row_id, "pair": pair, "outcome": status, "writes": writes, "detail": error or ""}
                 for row_id, status, error, pair, writes in finished])
 
